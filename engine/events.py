@@ -1,0 +1,130 @@
+"""The event model: what happened to an order, as immutable pydantic v2 models.
+
+Every event carries the same envelope (event_id, type, order_id, seq, occurred_at,
+schema_version, correlation/causation ids) followed by its own facts. Money is an integer
+amount in minor units with an ISO 4217 currency code; every time is an aware UTC datetime.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 2
+"""The version this code writes. Older versions are upcast on decode (engine.codec)."""
+
+OrderId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")]
+CustomerId = Annotated[str, Field(min_length=1, max_length=64)]
+Name = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+def _to_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+UtcTime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+
+
+class Money(BaseModel):
+    """An amount in integer minor units (fen, cents) of one currency."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    minor: int = Field(ge=0, description="amount in minor units, never negative")
+    currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code")
+
+
+class Envelope(BaseModel):
+    """Fields every event carries. order_id is the stream id and the Kafka key."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    event_id: UUID
+    order_id: OrderId
+    seq: int = Field(ge=1, description="1, 2, ... per order; a gap is rejected")
+    occurred_at: UtcTime
+    schema_version: int = Field(default=SCHEMA_VERSION, ge=1)
+    correlation_id: UUID | None = None
+    causation_id: UUID | None = None
+
+
+class OrderPlaced(Envelope):
+    """A customer reserved a car: the order enters its lane's queue."""
+
+    type: Literal["OrderPlaced"] = "OrderPlaced"
+    customer_id: CustomerId
+    model: Name
+    trim: Name
+    trim_rank: int = Field(ge=0, le=100, description="margin rank of the trim, 0 = base")
+    list_price: Money
+    deposit: Money
+    placed_at: UtcTime
+    channel: Literal["app", "web", "store", "dealer"] = "app"
+
+
+class PaymentDemanded(Envelope):
+    """The maker asked the customer to pay `amount` by `due_at`."""
+
+    type: Literal["PaymentDemanded"] = "PaymentDemanded"
+    amount: Money
+    due_at: UtcTime
+    purpose: Literal["deposit", "balance", "fee"] = "balance"
+
+
+class PaymentReceived(Envelope):
+    """Money arrived from the customer for this order."""
+
+    type: Literal["PaymentReceived"] = "PaymentReceived"
+    amount: Money
+
+
+class OrderCancelled(Envelope):
+    """The order left the queue without a car; `refund` is what the customer is owed back."""
+
+    type: Literal["OrderCancelled"] = "OrderCancelled"
+    reason: Literal["customer", "balance_not_paid", "maker", "fraud"] = "customer"
+    refund: Money
+
+
+class RefundPaid(Envelope):
+    """Part or all of a cancelled order's refund was paid out."""
+
+    type: Literal["RefundPaid"] = "RefundPaid"
+    amount: Money
+
+
+class VehicleDelivered(Envelope):
+    """The car was handed over: the order leaves the queue and its cash is realised."""
+
+    type: Literal["VehicleDelivered"] = "VehicleDelivered"
+    delivered_at: UtcTime
+    vin: str = Field(pattern=r"^[A-HJ-NPR-Z0-9]{17}$", description="17-character VIN")
+
+
+class OrderTransferred(Envelope):
+    """The slot changed hands (the seed's scalpers); it keeps its place in the queue."""
+
+    type: Literal["OrderTransferred"] = "OrderTransferred"
+    new_customer_id: CustomerId
+
+
+Event = Annotated[
+    OrderPlaced
+    | PaymentDemanded
+    | PaymentReceived
+    | OrderCancelled
+    | RefundPaid
+    | VehicleDelivered
+    | OrderTransferred,
+    Field(discriminator="type"),
+]
+EVENT_TYPES: tuple[type[Envelope], ...] = (
+    OrderPlaced,
+    PaymentDemanded,
+    PaymentReceived,
+    OrderCancelled,
+    RefundPaid,
+    VehicleDelivered,
+    OrderTransferred,
+)

@@ -1,0 +1,161 @@
+"""One order's state and its lifecycle: placed -> (payment demanded / paid)* -> delivered | cancelled.
+
+`check(order, event)` is the state machine: it says whether an event may be applied to an
+order (or to no order yet), as a `Rejection` with the rule broken, or None when legal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from engine.codec import Reason, Rejection
+from engine.events import (
+    Event,
+    OrderCancelled,
+    OrderPlaced,
+    OrderTransferred,
+    PaymentDemanded,
+    PaymentReceived,
+    RefundPaid,
+    VehicleDelivered,
+)
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+US_PER_DAY = 86_400_000_000
+
+
+def micros(t: datetime) -> int:
+    """An aware datetime as integer microseconds since the epoch (exact, sortable)."""
+    delta = t - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_micros(us: int) -> datetime:
+    return datetime.fromtimestamp(us // 1_000_000, UTC).replace(microsecond=us % 1_000_000)
+
+
+def iso(us: int) -> str:
+    return from_micros(us).isoformat().replace("+00:00", "Z")
+
+
+class Status(StrEnum):
+    OPEN = "open"
+    DELIVERED = "delivered"
+    CANCELLED = "cancelled"
+
+
+@dataclass(slots=True)
+class Demand:
+    amount: int
+    due_us: int
+
+
+@dataclass(slots=True)
+class Order:
+    """The fold's view of one order. Money in minor units of `currency`."""
+
+    order_id: str
+    customer_id: str
+    model: str
+    trim: str
+    trim_rank: int
+    lane: str
+    currency: str
+    list_price: int
+    deposit: int
+    placed_us: int
+    cohort: str
+    last_seq: int = 1
+    status: Status = Status.OPEN
+    received: int = 0
+    demands: list[Demand] = field(default_factory=list)
+    refund_due: int = 0
+    refunded: int = 0
+    transfers: int = 0
+    ordinal: int = 0
+    closed_us: int | None = None
+    cancel_reason: str | None = None
+
+    @property
+    def paid(self) -> int:
+        """Everything the customer has paid: deposit plus later payments."""
+        return self.deposit + self.received
+
+    @property
+    def fully_paid(self) -> bool:
+        return self.paid >= self.list_price
+
+    @property
+    def demanded(self) -> int:
+        return sum(d.amount for d in self.demands)
+
+    @property
+    def outstanding(self) -> int:
+        """Demanded but not yet received (payments settle demands oldest first)."""
+        return max(0, self.demanded - self.received) if self.status is Status.OPEN else 0
+
+    def overdue(self, now_us: int) -> int:
+        """The part of `outstanding` whose due date has passed at `now_us`."""
+        if self.status is not Status.OPEN:
+            return 0
+        covered, late = self.received, 0
+        for demand in self.demands:
+            settled = min(covered, demand.amount)
+            covered -= settled
+            if demand.due_us < now_us:
+                late += demand.amount - settled
+        return late
+
+
+def cohort_of(placed: datetime) -> str:
+    """The ISO week an order was placed in, e.g. '2025-W26'."""
+    year, week, _ = placed.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def check(order: Order | None, event: Event) -> Rejection | None:
+    """The lifecycle rule this event breaks for this order, or None if it may be applied.
+    Duplicates (seq already applied) are the caller's business and never reach here."""
+
+    def reject(reason: Reason, rule: str, message: str, field: str | None = None) -> Rejection:
+        return Rejection(reason, rule, message, field, event.order_id, str(event.event_id))
+
+    if order is None:
+        if isinstance(event, OrderPlaced):
+            if event.seq != 1:
+                return reject(Reason.SEQ_GAP, "first_seq_is_1", f"OrderPlaced must be seq 1, got {event.seq}", "seq")
+            if event.deposit.currency != event.list_price.currency:
+                return reject(Reason.CURRENCY_MISMATCH, "same_currency",
+                              "deposit and list_price must share a currency", "deposit.currency")
+            return None
+        return reject(Reason.UNKNOWN_ORDER, "order_placed_first",
+                      f"{event.type} for order {event.order_id!r}, which was never placed", "order_id")
+    if isinstance(event, OrderPlaced):
+        return reject(Reason.ILLEGAL_TRANSITION, "placed_once", f"order {order.order_id!r} is already placed")
+    if event.seq != order.last_seq + 1:
+        return reject(Reason.SEQ_GAP, "seq_contiguous",
+                      f"expected seq {order.last_seq + 1}, got {event.seq}", "seq")
+    money = getattr(event, "amount", None) or getattr(event, "refund", None)
+    if money is not None and money.currency != order.currency:
+        return reject(Reason.CURRENCY_MISMATCH, "order_currency",
+                      f"order is in {order.currency}, event in {money.currency}", "amount.currency")
+    if isinstance(event, RefundPaid):
+        if order.status is not Status.CANCELLED:
+            return reject(Reason.ILLEGAL_TRANSITION, "refund_after_cancel",
+                          f"refund on a {order.status.value} order")
+        if event.amount.minor > order.refund_due - order.refunded:
+            return reject(Reason.ILLEGAL_TRANSITION, "refund_within_due",
+                          f"refund {event.amount.minor} exceeds the {order.refund_due - order.refunded} still owed",
+                          "amount.minor")
+        return None
+    if order.status is not Status.OPEN:
+        return reject(Reason.ILLEGAL_TRANSITION, "order_open",
+                      f"{event.type} on a {order.status.value} order")
+    if isinstance(event, OrderCancelled) and event.refund.minor > order.paid:
+        return reject(Reason.ILLEGAL_TRANSITION, "refund_within_paid",
+                      f"refund {event.refund.minor} exceeds the {order.paid} paid", "refund.minor")
+    if isinstance(event, PaymentDemanded | PaymentReceived | VehicleDelivered | OrderTransferred | OrderCancelled):
+        return None
+    raise AssertionError(f"unhandled event type {event.type}")  # pragma: no cover

@@ -1,0 +1,99 @@
+"""The prepayment pool: customers' cash the maker holds for cars it has not delivered.
+
+Per bucket (lane, trim, order-week cohort, currency), in minor units:
+- `deposits`, `balances`: paid on orders still open (deposit, and every payment after it);
+- `refunds_owed`: what cancelled orders are still owed back; `refunds_paid`: paid back so far;
+- `held` = deposits + balances + refunds_owed: the customers' money in the maker's hands;
+- `forfeited`: kept from cancelled orders (paid minus refund); `realised`: paid on delivered cars;
+- `demanded_outstanding`: demanded but not received on open orders, of which
+  `overdue_amount` over `overdue_orders` is past its due date at the fold's clock.
+The pool is by construction the sum of every order's contribution (`contribution(order)`).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from projections.orders import Order, Status
+
+FIGURES = ("open_orders", "deposits", "balances", "refunds_owed", "refunds_paid", "held",
+           "forfeited", "realised", "demanded_outstanding")
+Bucket = tuple[str, str, str, str]
+NOTHING = (0,) * len(FIGURES)
+"""The contribution of an order not yet placed."""
+
+
+def bucket_of(order: Order) -> Bucket:
+    return (order.lane, order.trim, order.cohort, order.currency)
+
+
+def contribution(order: Order) -> tuple[int, ...]:
+    """This order's part of every figure in FIGURES (the pool is the sum over orders)."""
+    is_open = order.status is Status.OPEN
+    cancelled = order.status is Status.CANCELLED
+    deposits = order.deposit if is_open else 0
+    balances = order.received if is_open else 0
+    owed = order.refund_due - order.refunded if cancelled else 0
+    return (
+        int(is_open),
+        deposits,
+        balances,
+        owed,
+        order.refunded,
+        deposits + balances + owed,
+        order.paid - order.refund_due if cancelled else 0,
+        order.paid if order.status is Status.DELIVERED else 0,
+        order.outstanding,
+    )
+
+
+class PoolProjection:
+    """Sums of order contributions per bucket, kept by applying each order's change as a delta."""
+
+    def __init__(self) -> None:
+        self.buckets: dict[Bucket, list[int]] = defaultdict(lambda: [0] * len(FIGURES))
+        self._owing: dict[str, Order] = {}  # open orders with a demand, for overdue at snapshot
+
+    def before(self, order: Order) -> tuple[int, ...]:
+        return contribution(order)
+
+    def after(self, order: Order, before: tuple[int, ...]) -> None:
+        """Apply the difference an event made to one order."""
+        now = contribution(order)
+        if now != before:
+            sums = self.buckets[bucket_of(order)]
+            for i, (new, old) in enumerate(zip(now, before, strict=True)):
+                sums[i] += new - old
+        if order.demands and order.status is Status.OPEN:
+            self._owing[order.order_id] = order
+        else:
+            self._owing.pop(order.order_id, None)
+
+    def snapshot(self, now_us: int) -> dict[str, object]:
+        overdue: dict[Bucket, list[int]] = defaultdict(lambda: [0, 0])
+        for order in self._owing.values():
+            late = order.overdue(now_us)
+            if late:
+                entry = overdue[bucket_of(order)]
+                entry[0] += 1
+                entry[1] += late
+        rows = []
+        for bucket in sorted(self.buckets):
+            lane, trim, cohort, currency = bucket
+            row: dict[str, object] = {"lane": lane, "trim": trim, "cohort": cohort, "currency": currency}
+            row.update(zip(FIGURES, self.buckets[bucket], strict=True))
+            row["overdue_orders"], row["overdue_amount"] = overdue.get(bucket, [0, 0])
+            rows.append(row)
+        return {"buckets": rows, "totals": totals(rows)}
+
+
+def totals(rows: list[dict[str, object]]) -> dict[str, dict[str, int]]:
+    """Every figure summed over buckets, per currency."""
+    out: dict[str, dict[str, int]] = {}
+    for row in rows:
+        acc = out.setdefault(str(row["currency"]), dict.fromkeys((*FIGURES, "overdue_orders", "overdue_amount"), 0))
+        for name in acc:
+            value = row[name]
+            assert isinstance(value, int)
+            acc[name] += value
+    return out

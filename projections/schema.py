@@ -1,0 +1,99 @@
+"""The published shape of each projection, as pydantic models.
+
+`OrderBank.snapshot()` builds plain dicts for speed; these models document the shape, give
+`orderbank schema` its JSON Schema, and a test validates real snapshots against them.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class QueueEntry(_Strict):
+    position: int = Field(ge=1, description="1-based place in the lane under the active policy")
+    eta: str | None = Field(description="expected delivery (UTC, ISO 8601) from the lane's trailing throughput")
+
+
+class LaneQueue(_Strict):
+    lane: str
+    open: int = Field(ge=0)
+    throughput_per_day: float = Field(ge=0, description="deliveries per day over the trailing window")
+    positions: dict[str, QueueEntry] = Field(description="by order_id")
+
+
+class QueueProjection(_Strict):
+    policy: str
+    window_days: int
+    lanes: dict[str, LaneQueue]
+
+
+class PoolFigures(_Strict):
+    open_orders: int
+    deposits: int = Field(description="deposits on open orders, minor units")
+    balances: int = Field(description="payments after the deposit on open orders")
+    refunds_owed: int = Field(description="still owed back to cancelled orders")
+    refunds_paid: int
+    held: int = Field(description="deposits + balances + refunds_owed: customers' cash held")
+    forfeited: int = Field(description="kept from cancelled orders")
+    realised: int = Field(description="paid on delivered cars")
+    demanded_outstanding: int = Field(description="demanded, not yet received, on open orders")
+    overdue_orders: int
+    overdue_amount: int
+
+
+class PoolBucket(PoolFigures):
+    lane: str
+    trim: str
+    cohort: str = Field(description="ISO week of placed_at, e.g. 2025-W26")
+    currency: str
+
+
+class PoolProjection(_Strict):
+    buckets: list[PoolBucket]
+    totals: dict[str, PoolFigures] = Field(description="by currency")
+
+
+class WindowRate(_Strict):
+    window_days: int
+    trim: str = Field(description="a trim, or * for all")
+    placed: int
+    cancelled: int
+    rate: float | None = Field(description="cancelled / placed in the window; null if none placed")
+
+
+class CohortRate(_Strict):
+    cohort: str
+    trim: str
+    placed: int
+    cancelled: int
+    delivered: int
+    open: int
+    share_cancelled: float | None
+
+
+class Overall(_Strict):
+    placed: int
+    cancelled: int
+    rate: float | None
+
+
+class CancellationProjection(_Strict):
+    windows: list[WindowRate]
+    cohorts: list[CohortRate]
+    overall: Overall
+
+
+class Snapshot(_Strict):
+    """Every projection of the order bank at `as_of` (the latest occurred_at folded)."""
+
+    as_of: str | None
+    queue: QueueProjection
+    pool: PoolProjection
+    cancellations: CancellationProjection
+
+
+PROJECTIONS: tuple[type[BaseModel], ...] = (QueueProjection, PoolProjection, CancellationProjection, Snapshot)
