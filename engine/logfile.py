@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import gzip
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, cast
 
 import orjson
 
 
-def _open(path: Path, mode: str) -> IO[bytes]:
-    if path.suffix == ".gz":
-        # mtime=0 keeps the bytes identical across runs (determinism).
-        return cast(IO[bytes], gzip.GzipFile(path, mode, compresslevel=6, mtime=0))
-    return path.open(mode)
+@contextmanager
+def _open(path: Path, mode: str) -> Iterator[IO[bytes]]:
+    with path.open(mode) as raw:
+        if path.suffix != ".gz":
+            yield raw
+            return
+        # No file name and mtime=0 in the header, so the same events give the same bytes.
+        with gzip.GzipFile(filename="", mode=mode, fileobj=raw, compresslevel=6, mtime=0) as packed:
+            yield cast(IO[bytes], packed)
 
 
 def read_lines(path: Path) -> Iterator[bytes]:

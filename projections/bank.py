@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 import orjson
 
@@ -141,12 +141,12 @@ class OrderBank:
         order = self.orders.get(order_id)
         return self.queue.position_of(order_id, order.lane, self.now_us) if order else None
 
-    def stats(self) -> dict[str, object]:
+    def stats(self) -> dict[str, Any]:
         return {"applied": self.applied, "duplicates": self.duplicates,
                 "rejected": dict(sorted(self.rejections.items())),
                 "orders": len(self.orders), "as_of": iso(self.now_us) if self.now_us else None}
 
-    def snapshot(self) -> dict[str, object]:
+    def snapshot(self) -> dict[str, Any]:
         """Every projection as plain data; `canonical(bank.snapshot())` compares byte for byte."""
         return {
             "as_of": iso(self.now_us) if self.now_us else None,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 from sortedcontainers import SortedList
 
@@ -54,7 +55,7 @@ class CancellationProjection:
         for trim in (ALL, order.trim):
             self.cohorts[(order.cohort, trim)][2] += 1
 
-    def snapshot(self, now_us: int) -> dict[str, object]:
+    def snapshot(self, now_us: int) -> dict[str, Any]:
         windows = []
         for days in WINDOWS_DAYS:
             start = now_us - days * US_PER_DAY

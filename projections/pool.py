@@ -13,6 +13,7 @@ The pool is by construction the sum of every order's contribution (`contribution
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Any
 
 from projections.orders import Order, Status
 
@@ -69,7 +70,7 @@ class PoolProjection:
         else:
             self._owing.pop(order.order_id, None)
 
-    def snapshot(self, now_us: int) -> dict[str, object]:
+    def snapshot(self, now_us: int) -> dict[str, Any]:
         overdue: dict[Bucket, list[int]] = defaultdict(lambda: [0, 0])
         for order in self._owing.values():
             late = order.overdue(now_us)
@@ -80,14 +81,14 @@ class PoolProjection:
         rows = []
         for bucket in sorted(self.buckets):
             lane, trim, cohort, currency = bucket
-            row: dict[str, object] = {"lane": lane, "trim": trim, "cohort": cohort, "currency": currency}
+            row: dict[str, Any] = {"lane": lane, "trim": trim, "cohort": cohort, "currency": currency}
             row.update(zip(FIGURES, self.buckets[bucket], strict=True))
             row["overdue_orders"], row["overdue_amount"] = overdue.get(bucket, [0, 0])
             rows.append(row)
         return {"buckets": rows, "totals": totals(rows)}
 
 
-def totals(rows: list[dict[str, object]]) -> dict[str, dict[str, int]]:
+def totals(rows: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
     """Every figure summed over buckets, per currency."""
     out: dict[str, dict[str, int]] = {}
     for row in rows:

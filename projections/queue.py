@@ -9,6 +9,7 @@ the position by the lane's trailing delivery throughput: deliveries in the last
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from sortedcontainers import SortedKeyList, SortedList
 
@@ -109,7 +110,7 @@ class QueueProjection:
             return None
         return iso(now_us + int(position / per_day * US_PER_DAY))
 
-    def lane_snapshot(self, lane_name: str, now_us: int) -> dict[str, object]:
+    def lane_snapshot(self, lane_name: str, now_us: int) -> dict[str, Any]:
         lane = self.lanes[lane_name]
         per_day = self.throughput(lane_name, now_us)
         return {
@@ -122,7 +123,7 @@ class QueueProjection:
             },
         }
 
-    def snapshot(self, now_us: int) -> dict[str, object]:
+    def snapshot(self, now_us: int) -> dict[str, Any]:
         return {
             "policy": self.policy.name,
             "window_days": self.window_days,

@@ -1,0 +1,67 @@
+"""Small builders for events in tests: explicit facts, sensible defaults, deterministic ids."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from engine.events import (
+    Money,
+    OrderCancelled,
+    OrderPlaced,
+    OrderTransferred,
+    PaymentDemanded,
+    PaymentReceived,
+    RefundPaid,
+    VehicleDelivered,
+)
+
+T0 = datetime(2025, 6, 26, 14, 0, tzinfo=UTC)
+
+
+def at(days: float = 0, hours: float = 0) -> datetime:
+    return T0 + timedelta(days=days, hours=hours)
+
+
+def cny(minor: int) -> Money:
+    return Money(minor=minor, currency="CNY")
+
+
+def eid(order_id: str, seq: int, salt: str = "") -> uuid.UUID:
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"{order_id}/{seq}/{salt}")
+
+
+def envelope(order_id: str, seq: int, when: datetime) -> dict[str, Any]:
+    return {"event_id": eid(order_id, seq), "order_id": order_id, "seq": seq, "occurred_at": when}
+
+
+def placed(order_id: str, day: float = 0, *, trim: str = "Standard", rank: int = 0, price: int = 25_000_000,
+           deposit: int = 500_000, model: str = "YU7", customer: str = "c1") -> OrderPlaced:
+    when = at(day)
+    return OrderPlaced(**envelope(order_id, 1, when), customer_id=customer, model=model, trim=trim,
+                       trim_rank=rank, list_price=cny(price), deposit=cny(deposit), placed_at=when)
+
+
+def demanded(order_id: str, seq: int, day: float, amount: int, due_days: float = 7) -> PaymentDemanded:
+    return PaymentDemanded(**envelope(order_id, seq, at(day)), amount=cny(amount), due_at=at(day + due_days))
+
+
+def received(order_id: str, seq: int, day: float, amount: int) -> PaymentReceived:
+    return PaymentReceived(**envelope(order_id, seq, at(day)), amount=cny(amount))
+
+
+def cancelled(order_id: str, seq: int, day: float, refund: int = 0, reason: str = "customer") -> OrderCancelled:
+    return OrderCancelled(**envelope(order_id, seq, at(day)), refund=cny(refund), reason=reason)
+
+
+def refunded(order_id: str, seq: int, day: float, amount: int) -> RefundPaid:
+    return RefundPaid(**envelope(order_id, seq, at(day)), amount=cny(amount))
+
+
+def delivered(order_id: str, seq: int, day: float, vin: str = "LXMCAR00000000001") -> VehicleDelivered:
+    return VehicleDelivered(**envelope(order_id, seq, at(day)), delivered_at=at(day), vin=vin)
+
+
+def transferred(order_id: str, seq: int, day: float, to: str = "c2") -> OrderTransferred:
+    return OrderTransferred(**envelope(order_id, seq, at(day)), new_customer_id=to)
