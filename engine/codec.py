@@ -7,6 +7,7 @@ this code knows is rejected rather than guessed at.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -20,6 +21,7 @@ MAX_EVENT_BYTES = 64 * 1024
 """Largest encoded event accepted; real events are a few hundred bytes."""
 
 _ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+_BATCH: TypeAdapter[list[Event]] = TypeAdapter(list[Event])
 
 
 class Reason(StrEnum):
@@ -74,6 +76,36 @@ def decode(raw: bytes | str) -> Event | Rejection:
     except orjson.JSONDecodeError as exc:
         return Rejection(Reason.MALFORMED_JSON, "json", f"not valid JSON: {exc}")
     return decode_obj(doc)
+
+
+def decode_batch(raws: Sequence[bytes]) -> list[Event | Rejection]:
+    """`[decode(raw) for raw in raws]`, about twice as fast: the batch is validated in one call,
+    and only the items that fail (or need upcasting) take the one-by-one path."""
+    out: list[Event | Rejection | None] = [None] * len(raws)
+    # Only lone objects may share the array; a raw like `{..},{..}` would shift its neighbours.
+    todo = [i for i, raw in enumerate(raws) if len(raw) <= MAX_EVENT_BYTES and raw[:1] == b"{" and raw[-1:] == b"}"]
+    events = _validate_together(raws, todo)
+    if events is not None:
+        for i, event in zip(todo, events, strict=True):
+            # The id check catches any misalignment between array items and raws.
+            if str(event.event_id).encode() in raws[i] and event.schema_version == SCHEMA_VERSION:
+                out[i] = event
+    return [decode(raws[i]) if result is None else result for i, result in enumerate(out)]
+
+
+def _validate_together(raws: Sequence[bytes], todo: list[int]) -> list[Event] | None:
+    """Validate raws[todo] as one JSON array, dropping the failures from `todo`; None if it cannot."""
+    for _ in range(2):
+        try:
+            events = _BATCH.validate_json(b"[" + b",".join(raws[i] for i in todo) + b"]")
+        except ValidationError as exc:
+            bad = {e["loc"][0] for e in exc.errors() if e["loc"] and isinstance(e["loc"][0], int)}
+            if not bad:  # the array itself did not parse: malformed JSON somewhere
+                return None
+            todo[:] = [i for n, i in enumerate(todo) if n not in bad]
+            continue
+        return events if len(events) == len(todo) else None
+    return None
 
 
 def decode_obj(doc: Any) -> Event | Rejection:
