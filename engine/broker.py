@@ -4,6 +4,10 @@ Jars come from Maven Central via ``mvn`` (``broker.pom.xml``) into a cache dir a
 runs as a plain ``java`` child process: no Docker, no Kafka tarball, stdlib only. ``Broker`` is
 the in-process API (tests, fault injection through ``kill``/``restart``);
 ``start_background``/``status``/``stop_background`` back the ``orderbank broker`` CLI.
+
+With ``BrokerSettings(sasl_ssl=True)`` the broker also listens for SASL_SSL clients (SCRAM-SHA-512
+over TLS, see docs/security.md): a throwaway CA and broker certificate made with the JDK's
+``keytool`` are kept in ``<state>/tls``, and one SCRAM user is created when the storage is formatted.
 """
 
 from __future__ import annotations
@@ -13,8 +17,10 @@ import base64
 import contextlib
 import fcntl
 import hashlib
+import ipaddress
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -29,6 +35,9 @@ from typing import Any, Self
 REPO_ROOT = Path(__file__).resolve().parents[1]
 POM = Path(__file__).with_name("broker.pom.xml")
 STARTED_LINE = b"Kafka Server started"  # logged only once the broker is registered and unfenced
+SCRAM_USER = "orderbank"
+# PKCS12 needs a store password; it guards nothing here, the throwaway key sits right next to it.
+KEYSTORE_PASSWORD = "orderbank-test-only"
 
 
 class BrokerError(Exception):
@@ -47,10 +56,22 @@ class BrokerSettings:
     port: int = 0  # 0 = pick a free port
     heap: str = "512m"
     state_dir: Path | None = None  # data, log, pid file; None = <cache_dir>/broker
+    sasl_ssl: bool = False  # also listen for SASL_SSL (SCRAM-SHA-512) clients on a second free port
 
     @property
     def state(self) -> Path:
         return self.state_dir or self.cache_dir / "broker"
+
+
+@dataclass(frozen=True)
+class SaslSslListener:
+    """How a client reaches the SASL_SSL listener: address, CA to trust and the SCRAM user."""
+
+    bootstrap: str
+    cafile: Path
+    username: str
+    password: str = field(repr=False)
+    mechanism: str = "SCRAM-SHA-512"
 
 
 @dataclass(frozen=True)
@@ -69,15 +90,17 @@ def _java() -> str:
     return found
 
 
-def _run(cmd: list[str], what: str, timeout: float) -> None:
+def _run(cmd: list[str], what: str, timeout: float, secret: str | None = None) -> None:
+    """Run a tool to completion; ``secret`` (a password in ``cmd``) is masked in the error."""
+    shown = " ".join(cmd).replace(secret, "***") if secret else " ".join(cmd)
     try:
         r = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
                            timeout=timeout)
-    except subprocess.TimeoutExpired as e:
-        raise BrokerError(f"{what} timed out after {timeout}s: {' '.join(cmd)}") from e
+    except subprocess.TimeoutExpired:
+        raise BrokerError(f"{what} timed out after {timeout}s: {shown}") from None
     if r.returncode:
         tail = (r.stdout + r.stderr)[-3000:]
-        raise BrokerError(f"{what} failed (exit {r.returncode}): {' '.join(cmd)}\n{tail}")
+        raise BrokerError(f"{what} failed (exit {r.returncode}): {shown}\n{tail}")
 
 
 def ensure_jars(settings: BrokerSettings | None = None) -> Path:
@@ -158,9 +181,12 @@ class Broker:
         self.dir = self.settings.state
         self.data_dir, self.log_file = self.dir / "data", self.dir / "broker.log"
         self.info_file = self.dir / "broker.json"
+        self.tls_dir, self.user_file = self.dir / "tls", self.dir / "scram-user.json"
         self._proc: subprocess.Popen[bytes] | None = None
         self._adopted: int | None = None  # pid of a broker another process started
         self._ports: tuple[int, int] | None = None  # (client, controller), kept for restart()
+        self._sasl_port: int | None = None
+        self._sasl_ssl: SaslSslListener | None = None
         self._log_offset = 0  # where this run's part of the (appended) log starts
         atexit.register(self._reap)  # a crashed test run must not leak a 512 MB JVM
 
@@ -169,6 +195,17 @@ class Broker:
         if self._ports is None:
             raise BrokerError("broker not started")
         return f"{self.settings.host}:{self._ports[0]}"
+
+    @property
+    def sasl_ssl(self) -> SaslSslListener:
+        """The SASL_SSL listener (needs ``BrokerSettings(sasl_ssl=True)`` and a started broker)."""
+        if self._sasl_ssl is None:
+            raise BrokerError("no SASL_SSL listener: start a broker with BrokerSettings(sasl_ssl=True)")
+        return self._sasl_ssl
+
+    @property
+    def sasl_ssl_bootstrap(self) -> str:
+        return self.sasl_ssl.bootstrap
 
     @property
     def pid(self) -> int | None:
@@ -183,19 +220,28 @@ class Broker:
         reuse = not fresh and (self.data_dir / "meta.properties").is_file()
         if reuse and self._ports is None and info:
             self._ports = (int(info["port"]), int(info["controller_port"]))
+            self._sasl_port = info.get("sasl_ssl_port")
         if not reuse or self._ports is None:
             self._ports = (self.settings.port or _free_port(host), _free_port(host))
+            self._sasl_port = None
+        if self.settings.sasl_ssl and self._sasl_port is None:
+            self._sasl_port = _free_port(host)
         if not reuse:
             shutil.rmtree(self.data_dir, ignore_errors=True)
+            self.user_file.unlink(missing_ok=True)  # its user lived in the data just wiped
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._sasl_ssl = self._sasl_ssl_listener(reuse) if self.settings.sasl_ssl else None
         props, log_cfg = self.dir / "server.properties", self.dir / "log4j2.properties"
-        props.write_text(_server_properties(host, *self._ports, self.data_dir))
+        props.write_text(_server_properties(host, *self._ports, self.data_dir, self._sasl_ssl,
+                                            self.tls_dir / "broker.p12"))
         log_cfg.write_text(_LOG4J2)
         jvm = [java, f"-Xmx{self.settings.heap}", "-Djava.awt.headless=true",
                f"-Dlog4j2.configurationFile={log_cfg}", "-cp", str(lib / "*")]
         if not reuse:
-            _run([*jvm, "kafka.tools.StorageTool", "format", "-t", _cluster_id(),
-                  "-c", str(props)], "kafka storage format", timeout=120)
+            user = self._sasl_ssl
+            scram = ["--add-scram", f"{user.mechanism}=[name={user.username},password={user.password}]"] if user else []
+            _run([*jvm, "kafka.tools.StorageTool", "format", "-t", _cluster_id(), "-c", str(props), *scram],
+                 "kafka storage format", timeout=120, secret=user.password if user else None)
         self._log_offset = self.log_file.stat().st_size if reuse and self.log_file.exists() else 0
         with self.log_file.open("ab" if reuse else "wb") as out:  # keep crash history
             self._proc = subprocess.Popen([*jvm, "kafka.Kafka", str(props)], cwd=self.dir,
@@ -203,13 +249,29 @@ class Broker:
                                           stderr=subprocess.STDOUT, start_new_session=True)
         self.info_file.write_text(json.dumps({
             "pid": self._proc.pid, "bootstrap": self.bootstrap, "port": self._ports[0],
-            "controller_port": self._ports[1], "log": str(self.log_file)}))
+            "controller_port": self._ports[1], "sasl_ssl_port": self._sasl_port if self._sasl_ssl else None,
+            "log": str(self.log_file)}))
         try:
             self._wait_ready(timeout)
         except BaseException:
             self.kill()
             raise
         return self.bootstrap
+
+    def _sasl_ssl_listener(self, reuse: bool) -> SaslSslListener:
+        """TLS material (made once per state dir) and the SCRAM user (new with each format)."""
+        host = self.settings.host
+        _ensure_tls(self.tls_dir, host)
+        user = _read_info(self.user_file)
+        if user is None:
+            if reuse:
+                raise BrokerError(f"{self.data_dir} was formatted without the SASL_SSL user; "
+                                  "start with fresh=True")
+            user = {"username": SCRAM_USER, "password": secrets.token_hex(16)}
+            self.user_file.touch(mode=0o600)
+            self.user_file.write_text(json.dumps(user))
+        return SaslSslListener(f"{host}:{self._sasl_port}", self.tls_dir / "ca.pem",
+                               str(user["username"]), str(user["password"]))
 
     def _wait_ready(self, timeout: float) -> None:
         assert self._proc is not None
@@ -280,15 +342,59 @@ class Broker:
         self.stop()
 
 
-def _server_properties(host: str, port: int, cport: int, data: Path) -> str:
+def _ensure_tls(tls: Path, host: str) -> None:
+    """A throwaway CA (``ca.pem``) and a broker keystore it signed (``broker.p12``) valid for ``host``.
+
+    Made with the JDK's keytool, which every broker machine has; kept until the host changes. The CA's
+    key is deleted once it has signed: nothing else is ever signed with it.
+    """
+    try:
+        ipaddress.ip_address(host)
+        named = f"ip:{host}"
+    except ValueError:
+        named = f"dns:{host}"
+    san = ",".join(dict.fromkeys(["dns:localhost", "ip:127.0.0.1", named]))
+    stamp = tls / "san.txt"
+    if stamp.is_file() and stamp.read_text() == san:
+        return
+    keytool = Path(_java()).resolve().with_name("keytool")
+    work = tls.with_name(tls.name + ".tmp")  # renamed into place whole: an interrupted run leaves no half set
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+
+    def run(*args: str) -> None:
+        _run([str(keytool), *args, "-storepass", KEYSTORE_PASSWORD], f"keytool {args[0]}", timeout=60)
+
+    new_key = ("-genkeypair", "-storetype", "PKCS12", "-keyalg", "EC", "-groupname", "secp256r1",
+               "-validity", "3650")
+    ca, broker = ("-keystore", str(work / "ca.p12"), "-alias", "ca"), ("-keystore", str(work / "broker.p12"))
+    run(*new_key, *ca, "-dname", "CN=orderbank throwaway test CA", "-ext", "bc:c")
+    run("-exportcert", "-rfc", *ca, "-file", str(work / "ca.pem"))
+    run(*new_key, *broker, "-alias", "broker", "-dname", "CN=orderbank test broker")
+    run("-certreq", *broker, "-alias", "broker", "-file", str(work / "broker.csr"))
+    run("-gencert", "-rfc", *ca, "-infile", str(work / "broker.csr"), "-outfile", str(work / "broker.pem"),
+        "-ext", f"SAN={san}", "-ext", "EKU=serverAuth", "-validity", "3650")
+    # The signed certificate replaces the self-signed one once the keystore trusts its CA.
+    run("-importcert", "-noprompt", *broker, "-alias", "ca", "-file", str(work / "ca.pem"))
+    run("-importcert", "-noprompt", *broker, "-alias", "broker", "-file", str(work / "broker.pem"))
+    for scratch in ("ca.p12", "broker.csr", "broker.pem"):  # the CA key is not needed again: drop it
+        (work / scratch).unlink()
+    (work / stamp.name).write_text(san)
+    shutil.rmtree(tls, ignore_errors=True)
+    work.rename(tls)
+
+
+def _server_properties(host: str, port: int, cport: int, data: Path,
+                       sasl_ssl: SaslSslListener | None, keystore: Path) -> str:
+    client = f"PLAINTEXT://{host}:{port}" + (f",SASL_SSL://{sasl_ssl.bootstrap}" if sasl_ssl else "")
     return f"""process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@{host}:{cport}
-listeners=PLAINTEXT://{host}:{port},CONTROLLER://{host}:{cport}
-advertised.listeners=PLAINTEXT://{host}:{port}
+listeners={client},CONTROLLER://{host}:{cport}
+advertised.listeners={client}
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL
 log.dirs={data}
 num.partitions=1
 auto.create.topics.enable=true
@@ -305,6 +411,17 @@ transaction.state.log.num.partitions=4
 # expires (default 9 s); a shorter session makes crash-restart take ~3 s, not ~12 s.
 broker.heartbeat.interval.ms=500
 broker.session.timeout.ms=3000
+""" + (_sasl_ssl_properties(sasl_ssl.mechanism, keystore) if sasl_ssl else "")
+
+
+def _sasl_ssl_properties(mechanism: str, keystore: Path) -> str:
+    # Controller and inter-broker traffic stay on PLAINTEXT: one local node, nothing to protect.
+    prefix = "listener.name.sasl_ssl"
+    return f"""sasl.enabled.mechanisms={mechanism}
+{prefix}.{mechanism.lower()}.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+{prefix}.ssl.keystore.type=PKCS12
+{prefix}.ssl.keystore.location={keystore}
+{prefix}.ssl.keystore.password={KEYSTORE_PASSWORD}
 """
 
 
