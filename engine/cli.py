@@ -20,6 +20,10 @@ from engine.render import print_snapshot
 from projections.bank import BankSettings, OrderBank, canonical
 from projections.policies import REGISTRY, parse_policy
 from projections.schema import PROJECTIONS
+from replay import job
+from replay.compare import DEFAULT_POLICIES
+from replay.compare import Settings as ReplaySettings
+from replay.source import FileSource
 from replay.synth import generate, preset
 
 T = TypeVar("T")
@@ -117,15 +121,47 @@ def schema(output: Annotated[Path, typer.Option("-o", "--output")] = Path("schem
     console.print(f"wrote {len(schemas())} schemas to {output}/")
 
 
+def _replay_settings(policy: list[str] | None, replications: int, seed: int, patience: str) -> ReplaySettings:
+    settings = ReplaySettings(tuple(policy) if policy else DEFAULT_POLICIES, replications, seed, patience)
+    try:
+        settings.parsed()
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    return settings
+
+
 @app.command()
-def demo(seed: int = 1) -> None:
-    """The main job on the embedded default (no broker): synth a launch, fold it, print."""
-    scenario = preset("small")
-    bank = OrderBank()
-    for doc in generate(scenario, seed):
-        event = decode(json.dumps(doc))
-        bank.apply(event) if not isinstance(event, Rejection) else None
-    print_snapshot(console, bank.snapshot(), bank.stats())
+def demo(
+    seed: int = 1,
+    replications: Annotated[int, typer.Option(help="seeds per policy")] = 3,
+    output: Annotated[Path, typer.Option("-o", "--output", help="report directory")] = Path("report"),
+) -> None:
+    """The main job on the embedded default: synth the yu7 launch, replay it under every policy, report."""
+    try:
+        job.demo(seed, _replay_settings(None, replications, seed, "km"), output, console, err)
+    except KeyboardInterrupt:
+        err.print("interrupted: no report written")
+        raise typer.Exit(130) from None
+
+
+@app.command()
+def replay(
+    log: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSON lines event log (.jsonl, .jsonl.gz)")],
+    policy: Annotated[list[str] | None, typer.Option(
+        help="repeatable: fifo, high-trim-first, paid-first, bounded-overtake:k=500 (default: all four)")] = None,
+    replications: Annotated[int, typer.Option(help="seeds per policy; means get 95% intervals")] = 3,
+    seed: Annotated[int, typer.Option(help="first seed; same log and seed, same summary.json")] = 1,
+    patience: Annotated[str, typer.Option(help="patience estimator: km (Kaplan-Meier) or weibull")] = "km",
+    output: Annotated[Path, typer.Option("-o", "--output", help="report directory")] = Path("report"),
+) -> None:
+    """Replay a log under ordering policies and compare them with what happened."""
+    try:
+        job.replay_log(FileSource(log), _replay_settings(policy, replications, seed, patience), output, console, err)
+    except KeyboardInterrupt:
+        err.print("interrupted: no report written")
+        raise typer.Exit(130) from None
+
+
 
 
 def main() -> None:

@@ -63,6 +63,8 @@ class Scenario:
     patience_scale_days: float = 330.0
     refund_delay_days: int = 5
     transfer_probability: float = 0.015
+    prepay_share: float = 0.0  # of customers, who pay the whole balance unasked while waiting
+    prepay_within_days: int = 60
     policy: Policy = field(default_factory=HighTrimFirst)
 
     def capacity(self, day: int) -> float:
@@ -76,8 +78,12 @@ PRESETS: dict[str, Scenario] = {
     # A mid-launch snapshot: 1 November 2025, the day of the seed article.
     "small": Scenario(name="small", orders=3_000, horizon_days=128),
     # ../shared/seed/FACTS.md: 289k orders on launch day, ~6k delivered in month one, ~40k a
-    # month by October, 140-150k waiting then, 19% cancelled by 1 November.
-    "yu7": Scenario(name="yu7", orders=300_000, launch_share=289_000 / 300_000),
+    # month by October, 140-150k waiting then, 19% cancelled by 1 November (day 128); calibrated
+    # by tests/test_synth_calibration.py. The 8% who prepay in full unasked are an assumption
+    # (FACTS has no figure), there so that paid-first has payments to order by.
+    "yu7": Scenario(name="yu7", orders=300_000, launch_share=289_000 / 300_000, demand_lead_days=14,
+                    capacity_start=330.0, capacity_full=1_450.0, ramp_days=100, patience_scale_days=310.0,
+                    prepay_share=0.08),
 }
 
 
@@ -98,10 +104,14 @@ class _Order:
     seq: int = 0
     last_us: int = 0
     fully_paid: bool = False
+    prepay_us: int | None = None
 
     @property
     def trim_rank(self) -> int:
         return self.trim.rank
+
+    def paid(self, deposit: int) -> int:
+        return self.trim.price if self.fully_paid else deposit
 
 
 class _Log:
@@ -161,6 +171,8 @@ def _place_all(scenario: Scenario, rng: random.Random, log: _Log, start_us: int)
         patience = rng.weibullvariate(scenario.patience_scale_days, scenario.patience_shape)
         order = _Order(f"{scenario.model}-{i + 1:0{width}d}", placed_us, trim, i,
                        int(patience * US_PER_DAY))
+        if scenario.prepay_share and rng.random() < scenario.prepay_share:
+            order.prepay_us = placed_us + rng.randrange(scenario.prepay_within_days * US_PER_DAY)
         log.add(order, placed_us, "OrderPlaced", customer_id=f"C{rng.getrandbits(40):012x}",
                 model=scenario.model, trim=trim.name, trim_rank=trim.rank,
                 list_price=log.money(trim.price), deposit=log.money(scenario.deposit),
@@ -169,11 +181,14 @@ def _place_all(scenario: Scenario, rng: random.Random, log: _Log, start_us: int)
     return orders
 
 
+_PREPAY, _CANCEL = 0, 1
+
+
 def _serve(scenario: Scenario, rng: random.Random, log: _Log, orders: list[_Order], start_us: int) -> None:
     """Day by day: arrivals join the queue, impatient orders cancel, capacity is allocated."""
     policy = scenario.policy
     queue: list[tuple[Key, str, _Order]] = []  # by policy key
-    patience: list[tuple[int, str, _Order]] = []  # by when patience runs out
+    calendar: list[tuple[int, int, str, _Order]] = []  # prepayments and patience running out, by time
     waiting: set[str] = set()
     arrivals = iter(orders)
     pending = next(arrivals, None)
@@ -183,27 +198,38 @@ def _serve(scenario: Scenario, rng: random.Random, log: _Log, orders: list[_Orde
         day_end = start_us + (day + 1) * US_PER_DAY
         while pending is not None and pending.placed_us < day_end:
             heapq.heappush(queue, (policy.key(pending), pending.order_id, pending))
-            heapq.heappush(patience, (pending.placed_us + pending.patience_us, pending.order_id, pending))
+            heapq.heappush(calendar, (pending.placed_us + pending.patience_us, _CANCEL, pending.order_id, pending))
+            if pending.prepay_us is not None:
+                heapq.heappush(calendar, (pending.prepay_us, _PREPAY, pending.order_id, pending))
             waiting.add(pending.order_id)
             if rng.random() < scenario.transfer_probability:
                 _transfer(rng, log, pending)
             pending = next(arrivals, None)
-        while patience and patience[0][0] < day_end:
-            at_us, order_id, order = heapq.heappop(patience)
-            if order_id in waiting:
-                waiting.discard(order_id)
-                log.add(order, at_us, "OrderCancelled", reason="customer", refund=log.money(scenario.deposit))
-                log.add(order, at_us + scenario.refund_delay_days * US_PER_DAY, "RefundPaid",
-                        amount=log.money(scenario.deposit))
+        while calendar and calendar[0][0] < day_end:
+            at_us, kind, order_id, order = heapq.heappop(calendar)
+            if order_id not in waiting:
+                continue
+            if kind == _PREPAY:
+                _prepay(scenario, log, order, at_us)
+                continue
+            waiting.discard(order_id)
+            paid = order.paid(scenario.deposit)
+            log.add(order, at_us, "OrderCancelled", reason="customer", refund=log.money(paid))
+            log.add(order, at_us + scenario.refund_delay_days * US_PER_DAY, "RefundPaid", amount=log.money(paid))
         carry += scenario.capacity(day)
+        chosen = []
         while carry >= 1 and queue:
             _, order_id, order = heapq.heappop(queue)
             if order_id not in waiting:
                 continue
             waiting.discard(order_id)
             carry -= 1
+            chosen.append(order)
+        for k, order in enumerate(chosen):
             vin += 1
-            _allocate(scenario, rng, log, order, day_end, vin)
+            # The day's balance demands go out in the second half of the day, in queue order.
+            demand_us = day_end - US_PER_DAY // 2 + (k + 1) * (US_PER_DAY // 2) // (len(chosen) + 1)
+            _allocate(scenario, rng, log, order, demand_us, vin)
 
 
 def _transfer(rng: random.Random, log: _Log, order: _Order) -> None:
@@ -212,15 +238,24 @@ def _transfer(rng: random.Random, log: _Log, order: _Order) -> None:
     log.add(order, at_us, "OrderTransferred", new_customer_id=f"C{rng.getrandbits(40):012x}")
 
 
-def _allocate(scenario: Scenario, rng: random.Random, log: _Log, order: _Order, day_end: int, vin: int) -> None:
-    """A car is built for this order: demand the balance, then deliver or void."""
-    demand_us = day_end - rng.randrange(US_PER_DAY // 2)
+def _prepay(scenario: Scenario, log: _Log, order: _Order, at_us: int) -> None:
+    """A customer pays the whole balance while waiting, unasked (what paid-first rewards)."""
+    log.add(order, at_us, "PaymentReceived", amount=log.money(order.trim.price - scenario.deposit))
+    order.fully_paid = True
+
+
+def _allocate(scenario: Scenario, rng: random.Random, log: _Log, order: _Order, demand_us: int, vin: int) -> None:
+    """A car is built for this order: demand the balance (unless paid), then deliver or void."""
     due_us = demand_us + scenario.balance_due_days * US_PER_DAY
     balance = order.trim.price - scenario.deposit
-    log.add(order, demand_us, "PaymentDemanded", amount=log.money(balance), due_at=iso(due_us), purpose="balance")
-    if rng.random() < scenario.pay_probability:
-        paid_us = demand_us + rng.randrange(scenario.balance_due_days * US_PER_DAY)
-        log.add(order, paid_us, "PaymentReceived", amount=log.money(balance))
+    pays = order.fully_paid or rng.random() < scenario.pay_probability
+    if not order.fully_paid:
+        log.add(order, demand_us, "PaymentDemanded", amount=log.money(balance), due_at=iso(due_us),
+                purpose="balance")
+        if pays:
+            paid_us = demand_us + rng.randrange(scenario.balance_due_days * US_PER_DAY)
+            log.add(order, paid_us, "PaymentReceived", amount=log.money(balance))
+    if pays:
         delivered_us = demand_us + scenario.demand_lead_days * US_PER_DAY + rng.randrange(US_PER_DAY // 3)
         log.add(order, delivered_us, "VehicleDelivered", delivered_at=iso(delivered_us),
                 vin=f"LXMCAR{vin:011d}")

@@ -1,0 +1,94 @@
+"""Who was served out of turn: overtakes between the order sequence and the service sequence.
+
+Within a lane, order i is overtaken by order j when i was placed first (lower ordinal: rank by
+placed_at, then order_id) and j got a car while i was still waiting (i was allocated later,
+cancelled later, or never left). Counting such pairs is a dominance count, done exactly in
+O(n log n) by a bottom-up merge sort with numpy, one merge level at a time. Kendall's tau
+compares the order and service sequences of the orders that were served.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from replay.orderlog import I64
+
+Flags = npt.NDArray[np.bool_]
+
+
+@dataclass(frozen=True)
+class Fairness:
+    orders: int
+    served: int
+    overtakes: int
+    """Pairs (i, j): i placed first, j got a car while i still waited."""
+    largest_overtake: int
+    """The most places in the order sequence by which one order jumped a waiting one."""
+    overtaken: int
+    """Orders overtaken at least once."""
+    served_inversions: int
+    """Pairs of served orders served in the reverse of their order sequence."""
+
+    @property
+    def kendall_tau(self) -> float | None:
+        """Rank correlation of order and service sequence among served orders: 1 = first come first served."""
+        pairs = self.served * (self.served - 1) // 2
+        return 1.0 - 2.0 * self.served_inversions / pairs if pairs else None
+
+    @property
+    def share_overtaken(self) -> float | None:
+        return self.overtaken / self.orders if self.orders else None
+
+    def __add__(self, other: Fairness) -> Fairness:
+        return Fairness(self.orders + other.orders, self.served + other.served, self.overtakes + other.overtakes,
+                        max(self.largest_overtake, other.largest_overtake), self.overtaken + other.overtaken,
+                        self.served_inversions + other.served_inversions)
+
+
+NOBODY = Fairness(0, 0, 0, 0, 0, 0)
+
+
+def count_inversions(values: I64, counted: Flags | None = None) -> int:
+    """Pairs i < j with values[i] > values[j] (and counted[j], when given). Ties are not inversions."""
+    n = len(values)
+    rank = np.empty(n, dtype=np.int64)
+    rank[np.argsort(values, kind="stable")] = np.arange(n)  # ranks 0..n-1 keep the strict inversions
+    query = np.ones(n, dtype=bool) if counted is None else counted.copy()
+    total, width = 0, 1
+    position = np.arange(n)
+    while width < n:
+        pair = position // (2 * width)
+        key = pair * n + rank  # each block is sorted already, so keys are sorted block by block
+        right = (position // width) % 2 == 1
+        asks = right & query
+        left_keys = key[~right]
+        left_end = np.searchsorted(left_keys, (pair[asks] + 1) * n, side="left")
+        total += int((left_end - np.searchsorted(left_keys, key[asks], side="right")).sum())
+        merged = np.argsort(key, kind="stable")
+        rank, query = key[merged] - pair * n, query[merged]
+        width *= 2
+    return total
+
+
+def fairness(exit_us: I64, served: Flags) -> Fairness:
+    """Overtakes in one lane. Both arrays are in order sequence (by ordinal); `exit_us` is when
+    each order stopped waiting (allocated, cancelled, or int64 max if it never did), `served`
+    marks the allocated ones."""
+    n = len(exit_us)
+    if n == 0:
+        return NOBODY
+    never = np.iinfo(np.int64).max
+    served_at = np.where(served, exit_us, never)
+    soonest_later = np.concatenate((np.minimum.accumulate(served_at[::-1])[::-1][1:], [never]))
+    overtaken = int((soonest_later < exit_us).sum())
+    longest_wait_before = np.maximum.accumulate(exit_us)
+    first_still_waiting = np.searchsorted(longest_wait_before, exit_us[served], side="right")
+    jumps = np.flatnonzero(served) - first_still_waiting
+    return Fairness(
+        orders=n, served=int(served.sum()), overtakes=count_inversions(exit_us, served),
+        largest_overtake=int(max(jumps.max(initial=0), 0)), overtaken=overtaken,
+        served_inversions=count_inversions(exit_us[served]),
+    )

@@ -1,0 +1,98 @@
+"""The log as it happened: fold it with the live engine's reducer and sample the projections daily.
+
+This is `projections.bank.OrderBank.apply`, event by event, exactly as the stream runs it. At
+each midnight UTC the fold passes, the cheap totals are read off the projections (never a full
+snapshot of every open order): open orders per lane and the days to clear them at the lane's
+trailing throughput, the prepayment pool, deliveries, cancellations and their rolling rates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from engine.codec import Rejection, decode
+from projections.bank import BankSettings, OrderBank
+from projections.cancellations import ALL
+from projections.orders import US_PER_DAY, iso, micros
+from projections.pool import FIGURES
+from replay.source import LineSource
+
+_HELD = FIGURES.index("held")
+_REALISED = FIGURES.index("realised")
+SAMPLED = ("backlog", "pool", "realised", "delivered", "cancelled", "placed", "cancel_rate_7d", "cancel_rate_28d",
+           "clear_days")
+
+
+@dataclass
+class History:
+    """One row per day: the projections at the end of that day (midnight UTC)."""
+
+    days: list[str] = field(default_factory=list)
+    rows: dict[str, list[float | None]] = field(default_factory=lambda: {name: [] for name in SAMPLED})
+    lanes: dict[str, list[int]] = field(default_factory=dict)
+    stats: dict[str, object] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, object]:
+        return {"days": self.days, **self.rows, "backlog_by_lane": self.lanes, "stats": self.stats}
+
+
+def _rate(bank: OrderBank, days: int) -> float | None:
+    times = bank.cancellations.times.get(ALL)
+    if times is None:
+        return None
+    start = bank.now_us - days * US_PER_DAY
+    placed = times.placed.bisect_right(bank.now_us) - times.placed.bisect_right(start)
+    cancelled = times.cancelled.bisect_right(bank.now_us) - times.cancelled.bisect_right(start)
+    return cancelled / placed if placed else None
+
+
+def sample(bank: OrderBank, history: History, boundary_us: int) -> None:
+    """Append the bank's totals as of `boundary_us` (the midnight just passed)."""
+    lanes = bank.queue.lanes
+    backlog = sum(len(lane.open) for lane in lanes.values())
+    delivered = sum(len(lane.deliveries) for lane in lanes.values())
+    throughput = sum(bank.queue.throughput(name, bank.now_us) for name in lanes)
+    times = bank.cancellations.times.get(ALL)
+    row: dict[str, float | None] = {
+        "backlog": backlog,
+        "pool": sum(sums[_HELD] for sums in bank.pool.buckets.values()) / 100,
+        "realised": sum(sums[_REALISED] for sums in bank.pool.buckets.values()) / 100,
+        "delivered": delivered,
+        "cancelled": len(times.cancelled) if times else 0,
+        "placed": len(times.placed) if times else 0,
+        "cancel_rate_7d": _rate(bank, 7), "cancel_rate_28d": _rate(bank, 28),
+        "clear_days": backlog / throughput if throughput else None,
+    }
+    history.days.append(iso(boundary_us - US_PER_DAY)[:10])
+    for name, value in row.items():
+        history.rows[name].append(value)
+    for name, lane in lanes.items():
+        column = history.lanes.setdefault(name, [0] * (len(history.days) - 1))
+        column.append(len(lane.open))
+
+
+def replay_history(source: LineSource, settings: BankSettings | None = None,
+                   progress: Callable[[int], None] | None = None) -> tuple[OrderBank, History]:
+    """Fold the whole log; sample at every midnight the fold's clock passes, and at the end."""
+    bank = OrderBank(settings)
+    history = History()
+    boundary = None
+    for number, line in enumerate(source.lines(), start=1):
+        if progress is not None and number % 65_536 == 0:
+            progress(number)
+        event = decode(line)
+        if isinstance(event, Rejection):
+            bank.rejections[event.reason.value] += 1
+            continue
+        at = micros(event.occurred_at)
+        if boundary is None:
+            boundary = at - at % US_PER_DAY + US_PER_DAY
+        while at >= boundary:  # the fold's clock passes midnight: sample the day that ended
+            sample(bank, history, boundary)
+            boundary += US_PER_DAY
+        bank.apply(event)
+    if boundary is not None:
+        sample(bank, history, boundary)
+    history.stats = bank.stats()
+    return bank, history

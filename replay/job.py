@@ -1,0 +1,58 @@
+"""The replay jobs the command line runs: replay a log, and the demo (synthesise the yu7 launch,
+then replay it). Progress goes to `err`, the comparison table to `out`, the report to disk."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from engine.logfile import write_docs
+from engine.render import print_snapshot
+from projections.bank import OrderBank
+from replay.compare import Progress, Settings, compare
+from replay.report import write_report
+from replay.source import FileSource, LineSource
+from replay.synth import generate, preset
+from replay.terminal import comparison_table, progress_bars
+
+DEMO_PRESET = "yu7"
+
+
+def replay_log(source: LineSource, settings: Settings, output: Path, out: Console, err: Console) -> dict[str, Any]:
+    """Compare the policies on the log, print the table, write the report."""
+    folded: list[OrderBank] = []
+    with progress_bars(err) as progress:
+        summary = compare(source, settings, progress, folded.append)
+    for bank in folded:  # the live projections at the end of the log, as the stream would show them
+        print_snapshot(out, bank.snapshot(), bank.stats())
+    written = write_report(summary, output)
+    out.print(comparison_table(summary))
+    load = summary["log"]["load"]
+    if load["rejected"]:
+        err.print(f"[yellow]{sum(load['rejected'].values()):,} lines rejected[/]: {load['rejected']}")
+        for example in load["examples"][:5]:
+            err.print(f"  line {example['line']}: {example['reason']} ({example['rule']}): {example['message']}")
+    out.print(f"report: {', '.join(str(path) for path in written)}")
+    return summary
+
+
+def _counted(items: Iterable[dict[str, Any]], progress: Progress, total: int | None) -> Iterator[dict[str, Any]]:
+    for number, item in enumerate(items, start=1):
+        if number % 65_536 == 0:
+            progress("synth", number, total)
+        yield item
+
+
+def demo(seed: int, settings: Settings, output: Path, out: Console, err: Console) -> dict[str, Any]:
+    """Synthesise the yu7 launch (a year, ~1.1 million events) into a temporary log, then replay it."""
+    scenario = preset(DEMO_PRESET)
+    with tempfile.TemporaryDirectory(prefix="orderbank-demo-") as tmp:
+        log = Path(tmp) / f"{scenario.name}-seed{seed}.jsonl"
+        with progress_bars(err) as progress:
+            count = write_docs(log, _counted(generate(scenario, seed), progress, None))
+        out.print(f"synthesised {count:,} events for {scenario.orders:,} orders ({scenario.name}, seed {seed})")
+        return replay_log(FileSource(log), settings, output, out, err)

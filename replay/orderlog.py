@@ -1,0 +1,128 @@
+"""An event log folded into columns: one row per order, plus the money movements, as numpy arrays.
+
+This is what the replay reads instead of events. Times are int64 microseconds since the epoch,
+`NEVER` (-1) when a fact did not happen; money is int64 minor units of the log's one currency.
+The rules that fold events into these columns are those of `projections.bank` (same lifecycle,
+same rejections), applied by `replay.load`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from projections.orders import US_PER_DAY
+
+NEVER = -1
+CANCEL_REASONS = ("customer", "balance_not_paid", "maker", "fraud")
+"""OrderCancelled.reason values; an order's `reason` column is 1 + the index here, 0 = not cancelled."""
+CUSTOMER, BALANCE_NOT_PAID, MAKER, FRAUD = 1, 2, 3, 4
+
+I64 = npt.NDArray[np.int64]
+I32 = npt.NDArray[np.int32]
+Flags = npt.NDArray[np.bool_]
+
+
+@dataclass(frozen=True)
+class Movements:
+    """Money that moved, one row per event: which order, when (occurred_at), how much."""
+
+    order: I64
+    at_us: I64
+    amount: I64
+
+
+@dataclass(frozen=True)
+class Payments(Movements):
+    voluntary: Flags
+    """Paid while nothing was demanded (a customer's own prepayment), not in answer to a demand."""
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    """What loading found: lines read, events applied, duplicates, and every rejection by reason."""
+
+    lines: int
+    applied: int
+    duplicates: int
+    rejected: dict[str, int]
+    examples: list[dict[str, object]] = field(default_factory=list)
+    exact_lines: int = 0
+    """Lines that left the fast path and were decoded by engine.codec (pydantic)."""
+
+    def as_dict(self) -> dict[str, object]:
+        return {"lines": self.lines, "applied": self.applied, "duplicates": self.duplicates,
+                "rejected": dict(sorted(self.rejected.items())), "examples": self.examples}
+
+
+@dataclass(frozen=True)
+class OrderLog:
+    """Every order of the log with what happened to it, by the end of the log (`end_us`)."""
+
+    order_id: list[str]
+    lanes: tuple[str, ...]
+    lane: I32
+    trims: tuple[str, ...]
+    trim: I32
+    trim_rank: I64
+    currency: str
+    list_price: I64
+    deposit: I64
+    placed_us: I64
+    """placed_at: when the customer ordered (what first-come-first-served reads)."""
+    entered_us: I64
+    """occurred_at of OrderPlaced: when the order entered the bank."""
+    demand_us: I64
+    """The first balance demand: when the maker allocated a car to the order."""
+    due_us: I64
+    received: I64
+    fully_paid_us: I64
+    prepaid_us: I64
+    """When a customer's own prepayments (nothing demanded) completed the price."""
+    delivered_us: I64
+    """delivered_at of VehicleDelivered."""
+    delivered_entered_us: I64
+    """occurred_at of VehicleDelivered (the bank's clock when the order left the queue)."""
+    cancelled_us: I64
+    reason: I32
+    refund_due: I64
+    refunded: I64
+    transfers: I32
+    payments: Payments
+    refunds: Movements
+    start_us: int
+    end_us: int
+    report: LoadReport
+
+    @property
+    def orders(self) -> int:
+        return len(self.order_id)
+
+    @property
+    def origin_us(self) -> int:
+        """Midnight UTC of the log's first day: day k of the replay starts k days after this."""
+        return self.start_us - self.start_us % US_PER_DAY
+
+    @property
+    def days(self) -> int:
+        """Days from the origin to the end of the log, counting the last, partial day."""
+        return (self.end_us - self.origin_us) // US_PER_DAY + 1
+
+    @property
+    def paid(self) -> I64:
+        """Everything each customer paid: deposit and later payments."""
+        return self.deposit + self.received
+
+    def ordinal(self) -> I64:
+        """Each order's rank by (placed_at, order_id) among the orders of its lane (policies read it)."""
+        by_id = np.argsort(np.array(self.order_id, dtype=object), kind="stable")
+        id_rank = np.empty(self.orders, dtype=np.int64)
+        id_rank[by_id] = np.arange(self.orders)
+        sequence = np.lexsort((id_rank, self.placed_us, self.lane))
+        ordinal = np.empty(self.orders, dtype=np.int64)
+        lane_sorted = self.lane[sequence]
+        starts = np.searchsorted(lane_sorted, lane_sorted, side="left")
+        ordinal[sequence] = np.arange(self.orders) - starts
+        return ordinal

@@ -1,0 +1,141 @@
+"""The queue simulator at the heart of the counterfactual: who gets each car, under one policy.
+
+One lane: orders arrive, wait in priority order, and are served one per slot (a car to
+allocate, or a free server). An order whose patience deadline comes before a slot has left:
+abandonment is resolved lazily, when the order reaches the head of the queue, which gives the
+same allocation as checking every deadline as it passes (a cancelled order never changes who
+else is served) at a fraction of the work. Priorities are integer ranks (the sorted policy
+keys), so the heap holds plain ints. A slot that finds nobody waiting waits for the next
+arrival (a built car waits in stock; an idle server takes the next customer at once).
+
+Slots are either a fixed schedule (the cars the log shows were allocated) or come from
+servers: with `service`, each allocation frees its server again after a service time, which is
+how the Erlang-A check runs the same loop as an M/M/n+M queue.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+I64 = npt.NDArray[np.int64]
+NEVER = -1
+FOREVER = np.iinfo(np.int64).max
+
+
+@dataclass(frozen=True)
+class Queue:
+    """One lane's orders as the simulator sees them; every array is indexed by order (0..n-1)."""
+
+    arrival_us: I64
+    rank: I64
+    """Priority when the order arrives: the lower, the sooner served. Unique."""
+    deadline_us: I64
+    """When the order leaves unless served first (patience, or a calendar cancellation); FOREVER if never."""
+    rekey_us: I64 | None = None
+    """When the order's priority changes to `rekey_rank` (a policy that reads payments); NEVER if it does not."""
+    rekey_rank: I64 | None = None
+
+
+@dataclass(frozen=True)
+class Served:
+    allocated_us: I64
+    """When each order was allocated a slot, NEVER if it was not."""
+    slot: I64
+    """Which slot (index into the schedule, or the service count) each order got, NEVER if none."""
+
+
+def serve(queue: Queue, slots_us: I64, service: Callable[[], int] | None = None) -> Served:
+    """Allocate slots in time order, each to the best-ranked order still waiting at its time.
+
+    `slots_us` is the sorted schedule; with `service` it is the servers' first free times and
+    every allocation at t frees its server again at t + service()."""
+    n = len(queue.arrival_us)
+    by_arrival = np.argsort(queue.arrival_us, kind="stable")
+    arrival_t, arrival_o = queue.arrival_us[by_arrival].tolist(), by_arrival.tolist()
+    arrival_of = queue.arrival_us.tolist()
+    current = queue.rank.tolist()
+    deadline = queue.deadline_us.tolist()
+    rekeys = _rekeys(queue)
+    owner = [0] * (max([*current, *(rank for _, _, rank in rekeys)], default=-1) + 1)
+    for order, rank in enumerate(current):
+        owner[rank] = order
+    for _, order, rank in rekeys:
+        owner[rank] = order
+    allocated = [NEVER] * n
+    slot_of = [NEVER] * n
+    schedule = slots_us.tolist()
+    if service is not None:
+        heapq.heapify(schedule)
+    waiting: list[int] = []
+    idle: deque[tuple[int, int]] = deque()
+    next_arrival = next_rekey = next_slot = 0
+
+    while True:
+        if service is None:
+            now = schedule[next_slot] if next_slot < len(schedule) else FOREVER
+        else:
+            now = schedule[0] if schedule else FOREVER
+        batch = []
+        while next_arrival < n and arrival_t[next_arrival] <= now:
+            order, at_us = arrival_o[next_arrival], arrival_t[next_arrival]
+            next_arrival += 1
+            if idle:
+                _, slot = idle.popleft()
+                allocated[order], slot_of[order] = at_us, slot
+                if service is not None:
+                    heapq.heappush(schedule, at_us + service())
+                    now = min(now, schedule[0])  # the freed server may come before later arrivals
+            else:
+                batch.append(current[order])
+        _admit(waiting, batch)
+        while next_rekey < len(rekeys) and rekeys[next_rekey][0] <= now:
+            _, order, rank = rekeys[next_rekey]
+            next_rekey += 1
+            if allocated[order] == NEVER:
+                current[order] = rank
+                if arrival_of[order] <= now:  # admitted already, under its old rank
+                    heapq.heappush(waiting, rank)
+        if now == FOREVER:
+            break
+        slot = next_slot
+        if service is None:
+            next_slot += 1
+        else:
+            heapq.heappop(schedule)
+            next_slot += 1
+        while waiting:
+            rank = heapq.heappop(waiting)
+            order = owner[rank]
+            if current[order] == rank and allocated[order] == NEVER and deadline[order] > now:
+                allocated[order], slot_of[order] = now, slot
+                if service is not None:
+                    heapq.heappush(schedule, now + service())
+                break
+        else:
+            idle.append((now, slot))
+    return Served(np.array(allocated, dtype=np.int64), np.array(slot_of, dtype=np.int64))
+
+
+def _admit(waiting: list[int], batch: list[int]) -> None:
+    """Push arrivals; a big batch (the launch-day rush) is cheaper heapified at once."""
+    if len(batch) > len(waiting):
+        waiting.extend(batch)
+        heapq.heapify(waiting)
+    else:
+        for rank in batch:
+            heapq.heappush(waiting, rank)
+
+
+def _rekeys(queue: Queue) -> list[tuple[int, int, int]]:
+    if queue.rekey_us is None or queue.rekey_rank is None:
+        return []
+    orders = np.flatnonzero(queue.rekey_us != NEVER)
+    sequence = orders[np.argsort(queue.rekey_us[orders], kind="stable")]
+    return list(zip(queue.rekey_us[sequence].tolist(), sequence.tolist(), queue.rekey_rank[sequence].tolist(),
+                    strict=True))
