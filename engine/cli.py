@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import Progress, TaskID
 from rich.table import Table
 
+from engine import stream_cli
 from engine.codec import Rejection, decode
 from engine.events import EVENT_TYPES
 from engine.logfile import read_lines, write_docs
@@ -162,6 +163,7 @@ def replay(
         raise typer.Exit(130) from None
 
 
+stream_cli.register(app)  # broker, produce, worker, watch, up (engine.stream_cli)
 
 
 def main() -> None:

@@ -1,0 +1,211 @@
+"""Streaming throughput: the engine's worker against two references, on one topic, in one run.
+
+A synthetic launch is produced once into a fresh input topic; then, one after the other and each
+alone on the machine (with the broker):
+- ceiling: a bare aiokafka consumer that reads the topic, decodes (engine.codec) and folds
+  (OrderBank.apply) with no output at all: the most a Python process can do with these reducers;
+- naive:   a Faust agent that takes one event at a time, decodes, applies and writes the order to a
+  changelog-backed table (one table write per event);
+- engine:  the engine's worker, `faust -A engine.app worker` (ingest, frames, shard agent,
+  changelog, dead letters, published projections), timed from its first fetch until every event
+  is applied and written, and until its idle full publish (lane snapshots) is out.
+Prints events/s for each and the ratios. Startup time is excluded everywhere.
+
+    .venv/bin/python bench/stream.py [--orders 45000] [--seed 1] [--bootstrap HOST:PORT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+# `python bench/stream.py` puts bench/ first on the path, where bench/replay.py would shadow the package.
+sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
+
+import orjson  # noqa: E402
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa: E402
+
+from engine.broker import Broker, BrokerSettings  # noqa: E402
+from engine.codec import Rejection, decode_batch  # noqa: E402
+from engine.settings import Settings  # noqa: E402
+from engine.stream_up import stop_child  # noqa: E402
+from engine.topics import Topics, ensure  # noqa: E402
+from projections.bank import OrderBank  # noqa: E402
+from replay.synth import generate, preset  # noqa: E402
+
+PARTITIONS = 4
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def produce(settings: Settings, lines: list[bytes]) -> None:
+    topic = Topics(settings).events
+    await ensure(settings, [topic])
+    producer = AIOKafkaProducer(bootstrap_servers=settings.servers(), enable_idempotence=True, linger_ms=5,
+                                max_batch_size=512 * 1024)
+    await producer.start()
+    try:
+        for line in lines:
+            await producer.send(topic.name, line, key=orjson.loads(line)["order_id"].encode())
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def ceiling(settings: Settings, total: int) -> float:
+    """Seconds for a bare consumer to read, decode and fold every event."""
+    topic = Topics(settings).events.name
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.servers(), group_id=None, auto_offset_reset="earliest",
+                                max_partition_fetch_bytes=4 * 1024 * 1024, fetch_max_bytes=16 * 1024 * 1024)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+        consumer.assign(tps)
+        bank, seen, started = OrderBank(), 0, 0.0
+        while seen < total:
+            for records in (await consumer.getmany(timeout_ms=500, max_records=20_000)).values():
+                started = started or time.perf_counter()
+                for event in decode_batch([r.value for r in records]):
+                    if not isinstance(event, Rejection):
+                        bank.apply(event)
+                seen += len(records)
+        return time.perf_counter() - started
+    finally:
+        await consumer.stop()
+
+
+def naive_worker(bootstrap: str, prefix: str, total: int, port: int, datadir: str) -> None:
+    """Run in a child process: the naive Faust agent; writes its seconds to datadir/result once it saw `total`."""
+    import faust
+
+    from engine.codec import decode
+
+    app = faust.App(f"{prefix}-naive", broker=f"kafka://{bootstrap}", store="memory://", autodiscover=False,
+                    web_port=port, web_bind="127.0.0.1", datadir=datadir, topic_partitions=PARTITIONS)
+    events = app.topic(f"{prefix}.events", key_type=bytes, value_type=bytes, key_serializer="raw",
+                       value_serializer="raw")
+    orders = app.Table("orders", partitions=PARTITIONS, schema=faust.Schema(
+        key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"))
+    bank, state = OrderBank(), {"seen": 0, "started": 0.0}
+
+    @app.agent(events)
+    async def naive(stream: Any) -> None:
+        async for key, value in stream.items():
+            state["started"] = state["started"] or time.perf_counter()
+            event = decode(value)
+            if not isinstance(event, Rejection):
+                bank.apply(event)
+                orders[key] = orjson.dumps(bank.orders[event.order_id])
+            state["seen"] += 1
+            if state["seen"] == total:
+                Path(datadir, "result").write_bytes(orjson.dumps(time.perf_counter() - state["started"]))
+
+    from faust.worker import Worker
+
+    Worker(app, loglevel="error", quiet=True).execute_from_commandline()
+
+
+def child(args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+
+
+def naive(bootstrap: str, prefix: str, total: int, tmp: Path) -> float:
+    result = tmp / "naive" / "result"
+    proc = child([__file__, "--naive-worker", bootstrap, prefix, str(total), str(free_port()), str(result.parent)])
+    try:
+        while not result.exists():
+            if proc.poll() is not None:
+                raise RuntimeError("the naive worker exited before it finished")
+            time.sleep(0.2)
+        return float(orjson.loads(result.read_bytes()))
+    finally:
+        stop_child(proc)
+
+
+def polled(url: str) -> Iterator[dict[str, Any]]:
+    import urllib.request
+
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                yield orjson.loads(response.read())
+        except OSError:
+            yield {}
+        time.sleep(0.02)
+
+
+def engine(bootstrap: str, prefix: str, total: int, tmp: Path) -> tuple[float, float]:
+    """Seconds from the worker's first fetch until all events are applied and written, and published."""
+    port = free_port()
+    env = {**os.environ, "ORDERBANK_BOOTSTRAP_SERVERS": bootstrap, "ORDERBANK_TOPIC_PREFIX": prefix,
+           "ORDERBANK_APP_ID": f"{prefix}-engine-{uuid.uuid4().hex[:6]}", "ORDERBANK_WEB_PORT": str(port),
+           "ORDERBANK_DATA_DIR": str(tmp / "engine"), "ORDERBANK_INPUT_PARTITIONS": str(PARTITIONS)}
+    proc = child(["-m", "faust", "-A", "engine.app", "worker", "-l", "warn"], env)
+    try:
+        applied = 0.0
+        for health in polled(f"http://127.0.0.1:{port}/health"):
+            if proc.poll() is not None:
+                raise RuntimeError("the engine worker exited")
+            shards = health.get("shards", {}).values()
+            started = health.get("ingest", {}).get("first_fetch_at")
+            if started and not applied and sum(s["processed"] for s in shards) >= total:
+                applied = max(s["written_at"] or 0 for s in shards) - started
+            if applied and all(s["published"] for s in shards):
+                return applied, max(s["published_at"] for s in shards if s["published_at"]) - started
+    finally:
+        stop_child(proc)
+    raise AssertionError("unreachable")
+
+
+def main() -> None:
+    if sys.argv[1:2] == ["--naive-worker"]:
+        bootstrap, prefix, total, port, datadir = sys.argv[2:7]
+        sys.argv[1:] = ["worker"]
+        return naive_worker(bootstrap, prefix, int(total), int(port), datadir)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orders", type=int, default=45_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--bootstrap", help="use this Kafka instead of starting one")
+    args = parser.parse_args()
+    lines = [orjson.dumps(doc) for doc in generate(preset("small", args.orders), args.seed)]
+    with tempfile.TemporaryDirectory() as tmpdir, contextlib.ExitStack() as stack:
+        tmp = Path(tmpdir)
+        bootstrap = args.bootstrap
+        if bootstrap is None:
+            bootstrap = stack.enter_context(Broker(BrokerSettings(state_dir=tmp / "kafka"))).bootstrap
+        prefix = f"bench-{uuid.uuid4().hex[:8]}"
+        settings = Settings(bootstrap_servers=bootstrap, topic_prefix=prefix, input_partitions=PARTITIONS)
+        print(f"{len(lines):,} events ({args.orders:,} orders, seed {args.seed}) into {prefix}.events "
+              f"({PARTITIONS} partitions) on Apache Kafka at {bootstrap}")
+        asyncio.run(produce(settings, lines))
+        results = {"ceiling: aiokafka + decode + fold": asyncio.run(ceiling(settings, len(lines))),
+                   "naive Faust agent (table write/event)": naive(bootstrap, prefix, len(lines), tmp)}
+        applied, published = engine(bootstrap, prefix, len(lines), tmp)
+        results["engine worker: applied + written"] = applied
+        results["engine worker: + idle full publish"] = published
+    base, top = len(lines) / results["naive Faust agent (table write/event)"], len(lines) / results[
+        "ceiling: aiokafka + decode + fold"]
+    print(f"{'':40} {'seconds':>8} {'events/s':>10} {'x naive':>8} {'of ceiling':>10}")
+    for name, seconds in results.items():
+        rate = len(lines) / seconds
+        print(f"{name:40} {seconds:8.2f} {rate:10,.0f} {rate / base:8.1f} {rate / top:10.0%}")
+
+
+if __name__ == "__main__":
+    main()

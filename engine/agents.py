@@ -1,0 +1,230 @@
+"""The worker's stream processing inside the Faust app: the shard agent, its table and its outputs.
+
+`install(app, settings)` wires, on one Faust app:
+- the ingest service (engine.ingest) that turns input messages into frames on the lanes topic;
+- the `shards` agent on the lanes topic: one Faust event per frame, so Faust's per-message cost
+  is paid once per thousand events. It folds each frame into its shard's OrderBank
+  (engine.shards), then writes, in one acknowledged flush before the frame is acked: the
+  rejected entries to the dead-letter topic, the changed orders to the `bank` table's changelog,
+  and (every publish period, ten times longer while frames wait) the projection records chosen
+  by engine.publish;
+- the `bank` table: Faust owns its changelog topic, recovery and standby replicas; after each
+  recovery the worker restores the shards it was given from the table (projections.restore);
+- a timer that publishes a shard in full (lane snapshots included) once it has gone idle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+from faust.types import TP
+
+from engine.codec import Rejection
+from engine.frames import Entry, FrameError, unpack
+from engine.ingest import Ingest, partition_for
+from engine.metrics import Metrics
+from engine.publish import CANCELLATIONS, POOL, POSITIONS, QUEUE, Publisher
+from engine.settings import Settings
+from engine.shards import Shard, restore_shard
+from engine.sink import Outbox, Sink
+from engine.topics import BANK_TABLE, Topics
+
+log = logging.getLogger(__name__)
+FRAMES_IN_FLIGHT = 8
+CATCH_UP_SLOWDOWN = 10  # publish period multiplier while a shard has a backlog
+
+
+@dataclass
+class Held:
+    """A shard this worker owns, with its publisher and clocks (monotonic seconds)."""
+
+    shard: Shard
+    publisher: Publisher
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    published_at: float = 0.0
+    snapshot_at: float = 0.0
+    written_wall: float | None = None  # wall-clock time the last frame's outputs were acknowledged
+    published_wall: float | None = None  # ... and the last full publish
+
+
+def dead_letter_headers(topic: str, entry: Entry, rejection: Rejection) -> list[tuple[str, bytes]]:
+    """Why and where from, as Kafka headers; the record's key and value stay the original bytes."""
+    fields = {"reason": rejection.reason.value, "rule": rejection.rule, "field": rejection.field,
+              "message": rejection.message, "order_id": rejection.order_id, "event_id": rejection.event_id,
+              "source.topic": topic, "source.partition": str(entry.partition), "source.offset": str(entry.offset)}
+    return [(f"orderbank.{name}", value.encode()) for name, value in fields.items() if value is not None]
+
+
+class Runtime:
+    """The shards this worker owns and the services that feed and drain them."""
+
+    def __init__(self, app: faust.App, settings: Settings) -> None:
+        self.app, self.settings, self.topics = app, settings, Topics(settings)
+        self.metrics = Metrics()
+        self.sink = Sink(settings)
+        self.ingest = Ingest(settings, self.sink, self.metrics, on_fatal=app.crash)
+        self.held: dict[int, Held] = {}
+        self.table: Any = None
+        self._outputs = {POSITIONS: self.topics.positions.name, QUEUE: self.topics.queue.name,
+                         POOL: self.topics.pool.name, CANCELLATIONS: self.topics.cancellations.name}
+
+    # -- ownership ---------------------------------------------------------------------------
+    def adopt(self, actives: Iterable[Any]) -> None:
+        """Restore the lanes partitions newly given to this worker from the recovered table."""
+        lanes = self.topics.lanes.name
+        mine = {tp.partition for tp in actives if tp.topic == lanes}
+        self.drop(p for p in list(self.held) if p not in mine)
+        for partition in sorted(mine - self.held.keys()):
+            self._restore(partition)
+
+    def _restore(self, partition: int) -> Held:
+        started = time.perf_counter()
+        shard = restore_shard(partition, self.table.items(), self.settings.bank)
+        held = self.held[partition] = Held(shard, Publisher(partition, self.settings.position_bucket_ratio,
+                                                            self.settings.snapshot_page_size))
+        log.info("shard %d: restored %d orders in %.2fs", partition, len(shard.bank.orders),
+                 time.perf_counter() - started)
+        return held
+
+    def drop(self, partitions: Iterable[int]) -> None:
+        for partition in list(partitions):
+            if self.held.pop(partition, None) is not None:
+                log.info("shard %d: handed over", partition)
+
+    # -- processing --------------------------------------------------------------------------
+    async def on_frame(self, partition: int, offset: int, raw: bytes) -> asyncio.Future[None] | None:
+        """Fold one frame and submit its outputs; the future completes once they are durable."""
+        # Recovery callbacks normally restore a shard before its first frame arrives.
+        held = self.held.get(partition) or self._restore(partition)
+        started = time.perf_counter()
+        try:
+            frame = unpack(raw)
+        except FrameError as exc:
+            log.error("shard %d: skipping lanes offset %d: %s", partition, offset, exc)
+            return None
+        async with held.lock:
+            shard, bank = held.shard, held.shard.bank
+            counts = (bank.applied, bank.duplicates)
+            rejected = shard.apply(frame, offset)
+            if rejected is None:
+                return None
+            outbox, deadletter = Outbox(), self.topics.deadletter
+            for entry, rejection in rejected:
+                outbox.add(deadletter.name, partition_for(entry.key, deadletter.partitions), entry.key,
+                           entry.value, dead_letter_headers(frame.topic, entry, rejection))
+                self.metrics.rejections.labels(rejection.reason.value).inc()
+            for key, value in shard.changelog():
+                outbox.add(self.topics.changelog.name, partition, key, value)
+            now, lag = time.monotonic(), self._lag(partition, offset)
+            # While frames wait, publish less often: later frames would move the same positions again.
+            period = self.settings.publish_interval_s * (CATCH_UP_SLOWDOWN if lag else 1)
+            if now - held.published_at >= period:
+                self._publish(held, outbox, snapshot=now - held.snapshot_at >= self.settings.snapshot_interval_s)
+            written = await self.sink.submit(outbox)
+        self.metrics.applied.inc(bank.applied - counts[0])
+        self.metrics.duplicates.inc(bank.duplicates - counts[1])
+        self.metrics.batch_events.observe(len(frame.entries))
+        written.add_done_callback(lambda _: self._written(held, started))
+        return written
+
+    def _lag(self, partition: int, offset: int) -> int:
+        """Frames of this shard in Kafka after `offset` (as far as the consumer has seen)."""
+        highwater = self.app.consumer.highwater(TP(self.topics.lanes.name, partition))
+        lag = max(0, (highwater or 0) - offset - 1)
+        self.metrics.lag.labels(self.topics.lanes.name, str(partition)).set(lag)
+        return lag
+
+    def _written(self, held: Held, started: float) -> None:
+        held.written_wall = time.time()
+        self.metrics.batch_seconds.observe(time.perf_counter() - started)
+
+    def _publish(self, held: Held, outbox: Outbox, *, snapshot: bool) -> None:
+        shard, publisher, now = held.shard, held.publisher, time.monotonic()
+        records = publisher.positions(shard.bank, shard.touched) + publisher.figures(shard.bank)
+        shard.touched = set()
+        if snapshot:
+            records += publisher.lane_snapshots(shard.bank)
+            held.snapshot_at = now
+        for projection, key, value in records:
+            outbox.add(self._outputs[projection], shard.partition, key, value)
+            self.metrics.published.labels(projection).inc()
+        held.published_at = now
+
+    async def publish_idle(self) -> None:
+        """Publish in full every shard that has unpublished changes and no frame for a while."""
+        for held in list(self.held.values()):
+            shard = held.shard
+            if shard.unpublished and time.monotonic() - shard.last_frame_at >= self.settings.idle_after_s:
+                async with held.lock:
+                    outbox, offset = Outbox(), shard.offset
+                    self._publish(held, outbox, snapshot=True)
+                    written = await self.sink.submit(outbox)
+                await written
+                held.published_wall = time.time()
+                shard.unpublished = shard.offset != offset  # frames that came meanwhile are published next
+
+    def health(self) -> dict[str, Any]:
+        return {"status": "ok", "worker": self.settings.worker_id,
+                "shards": {str(p): {**h.shard.health(), "written_at": h.written_wall, "published_at": h.published_wall}
+                           for p, h in sorted(self.held.items())},
+                "ingest": {"partitions": sorted(self.ingest.directory.orders), "lag": sum(self.ingest.lag.values()),
+                           "first_fetch_at": self.ingest.first_fetch_at}}
+
+
+def install(app: faust.App, settings: Settings) -> Runtime:
+    """Add the table, the agent, the timer and the services to `app`; returns the runtime."""
+    runtime = Runtime(app, settings)
+    spec = runtime.topics.lanes
+    lanes = app.topic(spec.name, partitions=spec.partitions, internal=True, config=dict(spec.config),
+                      key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+    # bytes keys and values make Faust use its raw codec for the changelog, in writes and in recovery.
+    runtime.table = app.Table(BANK_TABLE, partitions=spec.partitions, key_type=bytes, value_type=bytes,
+                              help="order states and shard counters, restored into OrderBanks")
+
+    @app.agent(lanes, name="shards")
+    async def shards(stream: Any) -> None:
+        # Acks are manual: a frame is acked once its outputs are durable, while the next frames are
+        # already being folded (at most FRAMES_IN_FLIGHT unacknowledged).
+        stream = stream.noack()
+        window = asyncio.Semaphore(FRAMES_IN_FLIGHT)
+        acking: set[asyncio.Future[None]] = set()  # keeps the ack tasks referenced until they end
+
+        async def ack_when_written(event: Any, written: asyncio.Future[None] | None) -> None:
+            try:
+                if written is not None:
+                    await written
+                await stream.ack(event)
+            except Exception as exc:
+                # Later outputs could land after a lost one: stop, and restart from the changelog.
+                await app.crash(exc)
+            finally:
+                window.release()
+
+        async for event in stream.events():
+            written = await runtime.on_frame(event.message.partition, event.message.offset, event.value)
+            await window.acquire()
+            acking.add(asyncio.ensure_future(ack_when_written(event, written)))
+            acking.difference_update([task for task in acking if task.done()])
+
+    @runtime.table.on_recover  # type: ignore[untyped-decorator]
+    async def restore_assigned() -> None:
+        runtime.adopt(app.assignor.assigned_actives())
+
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
+    async def hand_over(sender: Any, revoked: set[Any], **_: Any) -> None:
+        runtime.drop(tp.partition for tp in revoked if tp.topic == spec.name)
+
+    @app.timer(interval=min(0.2, settings.idle_after_s))  # type: ignore[untyped-decorator]
+    async def publish_idle() -> None:
+        await runtime.publish_idle()
+
+    # Faust starts service instances too, though its annotation names classes only.
+    app.service(runtime.sink)  # type: ignore[arg-type]
+    app.service(runtime.ingest)  # type: ignore[arg-type]
+    return runtime

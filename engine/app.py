@@ -1,0 +1,61 @@
+"""The Faust app factory. `faust -A engine.app worker` and `orderbank worker` both run it.
+
+Importing this module does nothing: `create_app(settings)` builds an app (no connection is made
+until a worker starts it), and the module attribute `app`, which `faust -A` looks up, is built on
+first access from `Settings.from_env()` (ORDERBANK_* variables).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faust
+
+from engine import agents, views
+from engine.settings import Settings
+
+MiB = 1024 * 1024
+
+
+def create_app(settings: Settings | None = None) -> faust.App:
+    """A Faust app with the engine's table, agent, services and web views installed."""
+    settings = settings or Settings.from_env()
+    settings.state_dir.parent.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
+    app = faust.App(
+        settings.app_id,
+        broker=[f"kafka://{server}" for server in settings.servers()],
+        autodiscover=False,
+        processing_guarantee=settings.processing_guarantee,
+        store=settings.store,
+        datadir=str(settings.state_dir),
+        topic_partitions=settings.shard_partitions,
+        topic_replication_factor=settings.replication_factor,
+        table_standby_replicas=settings.standby_replicas,
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=settings.session_timeout_s / 4,
+        # A lanes message is a frame of up to thousands of events: few, large messages.
+        stream_buffer_maxsize=16,
+        consumer_max_fetch_size=8 * MiB,
+        producer_max_request_size=8 * MiB,
+        web_bind=settings.web_host,
+        web_host=settings.advertised_url.split("//", 1)[1].rsplit(":", 1)[0],
+        web_port=settings.web_port,
+        canonical_url=settings.advertised_url,
+        # Faust's own pages expose table contents and internals; the engine serves its own views.
+        web_router_enabled=False, web_tables_enabled=False, web_graph_enabled=False, web_stats_enabled=False,
+    )
+    runtime = agents.install(app, settings)
+    views.install(app, runtime)
+    return app
+
+
+_app: faust.App | None = None
+
+
+def __getattr__(name: str) -> Any:
+    global _app
+    if name != "app":
+        raise AttributeError(name)
+    if _app is None:
+        _app = create_app()
+    return _app

@@ -1,0 +1,34 @@
+"""Prometheus metrics of one worker, in a registry of its own (served at /metrics)."""
+
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+__all__ = ["CONTENT_TYPE", "Metrics"]
+
+_SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.ingested = Counter("orderbank_ingested_events", "Input messages forwarded to their shard", registry=r)
+        self.applied = Counter("orderbank_events_applied", "Events applied to a bank", registry=r)
+        self.duplicates = Counter("orderbank_duplicates_ignored", "Redelivered or repeated events ignored",
+                                  registry=r)
+        self.rejections = Counter("orderbank_rejections", "Events dead-lettered, by reason", ["reason"], registry=r)
+        self.published = Counter("orderbank_published_records", "Projection records published",
+                                 ["projection"], registry=r)
+        self.lag = Gauge("orderbank_consumer_lag", "Messages not yet consumed, per topic partition",
+                         ["topic", "partition"], registry=r)
+        self.batch_seconds = Histogram("orderbank_batch_seconds",
+                                       "Time to apply one frame and write its outputs", buckets=_SECONDS, registry=r)
+        self.batch_events = Histogram("orderbank_batch_events", "Events per frame",
+                                      buckets=(1, 10, 100, 500, 1000, 2000, 5000, 10000), registry=r)
+        self.forward_seconds = Histogram("orderbank_forward_seconds",
+                                         "Time to write one fetched batch's frames", buckets=_SECONDS, registry=r)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,152 @@
+"""The bounded rule for publishing a shard's projections to the compacted topics.
+
+When one order leaves a lane, every order behind it moves up one place, so publishing every
+changed position would cost O(open orders) messages per event. Instead:
+
+- positions (key order_id): an order's record is published when it enters the queue, when it
+  leaves (status delivered/cancelled, position null), and when its position crosses into another
+  bucket. Buckets grow geometrically by `ratio` (ratio 2: 1, 2-3, 4-7, 8-15, ...), so one
+  departure moves at most log_ratio(open orders) orders across a boundary, and a publish period
+  coalesces the changes of all its events. After each publish, every open order's latest record
+  names the bucket that holds its exact position at that moment. A publisher that starts on a
+  restored bank (a restart or a takeover) first republishes every order of its shard once.
+- lane snapshots (key ["lane", name] plus pages ["page", name, i]): every lane's exact positions
+  and ETAs, published every `snapshot_interval_s` and whenever the shard goes idle.
+- pool rows and cancellation figures: each record is published when its value changed.
+
+Exact positions are always available by query (engine.views). Nothing here touches Kafka: the
+publisher returns records, remembers what it returned, and the shard agent sends them.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from projections.bank import OrderBank, canonical
+from projections.orders import iso
+from projections.queue import Lane
+
+POSITIONS, QUEUE, POOL, CANCELLATIONS = "positions", "queue", "pool", "cancellations"
+Record = tuple[str, bytes, bytes | None]
+"""(projection, key, value); a None value is a tombstone."""
+
+
+class Buckets:
+    """Position buckets [b_k, b_(k+1) - 1] with b_0 = 1, b_(k+1) = max(b_k + 1, ceil(b_k * ratio))."""
+
+    def __init__(self, ratio: float) -> None:
+        self.ratio = ratio
+        self.bounds = [1]
+
+    def cover(self, position: int) -> list[int]:
+        """The boundaries, extended past `position` (and at least one past it)."""
+        while self.bounds[-1] <= position or len(self.bounds) < 2:
+            last = self.bounds[-1]
+            self.bounds.append(max(last + 1, math.ceil(last * self.ratio)))
+        return self.bounds
+
+    def of(self, position: int) -> tuple[int, int]:
+        """The bucket [lo, hi] holding a 1-based position."""
+        bounds = self.cover(position)
+        k = bisect.bisect_right(bounds, position) - 1
+        return bounds[k], bounds[k + 1] - 1
+
+
+@dataclass
+class Publisher:
+    """What one shard has published so far, and the records that bring the topics up to date."""
+
+    shard: int
+    ratio: float = 2.0
+    page_size: int = 2000
+    buckets: Buckets = field(init=False)
+    published: dict[str, dict[str, int]] = field(default_factory=dict)  # lane -> order -> bucket lo
+    last: dict[tuple[str, bytes], bytes] = field(default_factory=dict)  # latest value per key
+    pages: dict[str, int] = field(default_factory=dict)  # lane -> page records published
+    started: bool = False
+
+    def __post_init__(self) -> None:
+        self.buckets = Buckets(self.ratio)
+
+    def positions(self, bank: OrderBank, touched: set[str]) -> list[Record]:
+        """Records for the orders that entered, left or changed bucket since the last call; `touched`
+        are the orders with events since then (only their lanes can have moved)."""
+        out: list[Record] = []
+        fresh, self.started = not self.started, True
+        as_of = iso(bank.now_us)
+        lanes = bank.queue.lanes if fresh else {bank.orders[o].lane for o in touched}
+        for name in sorted(lanes):
+            lane = bank.queue.lanes[name]
+            before = self.published.get(name, {})
+            after = dict(self._buckets_of(lane))
+            out.extend(self._position(bank, o, as_of) for o, lo in after.items() if before.get(o) != lo)
+            closed = lane.orders.keys() if fresh else (before.keys() | touched) & lane.orders.keys()
+            out.extend(self._position(bank, o, as_of) for o in sorted(closed - after.keys()))
+            self.published[name] = after
+        return out
+
+    def _buckets_of(self, lane: Lane) -> Iterator[tuple[str, int]]:
+        """(order_id, lower bound of its bucket) for every open order, in queue order."""
+        bounds, k = self.buckets.cover(len(lane.open)), 0
+        for position, (_, order_id) in enumerate(lane.open, start=1):
+            while position >= bounds[k + 1]:
+                k += 1
+            yield order_id, bounds[k]
+
+    def _position(self, bank: OrderBank, order_id: str, as_of: str) -> Record:
+        order = bank.orders[order_id]
+        at = bank.position_of(order_id)
+        doc: dict[str, object] = {"order_id": order_id, "lane": order.lane, "status": order.status.value,
+                                  "position": None, "bucket": None, "eta": None,
+                                  "open_in_lane": len(bank.queue.lanes[order.lane].open), "as_of": as_of}
+        if at is not None:
+            doc.update(position=at.position, bucket=list(self.buckets.of(at.position)), eta=at.eta)
+        return POSITIONS, order_id.encode(), canonical(doc)
+
+    def figures(self, bank: OrderBank) -> list[Record]:
+        """Pool rows and cancellation figures whose values changed since last published."""
+        now = bank.now_us
+        pool = cast(list[dict[str, Any]], bank.pool.snapshot(now)["buckets"])
+        rates = bank.cancellations.snapshot(now)
+        records: list[tuple[str, list[object], object]] = [
+            (POOL, [r["lane"], r["trim"], r["cohort"], r["currency"]], r) for r in pool]
+        records += [(CANCELLATIONS, [self.shard, "window", w["window_days"], w["trim"]], w)
+                    for w in rates["windows"]]
+        records += [(CANCELLATIONS, [self.shard, "cohort", c["cohort"], c["trim"]], c) for c in rates["cohorts"]]
+        records.append((CANCELLATIONS, [self.shard, "overall"], rates["overall"]))
+        return self._changed((name, canonical(key), canonical(value)) for name, key, value in records)
+
+    def lane_snapshots(self, bank: OrderBank) -> list[Record]:
+        """Every lane's exact snapshot: a header and pages of positions (changed pages only)."""
+        out: list[Record] = []
+        for name in sorted(bank.queue.lanes):
+            snap = bank.queue.lane_snapshot(name, bank.now_us)
+            positions = list(cast(dict[str, object], snap["positions"]).items())
+            count = math.ceil(len(positions) / self.page_size)
+            for i in range(count):
+                page = dict(positions[i * self.page_size:(i + 1) * self.page_size])
+                out.append((QUEUE, canonical(["page", name, i]), canonical({"positions": page})))
+            # Pages past the end (the lane shrank) are deleted by tombstones.
+            out.extend((QUEUE, canonical(["page", name, i]), None) for i in range(count, self.pages.get(name, 0)))
+            self.pages[name] = count
+            header = {"lane": name, "open": snap["open"], "throughput_per_day": snap["throughput_per_day"],
+                      "pages": count, "policy": bank.settings.policy.name,
+                      "window_days": bank.settings.eta_window_days,
+                      "as_of": iso(bank.now_us) if bank.now_us else None}
+            out.append((QUEUE, canonical(["lane", name]), canonical(header)))
+        return self._changed(out)
+
+    def _changed(self, records: Iterable[Record]) -> list[Record]:
+        out: list[Record] = []
+        for name, key, value in records:
+            if value is None:
+                self.last.pop((name, key), None)
+                out.append((name, key, None))
+            elif self.last.get((name, key)) != value:
+                self.last[(name, key)] = value
+                out.append((name, key, value))
+        return out

@@ -1,0 +1,118 @@
+"""The streaming engine's one settings object: broker, topics, worker, web, guarantees, publishing.
+
+Every field has a documented default and can be overridden by an environment variable named
+`ORDERBANK_<FIELD>` (e.g. `ORDERBANK_BOOTSTRAP_SERVERS=broker:9092`, `ORDERBANK_WEB_PORT=6067`).
+Values are validated on load; a bad value fails with the field's name and the rule it broke.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from engine.broker import BrokerSettings
+from projections.bank import BankSettings
+from projections.policies import parse_policy
+
+ENV_PREFIX = "ORDERBANK_"
+
+
+class SettingsError(ValueError):
+    """A setting has a value that breaks its rule."""
+
+
+class Settings(BaseModel):
+    """How one worker (or producer, or subscriber) connects and what it runs."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    bootstrap_servers: str = Field("127.0.0.1:9092", min_length=1, description="host:port[,host:port...]")
+    app_id: str = Field("orderbank", pattern=r"^[A-Za-z0-9._-]{1,100}$",
+                        description="Faust app id: consumer group and changelog topic prefix")
+    topic_prefix: str = Field("orderbank", pattern=r"^[A-Za-z0-9._-]{1,100}$",
+                              description="prefix of every topic name (see engine.topics)")
+    input_partitions: int = Field(4, ge=1, le=1024, description="partitions of the input topic")
+    shard_partitions: int = Field(4, ge=1, le=1024,
+                                  description="partitions of the lanes topic: each one holds whole lanes")
+    replication_factor: int = Field(1, ge=1, le=16, description="replication of topics created on start")
+    worker_id: str = Field(default_factory=socket.gethostname, min_length=1, max_length=100)
+    web_host: str = Field("127.0.0.1", min_length=1, description="address the HTTP views bind to")
+    web_port: int = Field(6066, ge=1, le=65535)
+    web_advertised_host: str | None = Field(
+        None, description="host other workers use to reach this one; default web_host, or the hostname "
+                          "when binding all interfaces")
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
+    store: str = Field("memory://", pattern=r"^(memory|rocksdb)://$", description="Faust table store")
+    standby_replicas: int = Field(0, ge=0, le=8, description="Faust standby replicas of the bank table")
+    data_dir: Path | None = Field(None, description="Faust's local state; default .cache/workers/<app>-<port>")
+    session_timeout_s: float = Field(10.0, ge=6.0, le=300.0, description="consumer group session timeout")
+    policy: str = Field("fifo", description="ordering policy, e.g. fifo, high-trim-first, bounded-overtake:k=500")
+    lane_by: Literal["model", "model_trim"] = "model"
+    eta_window_days: int = Field(28, ge=1, le=3650)
+    max_open_per_lane: int = Field(2_000_000, ge=1)
+    frame_events: int = Field(2000, ge=1, le=100_000, description="most events in one lanes-topic message")
+    frame_bytes: int = Field(512 * 1024, ge=1024, le=4 * 1024 * 1024, description="most bytes in one")
+    position_bucket_ratio: float = Field(2.0, gt=1.0, le=100.0,
+                                         description="queue position buckets grow by this factor")
+    publish_interval_s: float = Field(1.0, gt=0, le=3600, description="positions/pool/rates publish period")
+    snapshot_interval_s: float = Field(10.0, gt=0, le=86400, description="exact lane snapshot period")
+    idle_after_s: float = Field(0.5, gt=0, le=3600, description="quiet time after which a shard flushes all")
+    snapshot_page_size: int = Field(2000, ge=1, le=20_000, description="positions per lane snapshot record")
+
+    @field_validator("policy")
+    @classmethod
+    def _known_policy(cls, value: str) -> str:
+        parse_policy(value)  # raises ValueError naming the policy and the parameter
+        return value
+
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _host_ports(cls, value: str) -> str:
+        for server in value.split(","):
+            host, sep, port = server.strip().rpartition(":")
+            if not sep or not host or not port.isdigit():
+                raise ValueError(f"{server!r} is not host:port")
+        return value
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Defaults, then `ORDERBANK_*` variables, then explicit overrides (None means: not given)."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for name in cls.model_fields:
+            raw = env.get(ENV_PREFIX + name.upper())
+            if raw is not None and raw != "":
+                values[name] = raw
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            err = exc.errors(include_url=False)[0]
+            field = ".".join(str(p) for p in err["loc"])
+            var = ENV_PREFIX + field.upper()
+            where = f" (environment variable {var})" if var in env and field not in overrides else ""
+            raise SettingsError(f"setting {field}{where}: {err['msg']}") from None
+
+    @property
+    def bank(self) -> BankSettings:
+        return BankSettings(policy=parse_policy(self.policy), lane_by=self.lane_by,
+                            eta_window_days=self.eta_window_days, max_open_per_lane=self.max_open_per_lane)
+
+    @property
+    def advertised_url(self) -> str:
+        """The URL other workers route requests to."""
+        host = self.web_advertised_host or (socket.gethostname() if self.web_host in ("0.0.0.0", "::")
+                                            else self.web_host)
+        return f"http://{host}:{self.web_port}"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.data_dir or BrokerSettings().cache_dir / "workers" / f"{self.app_id}-{self.web_port}"
+
+    def servers(self) -> list[str]:
+        return [s.strip() for s in self.bootstrap_servers.split(",")]

@@ -1,0 +1,129 @@
+"""A shard: one partition of the lanes topic, its OrderBank, and how it is saved and restored.
+
+`Shard.apply(frame)` decodes the entries with engine.codec and hands it to OrderBank.apply, the
+same reducer the replay uses; no business rule lives here. It returns the rejected entries (for
+the dead-letter topic) and remembers which orders changed, for the changelog.
+
+The changelog of the bank table holds one record per order, `o:<shard>:<order_id>` (the order's
+state, the ids of its applied events and the latest occurred_at among them, so the restored
+clock is exact), and one per shard, `s:<shard>` (the counters and the last lanes offset applied),
+written after the orders: a crash in between leaves the frame to be redelivered (its events
+are duplicates for the orders already written), never skipped. Keys carry the shard so a worker
+can restore each partition it is given.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from engine.codec import Reason, Rejection, decode_batch
+from engine.frames import Entry, Frame
+from projections.bank import BankSettings, OrderBank, Outcome
+from projections.orders import micros
+from projections.restore import order_from_doc, restore
+
+
+def order_key(shard: int, order_id: str) -> bytes:
+    return f"o:{shard}:{order_id}".encode()
+
+
+def meta_key(shard: int) -> bytes:
+    return f"s:{shard}".encode()
+
+
+def _key_rejection(key: bytes | None, order_id: str, event_id: str) -> Rejection:
+    return Rejection(Reason.INVALID_FIELD, "key_is_order_id",
+                     f"message key {key!r} is not the event's order_id {order_id!r}", "order_id", order_id, event_id)
+
+
+@dataclass
+class History:
+    """What the changelog keeps of an order beyond its state: its applied events."""
+
+    event_ids: list[int] = field(default_factory=list)
+    last_us: int = 0  # the latest occurred_at among them
+
+
+@dataclass
+class Shard:
+    """One lanes partition's bank, and what changed in it since the last flush."""
+
+    partition: int
+    bank: OrderBank
+    offset: int = -1  # the last lanes-topic offset applied
+    history: dict[str, History] = field(default_factory=dict)
+    changed: set[str] = field(default_factory=set)  # orders to write to the changelog
+    touched: set[str] = field(default_factory=set)  # orders with events since the last publish
+    unpublished: bool = False  # events applied (or state restored) since the last full publish
+    last_frame_at: float = field(default_factory=time.monotonic)
+
+    def apply(self, frame: Frame, offset: int) -> list[tuple[Entry, Rejection]] | None:
+        """Fold a frame into the bank; None if this offset was applied before (a redelivery)."""
+        if offset <= self.offset:
+            return None
+        bank, rejected = self.bank, []
+        for entry, event in zip(frame.entries, decode_batch([e.value for e in frame.entries]), strict=True):
+            if not isinstance(event, Rejection) and entry.key != event.order_id.encode():
+                event = _key_rejection(entry.key, event.order_id, str(event.event_id))
+            if isinstance(event, Rejection):
+                bank.rejections[event.reason.value] += 1  # as the CLI's fold of a log file counts them
+                rejected.append((entry, event))
+                continue
+            outcome = bank.apply(event)
+            if outcome is Outcome.APPLIED:
+                self.changed.add(event.order_id)
+                history = self.history.setdefault(event.order_id, History())
+                history.event_ids.append(event.event_id.int)
+                history.last_us = max(history.last_us, micros(event.occurred_at))
+                self.touched.add(event.order_id)
+            elif isinstance(outcome, Rejection):
+                rejected.append((entry, outcome))
+        self.offset, self.unpublished, self.last_frame_at = offset, True, time.monotonic()
+        return rejected
+
+    @property
+    def processed(self) -> int:
+        """Input events this shard has seen: applied, duplicate or rejected."""
+        return self.bank.applied + self.bank.duplicates + sum(self.bank.rejections.values())
+
+    def changelog(self) -> list[tuple[bytes, bytes]]:
+        """Records for the orders changed since the last call, then the shard record."""
+        bank = self.bank
+        out = [(order_key(self.partition, order_id),
+                orjson.dumps({"order": bank.orders[order_id], "last_us": self.history[order_id].last_us,
+                              "events": [f"{i:032x}" for i in self.history[order_id].event_ids]}))
+               for order_id in self.changed]
+        meta = {"offset": self.offset, "applied": bank.applied, "duplicates": bank.duplicates,
+                "rejections": dict(bank.rejections)}
+        out.append((meta_key(self.partition), orjson.dumps(meta)))
+        self.changed = set()
+        return out
+
+    def health(self) -> dict[str, Any]:
+        return {"offset": self.offset, "processed": self.processed, **self.bank.stats(),
+                "lanes": sorted(self.bank.queue.lanes), "published": not self.unpublished}
+
+
+def restore_shard(partition: int, table: Iterable[tuple[bytes, bytes]], settings: BankSettings) -> Shard:
+    """The shard as its changelog records left it (an empty shard when there are none)."""
+    prefix, meta_at = order_key(partition, ""), meta_key(partition)
+    orders, history = [], {}
+    meta: dict[str, Any] = {"offset": -1, "applied": 0, "duplicates": 0, "rejections": {}}
+    for key, value in table:
+        if key.startswith(prefix):
+            doc = orjson.loads(value)
+            order = order_from_doc(doc["order"])
+            orders.append(order)
+            history[order.order_id] = History([int(h, 16) for h in doc["events"]], doc["last_us"])
+        elif key == meta_at:
+            meta = orjson.loads(value)
+    clock = max((h.last_us for h in history.values()), default=0)
+    bank = restore(orders, clock, settings, (i for h in history.values() for i in h.event_ids))
+    bank.applied, bank.duplicates = meta["applied"], meta["duplicates"]
+    bank.rejections.update(meta["rejections"])
+    return Shard(partition, bank, meta["offset"], history, unpublished=bool(orders))

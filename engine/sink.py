@@ -1,0 +1,125 @@
+"""Bulk writes to Kafka: one idempotent producer, records packed into per-partition batches.
+
+aiokafka's `send()` costs a future and a lookup per message; an `Outbox` instead collects records
+per topic partition and the sink appends them straight into batch builders. Outboxes are
+submitted to one sender task, which hands their batches to the producer strictly in submission
+order (so a shard's changelog records never overtake each other) without waiting for the
+broker; `submit()` returns a future that completes once every record of that outbox is
+acknowledged. A caller that acks input only after that future never commits past lost output.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from mode import Service
+
+from engine.settings import Settings
+
+Headers = Sequence[tuple[str, bytes]]
+MAX_BATCH_BYTES = 1024 * 1024
+MAX_REQUEST_BYTES = 8 * 1024 * 1024
+
+
+def producer_config(settings: Settings, client_id: str) -> dict[str, Any]:
+    """The idempotent producer settings shared by the engine and the producer API."""
+    return {"bootstrap_servers": settings.servers(), "client_id": client_id, "acks": "all",
+            "enable_idempotence": True, "linger_ms": 5, "max_batch_size": MAX_BATCH_BYTES,
+            "max_request_size": MAX_REQUEST_BYTES, "request_timeout_ms": 30_000}
+
+
+class Outbox:
+    """Records to write together: add them, then `await sink.submit(outbox)`."""
+
+    def __init__(self) -> None:
+        self.records: dict[tuple[str, int], list[tuple[bytes | None, bytes | None, Headers]]] = {}
+        self.count = 0
+
+    def add(self, topic: str, partition: int, key: bytes | None, value: bytes | None,
+            headers: Headers = ()) -> None:
+        self.records.setdefault((topic, partition), []).append((key, value, headers))
+        self.count += 1
+
+
+class Sink(Service):
+    """The worker's producer and its ordered sender; started with the app or on first use."""
+
+    def __init__(self, settings: Settings, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.settings = settings
+        self._producer: AIOKafkaProducer | None = None
+        self._queue: asyncio.Queue[tuple[Outbox, asyncio.Future[None]]] | None = None
+        self.failed: BaseException | None = None  # once a write is lost, nothing later may land
+
+    async def on_start(self) -> None:
+        s = self.settings
+        self._producer = AIOKafkaProducer(**producer_config(s, f"{s.app_id}-{s.worker_id}"))
+        await self._producer.start()
+        self._queue = asyncio.Queue()
+        self.add_future(self._sender(self._producer, self._queue))
+
+    async def on_stop(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+
+    async def partitions_for(self, topic: str) -> int:
+        await self.maybe_start()
+        assert self._producer is not None
+        return len(await self._producer.partitions_for(topic))
+
+    async def submit(self, outbox: Outbox) -> asyncio.Future[None]:
+        """Queue an outbox for writing; the future completes when all of it is acknowledged."""
+        await self.maybe_start()
+        assert self._queue is not None
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((outbox, done))
+        return done
+
+    async def write(self, outbox: Outbox) -> None:
+        """Submit and wait for the acknowledgements."""
+        await (await self.submit(outbox))
+
+    async def _sender(self, producer: AIOKafkaProducer, queue: asyncio.Queue[tuple[Outbox, asyncio.Future[None]]],
+                      ) -> None:
+        while True:
+            outbox, done = await queue.get()
+            if self.failed is not None:
+                done.set_exception(self.failed)
+                continue
+            try:
+                acks = [await producer.send_batch(batch, topic, partition=partition)
+                        for topic, partition, batch in _batches(producer, outbox)]
+            except Exception as exc:  # the caller learns through its future, not this task
+                self.failed = exc
+                done.set_exception(exc)
+                continue
+            asyncio.gather(*acks).add_done_callback(functools.partial(self._settle, done))
+
+    def _settle(self, done: asyncio.Future[None], acked: asyncio.Future[Any]) -> None:
+        if acked.cancelled():
+            self.failed = self.failed or asyncio.CancelledError("a write was cancelled")
+            done.cancel()
+        elif (exc := acked.exception()) is not None:
+            self.failed = self.failed or exc
+            done.set_exception(exc)
+        else:
+            done.set_result(None)
+
+
+def _batches(producer: AIOKafkaProducer, outbox: Outbox) -> list[tuple[str, int, Any]]:
+    out = []
+    for (topic, partition), items in outbox.records.items():
+        batch = producer.create_batch()
+        for key, value, headers in items:
+            if batch.append(key=key, value=value, timestamp=None, headers=list(headers)) is None:
+                out.append((topic, partition, batch))
+                batch = producer.create_batch()
+                if batch.append(key=key, value=value, timestamp=None, headers=list(headers)) is None:
+                    raise ValueError(f"a record of {len(value or b'')} bytes does not fit a batch of {topic}")
+        out.append((topic, partition, batch))
+    return out
+

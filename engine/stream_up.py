@@ -1,0 +1,143 @@
+"""`orderbank up`: the whole pipeline on this machine in one command, stopped by Ctrl-C.
+
+It starts a fresh local Kafka (engine.broker), one worker (a child `orderbank worker`), and a
+producer streaming a synthetic launch (replay.synth) at a fixed rate, and shows a live summary
+read from the worker's HTTP views. Ctrl-C stops the producer, the worker and the broker, in
+that order, each cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Annotated, Any
+
+import aiohttp
+import orjson
+import typer
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from engine.broker import Broker, BrokerSettings
+from engine.producer import EventProducer
+from engine.settings import ENV_PREFIX, Settings
+from replay.synth import generate, preset
+
+console = Console()
+
+
+def python_cli(*args: str) -> list[str]:
+    """The command line that runs `orderbank <args>` with this interpreter."""
+    return [sys.executable, "-c", "from engine.cli import main; main()", *args]
+
+
+def up(
+    orders: Annotated[int, typer.Option(help="orders in the synthetic launch")] = 20_000,
+    rate: Annotated[float, typer.Option(help="events per second to produce")] = 2_000,
+    seed: Annotated[int, typer.Option(help="seed of the synthetic launch")] = 1,
+    web_port: Annotated[int, typer.Option(help="port of the worker's HTTP views")] = 6066,
+) -> None:
+    """Run broker, worker and a producer of a synthetic launch, with a live summary (Ctrl-C stops)."""
+    state = BrokerSettings().cache_dir / "up"
+    broker = Broker(BrokerSettings(state_dir=state / "broker"))
+    worker: subprocess.Popen[bytes] | None = None
+    try:
+        with console.status("starting Kafka (the first run downloads its jars with mvn)..."):
+            bootstrap = broker.start()
+        settings = Settings.from_env(bootstrap_servers=bootstrap, web_port=web_port, data_dir=state / "worker")
+        env = {**os.environ, **{ENV_PREFIX + k.upper(): str(v) for k, v in (
+            ("bootstrap_servers", bootstrap), ("web_port", web_port), ("data_dir", state / "worker"))}}
+        with (state / "worker.log").open("wb") as log:
+            worker = subprocess.Popen(python_cli("worker", "--loglevel", "info"), env=env, stdout=log,
+                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+            console.print(f"broker {bootstrap}; worker http://127.0.0.1:{web_port} (log {state / 'worker.log'})")
+            asyncio.run(_run(settings, orders, rate, seed, worker))
+    except KeyboardInterrupt:
+        console.print("stopping...")
+    finally:
+        if worker is not None:
+            stop_child(worker)
+        broker.stop()
+        console.print("stopped: producer, worker and broker")
+
+
+def stop_child(child: subprocess.Popen[bytes], sig: signal.Signals = signal.SIGTERM, grace: float = 30) -> None:
+    """Signal a child started with start_new_session=True (and its children); SIGKILL after `grace`."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(child.pid, sig)
+    try:
+        child.wait(grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(child.pid, signal.SIGKILL)
+        child.wait(10)
+
+
+async def _run(settings: Settings, orders: int, rate: float, seed: int, worker: subprocess.Popen[bytes]) -> None:
+    produced = [0]
+    async with EventProducer(settings) as producer:
+        feeding = asyncio.create_task(_feed(producer, orders, rate, seed, produced))
+        try:
+            await _summary(settings, produced, worker)
+        finally:
+            feeding.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await feeding
+
+
+async def _feed(producer: EventProducer, orders: int, rate: float, seed: int, produced: list[int]) -> None:
+    started = time.monotonic()
+    for doc in generate(preset("small", orders), seed):
+        await producer.send(doc)
+        produced[0] += 1
+        ahead = produced[0] / rate - (time.monotonic() - started)
+        if ahead > 0.01:
+            await asyncio.sleep(ahead)
+    await producer.flush()
+
+
+async def _summary(settings: Settings, produced: list[int], worker: subprocess.Popen[bytes]) -> None:
+    url = f"http://127.0.0.1:{settings.web_port}"
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
+        with Live(console=console, refresh_per_second=2) as live:
+            while worker.poll() is None:
+                live.update(_table(produced[0], *[await _get(http, url + path)
+                                                  for path in ("/health", "/cancellations", "/pool")]))
+                await asyncio.sleep(1)
+    raise RuntimeError(f"the worker exited with code {worker.returncode}; see its log")
+
+
+async def _get(http: aiohttp.ClientSession, url: str) -> Any:
+    try:
+        async with http.get(url) as response:
+            return orjson.loads(await response.read()) if response.status == 200 else None
+    except (aiohttp.ClientError, TimeoutError):
+        return None
+
+
+def _table(produced: int, health: Any, rates: Any, pool: Any) -> Table:
+    table = Table("figure", "value", title="orderbank up (Ctrl-C stops)")
+    table.add_row("events produced", f"{produced:,}")
+    if health is None:
+        table.add_row("worker", "starting...")
+        return table
+    shards = health["shards"].values()
+    table.add_row("events processed", f"{sum(s['processed'] for s in shards):,}")
+    table.add_row("input lag", f"{health['ingest']['lag']:,}")
+    table.add_row("orders", f"{sum(s['orders'] for s in shards):,}")
+    table.add_row("as of", max((s["as_of"] or "" for s in shards), default=""))
+    if rates is not None:
+        overall = rates["overall"]
+        share = f"{overall['rate']:.1%}" if overall["rate"] is not None else "-"
+        table.add_row("cancelled", f"{overall['cancelled']:,} of {overall['placed']:,} ({share})")
+    if pool is not None:
+        for currency, figures in pool["totals"].items():
+            table.add_row(f"held ({currency})", f"{figures['held'] / 100:,.2f}")
+            table.add_row(f"open orders ({currency})", f"{figures['open_orders']:,}")
+    return table
+

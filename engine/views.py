@@ -1,0 +1,207 @@
+"""HTTP views of a worker (Faust web): read-only, exact queries of the live projections.
+
+- `/orders/{order_id}`: position, ETA and payments of one order, read at its shard's clock.
+  A worker that does not own the order asks the others (`?local=1` stops the fan-out).
+- `/queue/{lane}`: one lane's exact snapshot, routed to the worker owning the lane's shard.
+- `/snapshot`, `/queue`, `/pool`, `/cancellations`: the whole bank across every worker's shards,
+  merged at the latest shard clock (projections.merge): byte for byte the fold's snapshot once
+  the workers are caught up.
+- `/health`, `/metrics` (Prometheus); `/shards/clock` and `/shards/parts` serve the merge.
+Only GET; path and query parameters are validated; errors are `{"error": ...}` without internals.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from functools import wraps
+from typing import Any
+
+import faust
+import orjson
+from aiohttp import ClientTimeout
+from faust.exceptions import SameNode
+from pydantic import TypeAdapter, ValidationError
+
+from engine.agents import Runtime
+from engine.events import OrderId
+from engine.ingest import partition_for
+from engine.metrics import CONTENT_TYPE
+from engine.topics import BANK_TABLE
+from projections.bank import OrderBank, canonical
+from projections.merge import Part, merge, part
+from projections.orders import iso
+
+log = logging.getLogger(__name__)
+ORDER_ID: TypeAdapter[str] = TypeAdapter(OrderId)
+LANE = re.compile(r"^[^\x00-\x1f/]{1,64}(/[^\x00-\x1f/]{1,64})?$")
+JSON = "application/json"
+PEER_TIMEOUT = ClientTimeout(total=10)
+Handler = Callable[..., Awaitable[Any]]
+
+
+class Unavailable(Exception):
+    """Some shard has no reachable owner right now (rebalancing, or a worker is down)."""
+
+
+def _guarded(fun: Handler) -> Handler:
+    """Unexpected errors become a bare 500: the log has the details, the client does not."""
+
+    @wraps(fun)
+    async def view(self: Any, request: Any, **params: Any) -> Any:
+        try:
+            return await fun(self, request, **params)
+        except Unavailable as exc:
+            return self.error(503, str(exc))
+        except Exception:
+            log.exception("view %s failed", request.path)
+            return self.error(500, "internal error")
+
+    return view
+
+
+def order_view(bank: OrderBank, order_id: str) -> dict[str, Any]:
+    """One order as the views show it: place in the queue, ETA and money, at the bank's clock."""
+    order, position = bank.orders[order_id], bank.position_of(order_id)
+    now = bank.now_us
+    return {
+        "order_id": order_id, "lane": order.lane, "status": order.status.value, "model": order.model,
+        "trim": order.trim, "placed_at": iso(order.placed_us), "as_of": iso(now) if now else None,
+        "position": position.position if position else None, "eta": position.eta if position else None,
+        "open_in_lane": len(bank.queue.lanes[order.lane].open),
+        "payments": {"currency": order.currency, "list_price": order.list_price, "deposit": order.deposit,
+                     "received": order.received, "paid": order.paid, "demanded": order.demanded,
+                     "outstanding": order.outstanding, "overdue": order.overdue(now),
+                     "refund_due": order.refund_due, "refunded": order.refunded, "fully_paid": order.fully_paid},
+    }
+
+
+class Views:
+    """The queries, with the routing between workers they need."""
+
+    def __init__(self, app: faust.App, runtime: Runtime) -> None:
+        self.app, self.runtime = app, runtime
+        self.me = runtime.settings.advertised_url.rstrip("/")
+
+    def owners(self) -> dict[str, set[int]]:
+        """Worker URL -> the shards it owns; Unavailable unless every shard has an owner."""
+        owners: dict[str, set[int]] = {}
+        for url, topics in self.app.router.table_metadata(BANK_TABLE).items():
+            for partitions in topics.values():
+                owners.setdefault(str(url).rstrip("/"), set()).update(partitions)
+        owned = set().union(*owners.values()) if owners else set()
+        if owned != set(range(self.runtime.topics.lanes.partitions)):
+            raise Unavailable("shards are being assigned; retry shortly")
+        return owners
+
+    def peers(self) -> list[str]:
+        return [url for url in self.owners() if url != self.me]
+
+    async def fetch(self, url: str, path: str) -> tuple[int, bytes]:
+        async with self.app.http_client.get(f"{url}{path}", timeout=PEER_TIMEOUT) as response:
+            return response.status, await response.read()
+
+    def local_clock(self) -> int:
+        return max((h.shard.bank.now_us for h in self.runtime.held.values()), default=0)
+
+    def local_parts(self, at: int) -> list[Part]:
+        return [part(h.shard.bank, at) for h in self.runtime.held.values()]
+
+    async def merged(self) -> dict[str, object]:
+        """The bank across all shards; retried when a shard moved past the chosen clock meanwhile."""
+        for _ in range(5):
+            peers = self.peers()
+            at = self.local_clock()
+            for url in peers:
+                at = max(at, orjson.loads(await self._get(url, "/shards/clock"))["clock"])
+            parts, clock = self.local_parts(at), self.local_clock()
+            for url in peers:
+                doc = orjson.loads(await self._get(url, f"/shards/parts?at={at}"))
+                parts += doc["parts"]
+                clock = max(clock, doc["clock"])
+            if clock <= at:
+                return merge(parts, at, self.runtime.settings.bank)
+        raise Unavailable("the bank kept moving while it was read; retry")
+
+    async def _get(self, url: str, path: str) -> bytes:
+        status, body = await self.fetch(url, path)
+        if status != 200:
+            raise Unavailable("a worker did not answer")
+        return body
+
+
+def install(app: faust.App, runtime: Runtime) -> Views:
+    views = Views(app, runtime)
+    canonical_json = {"content_type": JSON}
+
+    @app.page("/health")
+    @_guarded
+    async def health(self: Any, request: Any) -> Any:
+        return self.bytes(canonical(runtime.health()), **canonical_json)
+
+    @app.page("/metrics")
+    @_guarded
+    async def metrics(self: Any, request: Any) -> Any:
+        return self.bytes(runtime.metrics.render(), content_type=CONTENT_TYPE.split(";")[0])
+
+    @app.page("/orders/{order_id}")
+    @_guarded
+    async def order(self: Any, request: Any, order_id: str) -> Any:
+        try:
+            ORDER_ID.validate_python(order_id)
+        except ValidationError:
+            return self.error(400, "order_id must be 1-64 of A-Z a-z 0-9 _ . : - starting alphanumeric")
+        for held in runtime.held.values():
+            if order_id in held.shard.bank.orders:
+                return self.bytes(canonical(order_view(held.shard.bank, order_id)), **canonical_json)
+        if request.query.get("local") != "1":
+            for url in views.peers():
+                status, body = await views.fetch(url, f"/orders/{order_id}?local=1")
+                if status == 200:
+                    return self.bytes(body, **canonical_json)
+        return self.error(404, "unknown order")
+
+    @app.page("/queue/{lane:.+}")
+    @_guarded
+    async def lane(self: Any, request: Any, lane: str) -> Any:
+        if not LANE.match(lane):
+            return self.error(400, "lane must be a model or model/trim of 1-64 printable characters")
+        for held in runtime.held.values():
+            if lane in held.shard.bank.queue.lanes:
+                bank = held.shard.bank
+                return self.bytes(canonical(bank.queue.lane_snapshot(lane, bank.now_us)), **canonical_json)
+        shard = partition_for(lane.encode(), runtime.topics.lanes.partitions)
+        if request.query.get("local") != "1" and shard not in runtime.held:
+            try:
+                return await app.router.route_req(BANK_TABLE, lane.encode(), self.web, request)
+            except (SameNode, KeyError):
+                pass
+        return self.error(404, "unknown lane")
+
+    def whole(name: str | None) -> Handler:
+        async def handler(self: Any, request: Any) -> Any:
+            snapshot = await views.merged()
+            return self.bytes(canonical(snapshot if name is None else snapshot[name]), **canonical_json)
+        handler.__name__ = name or "snapshot"
+        return _guarded(handler)
+
+    for path, name in (("/snapshot", None), ("/queue", "queue"), ("/pool", "pool"),
+                       ("/cancellations", "cancellations")):
+        app.page(path)(whole(name))
+
+    @app.page("/shards/clock")
+    @_guarded
+    async def clock(self: Any, request: Any) -> Any:
+        return self.bytes(canonical({"clock": views.local_clock()}), **canonical_json)
+
+    @app.page("/shards/parts")
+    @_guarded
+    async def parts(self: Any, request: Any) -> Any:
+        at = request.query.get("at", "")
+        if not at.isdigit() or len(at) > 20:
+            return self.error(400, "at must be a non-negative integer (microseconds since the epoch)")
+        return self.bytes(canonical({"parts": views.local_parts(int(at)), "clock": views.local_clock()}),
+                          **canonical_json)
+
+    return views

@@ -1,0 +1,250 @@
+"""Helpers for the streaming tests: worker processes, producing, reading topics back, the fold to compare.
+
+Each test gets its own topic prefix and app id, so tests share one broker (tests/conftest.py)
+without seeing each other's data. Workers run as child processes (`faust -A engine.app worker`) so a test
+can stop or kill them like an operator would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from engine.codec import Rejection, decode
+from engine.settings import Settings
+from engine.stream_up import stop_child
+from engine.topics import Topics, ensure, partitions_of
+from projections.bank import BankSettings, OrderBank, fold
+from projections.pool import totals
+
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def unique_settings(bootstrap: str, **overrides: Any) -> Settings:
+    name = f"t{uuid.uuid4().hex[:10]}"
+    return Settings(bootstrap_servers=bootstrap, app_id=name, topic_prefix=name, session_timeout_s=6.0,
+                    publish_interval_s=0.5, idle_after_s=0.3, **overrides)
+
+
+def wait_until(probe: Callable[[], T | None], timeout: float, what: str, every: float = 0.1) -> T:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = probe()
+        if result:
+            return result
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@dataclass
+class Worker:
+    """One worker child process (`faust -A engine.app worker`) with its own web port and state dir."""
+
+    settings: Settings
+    state: Path
+    name: str = "w1"
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> Worker:
+        env = {**os.environ, **{f"ORDERBANK_{k.upper()}": str(v) for k, v in self.settings.model_dump().items()
+                                if v is not None and k not in ("worker_id", "web_port", "data_dir")},
+               "ORDERBANK_WORKER_ID": self.name, "ORDERBANK_WEB_PORT": str(self.port),
+               "ORDERBANK_DATA_DIR": str(self.state / self.name)}
+        log = (self.state / f"{self.name}.log").open("ab")
+        # The way the docs say Faust users run it; settings come from the ORDERBANK_* environment.
+        self.proc = subprocess.Popen([sys.executable, "-m", "faust", "-A", "engine.app", "worker", "-l", "info"],
+                                     env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     start_new_session=True)
+        log.close()
+        wait_until(self.health, 90, f"worker {self.name} to serve /health")
+        return self
+
+    def get(self, path: str) -> tuple[int, bytes]:
+        try:
+            with urllib.request.urlopen(self.url + path, timeout=10) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+
+    def health(self) -> dict[str, Any] | None:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise AssertionError(f"worker {self.name} exited with {self.proc.returncode}:\n{self.log_tail()}")
+        try:
+            status, body = self.get("/health")
+        except OSError:
+            return None
+        return orjson.loads(body) if status == 200 else None
+
+    def log_tail(self, lines: int = 40) -> str:
+        text = (self.state / f"{self.name}.log").read_text(errors="replace").splitlines()
+        return "\n".join(text[-lines:])
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
+        if self.proc is not None:
+            stop_child(self.proc, sig, grace=60)
+        self.proc = None
+
+
+def processed(workers: Iterable[Worker]) -> int:
+    return sum(s["processed"] for w in workers for s in (w.health() or {"shards": {}})["shards"].values())
+
+
+async def _offsets(settings: Settings) -> tuple[bool, dict[int, int]]:
+    """(has the ingest group committed the whole input topic?, last offset of each lanes partition)."""
+    topics = Topics(settings)
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.servers(), group_id=f"{settings.app_id}-ingest",
+                                enable_auto_commit=False)
+    await consumer.start()
+    try:
+        events = [TopicPartition(topics.events.name, p) for p in range(topics.events.partitions)]
+        lanes = [TopicPartition(topics.lanes.name, p) for p in range(topics.lanes.partitions)]
+        ends = await consumer.end_offsets(events + lanes)
+        committed = [await consumer.committed(tp) or 0 for tp in events]
+        forwarded = committed == [ends[tp] for tp in events]
+        return forwarded, {tp.partition: ends[tp] - 1 for tp in lanes}
+    finally:
+        await consumer.stop()
+
+
+def caught_up(workers: list[Worker], timeout: float = 120) -> None:
+    """Wait until all input is forwarded, every frame applied by its shard's owner, and all published."""
+    settings = workers[0].settings
+
+    def done() -> bool:
+        healths = [h for h in (w.health() for w in workers) if h]
+        shards = {int(p): s for h in healths for p, s in h["shards"].items()}
+        if len(shards) != settings.shard_partitions or not all(s["published"] for s in shards.values()):
+            return False
+        forwarded, last = asyncio.run(_offsets(settings))
+        return forwarded and all(shards[p]["offset"] == offset for p, offset in last.items())
+
+    wait_until(done, timeout, "the workers to catch up and publish", every=0.3)
+
+
+async def _produce(settings: Settings, values: Iterable[tuple[bytes | None, bytes]]) -> list[tuple[int, int]]:
+    """Send raw records (no validation) to the input topic; returns their (partition, offset)."""
+    topic = Topics(settings).events
+    await ensure(settings, [topic])
+    producer = AIOKafkaProducer(bootstrap_servers=settings.servers(), enable_idempotence=True, linger_ms=5)
+    await producer.start()
+    try:
+        futures = [await producer.send(topic.name, value, key=key) for key, value in values]
+        return [(m.partition, m.offset) for m in await asyncio.gather(*futures)]
+    finally:
+        await producer.stop()
+
+
+def produce_raw(settings: Settings, values: Iterable[tuple[bytes | None, bytes]]) -> list[tuple[int, int]]:
+    return asyncio.run(_produce(settings, values))
+
+
+def keyed(lines: Iterable[bytes]) -> list[tuple[bytes | None, bytes]]:
+    """Records keyed by order_id, as producers must write them."""
+    return [(orjson.loads(line)["order_id"].encode(), line) for line in lines]
+
+
+@dataclass(frozen=True)
+class Record:
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: dict[str, bytes]
+
+
+async def _read(settings: Settings, topic: str) -> list[Record]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.servers(), group_id=None, enable_auto_commit=False,
+                                auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in range(await partitions_of(settings, topic))]
+        assert tps, f"topic {topic} does not exist"
+        consumer.assign(tps)
+        ends = await consumer.end_offsets(tps)
+        out: list[Record] = []
+        while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
+            for tp, records in (await consumer.getmany(timeout_ms=1000)).items():
+                out += [Record(tp.partition, r.offset, r.key, r.value, dict(r.headers)) for r in records
+                        if r.offset < ends[tp]]
+        return out
+    finally:
+        await consumer.stop()
+
+
+def read_topic(settings: Settings, topic: str) -> list[Record]:
+    return asyncio.run(_read(settings, topic))
+
+
+def latest(records: Iterable[Record]) -> dict[bytes, bytes]:
+    """What a compacted topic means: the latest value per key, tombstoned keys removed."""
+    out: dict[bytes, bytes] = {}
+    for record in records:
+        assert record.key is not None
+        if record.value is None:
+            out.pop(record.key, None)
+        else:
+            out[record.key] = record.value
+    return out
+
+
+def published(settings: Settings) -> dict[str, Any]:
+    """The bank as the projection topics hold it, assembled into the shape of OrderBank.snapshot().
+
+    Valid when one shard holds every lane (one clock); cancellations are read from that shard.
+    """
+    prefix = settings.topic_prefix
+    queue = {tuple(orjson.loads(k)): orjson.loads(v)
+             for k, v in latest(read_topic(settings, f"{prefix}.queue")).items()}
+    lanes, policy, window, as_of = {}, None, None, None
+    for key, header in queue.items():
+        if key[0] != "lane":
+            continue
+        positions: dict[str, Any] = {}
+        for page in range(header["pages"]):
+            positions.update(queue[("page", key[1], page)]["positions"])
+        lanes[key[1]] = {"lane": key[1], "open": header["open"], "throughput_per_day": header["throughput_per_day"],
+                         "positions": positions}
+        policy, window, as_of = header["policy"], header["window_days"], header["as_of"]
+    rows = sorted((orjson.loads(v) for v in latest(read_topic(settings, f"{prefix}.pool")).values()),
+                  key=lambda r: (r["lane"], r["trim"], r["cohort"], r["currency"]))
+    rates = {tuple(orjson.loads(k)): orjson.loads(v)
+             for k, v in latest(read_topic(settings, f"{prefix}.cancellations")).items()}
+    shards = {key[0] for key in rates}
+    assert len(shards) == 1, f"cancellations come from shards {shards}: not one clock"
+    windows = sorted((v for k, v in rates.items() if k[1] == "window"), key=lambda w: (w["window_days"], w["trim"]))
+    cohorts = sorted((v for k, v in rates.items() if k[1] == "cohort"), key=lambda c: (c["cohort"], c["trim"]))
+    overall = next(v for k, v in rates.items() if k[1] == "overall")
+    return {"as_of": as_of, "queue": {"policy": policy, "window_days": window, "lanes": lanes},
+            "pool": {"buckets": rows, "totals": totals(rows)},
+            "cancellations": {"windows": windows, "cohorts": cohorts, "overall": overall}}
+
+
+def fold_lines(lines: Iterable[bytes], settings: BankSettings | None = None) -> OrderBank:
+    """The in-process fold of a log, rejected lines skipped as the CLI's fold does."""
+    return fold((e for e in (decode(line) for line in lines) if not isinstance(e, Rejection)), settings)

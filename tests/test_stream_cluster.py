@@ -1,0 +1,120 @@
+"""Several workers, restarts and redeliveries: the projections still equal the fold.
+
+- Two workers in one group share the input partitions and the shards; each answers for the
+  whole bank (merging the other's shards); when one stops the other takes its shards over.
+- A worker stopped mid-stream restores its shards from the bank table's changelog on restart
+  and carries on; events delivered a second time change nothing.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+from engine.broker import Broker
+from projections.bank import canonical
+from replay.synth import generate, preset
+from tests.stream_support import (
+    Worker,
+    caught_up,
+    fold_lines,
+    keyed,
+    processed,
+    produce_raw,
+    read_topic,
+    unique_settings,
+    wait_until,
+)
+
+pytestmark = pytest.mark.broker
+
+
+def launch(orders: int, seed: int) -> list[bytes]:
+    return [orjson.dumps(doc) for doc in generate(preset("small", orders), seed)]
+
+
+def ingested(worker: Worker) -> float:
+    _, metrics = worker.get("/metrics")
+    (line,) = [ln for ln in metrics.decode().splitlines() if ln.startswith("orderbank_ingested_events_total ")]
+    return float(line.split()[1])
+
+
+def owned(worker: Worker) -> int:
+    health = worker.health()
+    return len(health["shards"]) if health else 0
+
+
+def test_two_workers_share_the_shards_and_the_survivor_takes_over(broker: Broker, tmp_path: Path) -> None:
+    settings = unique_settings(broker.bootstrap, lane_by="model_trim")  # three lanes, on shards 0, 1 and 2
+    lines = launch(6000, 21)
+    first, rest = lines[:len(lines) // 2], lines[len(lines) // 2:]
+    a, b = Worker(settings, tmp_path, "a").start(), Worker(settings, tmp_path, "b").start()
+    try:
+        wait_until(lambda: owned(a) == owned(b) == 2, 60, "the shards to be split between the workers")
+        produce_raw(settings, keyed(first))
+        caught_up([a, b])
+        expected = fold_lines(first, settings.bank)
+        for worker in (a, b):
+            assert worker.get("/snapshot") == (200, canonical(expected.snapshot()))
+            health = worker.health()
+            assert health is not None and len(health["ingest"]["partitions"]) == 2  # input is shared too
+        health = b.health()
+        assert health is not None
+        lanes_of_b = {lane for shard in health["shards"].values() for lane in shard["lanes"]}
+        order_of_b = next(o for o, order in expected.orders.items() if order.lane in lanes_of_b)
+        status, body = a.get(f"/orders/{order_of_b}")  # asked of the worker that does not hold it
+        assert status == 200 and (status, body) == b.get(f"/orders/{order_of_b}")
+        assert orjson.loads(body)["position"] == getattr(expected.position_of(order_of_b), "position", None)
+
+        a.stop()
+        wait_until(lambda: owned(b) == 4, 60, "the survivor to take every shard")
+        produce_raw(settings, keyed(rest))
+        caught_up([b])
+        assert b.get("/snapshot") == (200, canonical(fold_lines(lines, settings.bank).snapshot()))
+    finally:
+        a.stop()
+        b.stop()
+
+
+def test_a_worker_stopped_mid_stream_recovers_from_its_changelog_and_redeliveries_change_nothing(
+        broker: Broker, tmp_path: Path) -> None:
+    settings = unique_settings(broker.bootstrap)
+    lines = launch(8000, 31)
+    first = len(lines) * 2 // 5
+    rest = tmp_path / "rest.jsonl"
+    rest.write_bytes(b"\n".join(lines[first:]) + b"\n")
+    worker = Worker(settings, tmp_path, "w").start()
+    try:
+        produce_raw(settings, keyed(lines[:first]))
+        caught_up([worker])
+        feeding = subprocess.Popen(
+            [sys.executable, "-c", "from engine.cli import main; main()", "produce", str(rest), "--rate", "3000",
+             "--bootstrap", broker.bootstrap, "--prefix", settings.topic_prefix],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until(lambda: processed([worker]) > first + 1500, 60, "the worker to be mid-stream")
+        worker.stop()
+        worker.start()
+        assert feeding.wait(120) == 0
+        caught_up([worker])
+        expected = canonical(fold_lines(lines).snapshot())
+        assert worker.get("/snapshot") == (200, expected)
+        # This process read only what came after the stop: the rest of the bank came from the changelog.
+        assert ingested(worker) < len(lines) - first - 1500
+
+        def duplicates() -> int:
+            health = worker.health()
+            assert health is not None
+            return sum(s["duplicates"] for s in health["shards"].values())
+
+        before = duplicates()
+        produce_raw(settings, keyed(lines[:3000]))
+        caught_up([worker])
+        assert duplicates() - before == 3000
+        assert worker.get("/snapshot") == (200, expected)
+        assert read_topic(settings, f"{settings.topic_prefix}.deadletter") == []
+    finally:
+        worker.stop()

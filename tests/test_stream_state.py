@@ -1,0 +1,155 @@
+"""The stream engine's pure parts: restore, merge, shards and their changelog, frames, routing, settings."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import orjson
+import pytest
+
+from engine.codec import Reason, Rejection, decode_obj
+from engine.events import Event
+from engine.frames import FrameBuilder, FrameError, unpack
+from engine.ingest import LaneDirectory, partition_for
+from engine.settings import Settings, SettingsError
+from engine.shards import Shard, restore_shard
+from projections.bank import BankSettings, OrderBank, canonical, fold
+from projections.merge import merge, part
+from projections.policies import parse_policy
+from projections.restore import order_from_doc, restore
+from replay.synth import generate, preset
+
+POLICIES = ["fifo", "high-trim-first", "paid-first", "bounded-overtake:k=40"]
+
+
+@pytest.fixture(scope="module")
+def docs() -> list[dict[str, Any]]:
+    return list(generate(preset("small", 1500), 7))
+
+
+def events_of(docs: list[dict[str, Any]]) -> list[Event]:
+    out = []
+    for doc in docs:
+        event = decode_obj(doc)
+        assert not isinstance(event, Rejection)
+        out.append(event)
+    return out
+
+
+def roundtrip_orders(bank: OrderBank) -> list[Any]:
+    """The orders as the changelog stores them (JSON) and reads them back."""
+    return [order_from_doc(orjson.loads(orjson.dumps(order))) for order in bank.orders.values()]
+
+
+@pytest.mark.parametrize(("policy", "lane_by"), list(itertools.product(POLICIES, ["model", "model_trim"])))
+def test_restore_from_orders_equals_the_fold_and_keeps_folding_alike(docs: list[dict[str, Any]], policy: str,
+                                                                     lane_by: str) -> None:
+    settings = BankSettings(policy=parse_policy(policy), lane_by=lane_by)  # type: ignore[arg-type]
+    events = events_of(docs)
+    half = len(events) // 2
+    bank = fold(events[:half], settings)
+    restored = restore(roundtrip_orders(bank), bank.now_us, settings, {e.event_id.int for e in events[:half]})
+    assert canonical(restored.snapshot()) == canonical(bank.snapshot())
+    for event in events[half:]:
+        restored.apply(event)
+    assert canonical(restored.snapshot()) == canonical(fold(events, settings).snapshot())
+    assert restored.apply(events[0]) is not None and restored.duplicates == 1  # ids survive: still a duplicate
+
+
+def test_merging_per_lane_shards_at_the_latest_clock_gives_the_whole_fold(docs: list[dict[str, Any]]) -> None:
+    settings = BankSettings(lane_by="model_trim")
+    events = events_of(docs)
+    lane_of = {e.order_id: settings.lane_of(e) for e in events if e.type == "OrderPlaced"}
+    by_lane: dict[str, list[Event]] = {}
+    for event in events:
+        by_lane.setdefault(lane_of[event.order_id], []).append(event)
+    shards = [fold(lane_events, settings) for lane_events in by_lane.values()]
+    assert len(shards) == 3 and len({s.now_us for s in shards}) == 3  # three clocks: the merge must align them
+    at = max(s.now_us for s in shards)
+    parts = [orjson.loads(orjson.dumps(part(s, at))) for s in shards]  # as they travel between workers
+    assert canonical(merge(parts, at, settings)) == canonical(fold(events, settings).snapshot())
+
+
+def frame_of(docs: list[dict[str, Any]], start: int = 0, raw: list[bytes] | None = None) -> bytes:
+    builder = FrameBuilder("orderbank.events")
+    for offset, value in enumerate(raw if raw is not None else [orjson.dumps(d) for d in docs], start=start):
+        key = orjson.loads(value)["order_id"].encode() if value.startswith(b"{\"") else None
+        builder.add(offset % 3, offset, key, value)
+    return builder.build()
+
+
+def test_frames_keep_bytes_keys_and_coordinates() -> None:
+    builder = FrameBuilder("in")
+    builder.add(2, 7, None, b"\xff not json")
+    builder.add(0, 9, b"k", b"{}")
+    frame = unpack(builder.build())
+    assert frame.topic == "in"
+    assert [(e.partition, e.offset, e.key, e.value) for e in frame.entries] == [(2, 7, None, b"\xff not json"),
+                                                                               (0, 9, b"k", b"{}")]
+    for corrupt in (b"nope", builder.build()[:-1], builder.build() + b"x"):
+        with pytest.raises(FrameError):
+            unpack(corrupt)
+
+
+def test_shard_folds_frames_dead_letters_rejections_and_restores_from_its_changelog(
+        docs: list[dict[str, Any]]) -> None:
+    settings = BankSettings()
+    shard, changelog = Shard(1, OrderBank(settings)), dict[bytes, bytes]()
+    raws = [orjson.dumps(d) for d in docs]
+    stray = {"type": "PaymentReceived", "event_id": "00000000-0000-4000-8000-000000000001", "order_id": "NOPE-1",
+             "seq": 2, "occurred_at": docs[0]["occurred_at"], "amount": {"minor": 1, "currency": "CNY"}}
+    bad = [b"{not json", orjson.dumps(stray)]
+    chunks = [raws[:1000], bad + raws[1000:2500], raws[2500:]]
+    rejected: list[tuple[Any, Rejection]] = []
+    for offset, chunk in enumerate(chunks):
+        out = shard.apply(unpack(frame_of([], offset * 10_000, chunk)), offset)
+        assert out is not None
+        rejected += out
+        changelog.update(shard.changelog())
+    assert shard.apply(unpack(frame_of([], 0, raws[:5])), 1) is None  # an offset applied before
+    assert [r.reason for _, r in rejected] == [Reason.MALFORMED_JSON, Reason.UNKNOWN_ORDER]
+    assert rejected[0][0].value == b"{not json" and rejected[0][0].offset == 10_000
+    expected = fold(events_of(docs), settings)
+    assert canonical(shard.bank.snapshot()) == canonical(expected.snapshot())
+    restored = restore_shard(1, changelog.items(), settings)
+    assert restored.offset == 2 and restored.processed == shard.processed
+    assert canonical(restored.bank.snapshot()) == canonical(expected.snapshot())
+    assert restore_shard(2, changelog.items(), settings).bank.orders == {}  # another shard's records
+
+
+def test_a_key_that_is_not_the_order_id_is_rejected(docs: list[dict[str, Any]]) -> None:
+    builder = FrameBuilder("in")
+    builder.add(0, 0, b"someone-else", orjson.dumps(docs[0]))
+    shard = Shard(0, OrderBank())
+    (rejected,) = shard.apply(unpack(builder.build()), 0) or []
+    assert rejected[1].rule == "key_is_order_id" and shard.bank.orders == {}
+
+
+def test_lanes_route_every_event_of_an_order_to_its_placements_shard(docs: list[dict[str, Any]]) -> None:
+    directory = LaneDirectory(BankSettings(lane_by="model_trim"), 4)
+    directory.learn(0, [])
+    directory.learn(1, [])
+    expected = {d["order_id"]: partition_for(f"{d['model']}/{d['trim']}".encode(), 4)
+                for d in docs if d["type"] == "OrderPlaced"}
+    for doc in docs:
+        key = doc["order_id"].encode()
+        assert directory.shard_of(0, key, orjson.dumps(doc)) == expected[doc["order_id"]]
+    stray = orjson.dumps({**docs[0], "type": "PaymentReceived"})
+    assert directory.shard_of(1, b"never-placed", stray) == partition_for(b"never-placed", 4)
+    directory.forget([0])
+    assert directory.orders == {1: {}}
+    with pytest.raises(KeyError):  # a partition not adopted (revoked, or not rebuilt yet) is not routed
+        directory.shard_of(0, b"YU7-1", stray)
+
+
+def test_settings_come_from_the_environment_and_name_the_bad_field() -> None:
+    settings = Settings.from_env({"ORDERBANK_WEB_PORT": "7001", "ORDERBANK_POLICY": "paid-first"}, app_id="x")
+    assert (settings.web_port, settings.policy, settings.app_id, settings.web_host) == (7001, "paid-first", "x",
+                                                                                        "127.0.0.1")
+    with pytest.raises(SettingsError, match=r"web_port.*ORDERBANK_WEB_PORT"):
+        Settings.from_env({"ORDERBANK_WEB_PORT": "70000"})
+    with pytest.raises(SettingsError, match="policy"):
+        Settings.from_env({}, policy="bounded-overtake:k=x")
+    with pytest.raises(SettingsError, match="bootstrap_servers"):
+        Settings.from_env({"ORDERBANK_BOOTSTRAP_SERVERS": "nohost"})
