@@ -202,7 +202,12 @@ class Ingest(Service):
                 await self.consumer.commit({tp: records[-1].offset + 1 for tp, records in batch.items()})
             except (CommitFailedError, IllegalStateError) as exc:
                 # Partitions moved meanwhile: their new owner re-reads them; the reducer drops the duplicates.
-                log.warning("ingest commit skipped after a rebalance: %s", exc)
+                # When the new owner is this consumer, its fetch position is already past the batch, so
+                # read it again: otherwise its offsets stay uncommitted until more input arrives.
+                log.warning("ingest commit skipped after a rebalance, re-reading the batch: %s", exc)
+                for tp, records in batch.items():
+                    if tp in self.consumer.assignment():
+                        self.consumer.seek(tp, records[0].offset)
         finally:
             self._window.release()
 

@@ -144,7 +144,12 @@ def caught_up(workers: list[Worker], timeout: float = 120) -> None:
         forwarded, last = asyncio.run(_offsets(settings))
         return forwarded and all(shards[p]["offset"] == offset for p, offset in last.items())
 
-    wait_until(done, timeout, "the workers to catch up and publish", every=0.3)
+    try:
+        wait_until(done, timeout, "the workers to catch up and publish", every=0.3)
+    except AssertionError as exc:
+        # Say where it stuck: each worker's health and log tail.
+        states = "\n".join(f"--- {w.name}: {w.health()}\n{w.log_tail()}" for w in workers)
+        raise AssertionError(f"{exc}\n{states}") from None
 
 
 async def _produce(settings: Settings, values: Iterable[tuple[bytes | None, bytes]]) -> list[tuple[int, int]]:
