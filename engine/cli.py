@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -18,13 +19,15 @@ from engine.codec import Rejection, decode
 from engine.events import EVENT_TYPES
 from engine.logfile import read_lines, write_docs
 from engine.render import print_snapshot
+from engine.security import KafkaSecurity
 from projections.bank import BankSettings, OrderBank, canonical
 from projections.policies import REGISTRY, parse_policy
 from projections.schema import PROJECTIONS
 from replay import job
 from replay.compare import DEFAULT_POLICIES
 from replay.compare import Settings as ReplaySettings
-from replay.source import FileSource
+from replay.kafka_source import KafkaSource
+from replay.source import FileSource, LineSource
 from replay.synth import generate, preset
 
 T = TypeVar("T")
@@ -147,17 +150,27 @@ def demo(
 
 @app.command()
 def replay(
-    log: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSON lines event log (.jsonl, .jsonl.gz)")],
+    log: Annotated[Path | None, typer.Argument(exists=True, dir_okay=False,
+                                               help="JSON lines event log (.jsonl, .jsonl.gz)")] = None,
     policy: Annotated[list[str] | None, typer.Option(
         help="repeatable: fifo, high-trim-first, paid-first, bounded-overtake:k=500 (default: all four)")] = None,
     replications: Annotated[int, typer.Option(help="seeds per policy; means get 95% intervals")] = 3,
     seed: Annotated[int, typer.Option(help="first seed; same log and seed, same summary.json")] = 1,
     patience: Annotated[str, typer.Option(help="patience estimator: km (Kaplan-Meier) or weibull")] = "km",
     output: Annotated[Path, typer.Option("-o", "--output", help="report directory")] = Path("report"),
+    topic: Annotated[str | None, typer.Option(help="replay a Kafka topic instead of a file")] = None,
+    bootstrap: Annotated[str, typer.Option(help="Kafka bootstrap servers, with --topic")] = "127.0.0.1:9092",
+    since: Annotated[datetime | None, typer.Option(help="with --topic: from this time (UTC) on, not the earliest")]
+    = None,
 ) -> None:
-    """Replay a log under ordering policies and compare them with what happened."""
+    """Replay a log (a file, or a Kafka topic) under ordering policies and compare them with what happened."""
+    if (log is None) == (topic is None):
+        raise typer.BadParameter("give either LOG or --topic")
+    source: LineSource = FileSource(log) if log is not None else KafkaSource(
+        bootstrap, str(topic), since.replace(tzinfo=UTC) if since and since.tzinfo is None else since,
+        KafkaSecurity.from_env())
     try:
-        job.replay_log(FileSource(log), _replay_settings(policy, replications, seed, patience), output, console, err)
+        job.replay_log(source, _replay_settings(policy, replications, seed, patience), output, console, err)
     except KeyboardInterrupt:
         err.print("interrupted: no report written")
         raise typer.Exit(130) from None
