@@ -19,7 +19,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from engine.security import KafkaSecurity
-from replay.source import BLOCK_BYTES
+
+BLOCK_BYTES = 4 << 20
+"""About how much of the log one block holds, as the columnar loader reads it."""
 
 
 @dataclass(frozen=True)
