@@ -54,7 +54,7 @@ def test_two_workers_share_the_shards_and_the_survivor_takes_over(broker: Broker
     first, rest = lines[:len(lines) // 2], lines[len(lines) // 2:]
     a, b = Worker(settings, tmp_path, "a").start(), Worker(settings, tmp_path, "b").start()
     try:
-        wait_until(lambda: owned(a) == owned(b) == 2, 60, "the shards to be split between the workers")
+        wait_until(lambda: owned(a) == owned(b) == 2, 180, "the shards to be split between the workers")
         produce_raw(settings, keyed(first))
         caught_up([a, b])
         expected = fold_lines(first, settings.bank)
@@ -71,7 +71,7 @@ def test_two_workers_share_the_shards_and_the_survivor_takes_over(broker: Broker
         assert orjson.loads(body)["position"] == getattr(expected.position_of(order_of_b), "position", None)
 
         a.stop()
-        wait_until(lambda: owned(b) == 4, 60, "the survivor to take every shard")
+        wait_until(lambda: owned(b) == 4, 180, "the survivor to take every shard")
         produce_raw(settings, keyed(rest))
         caught_up([b])
         assert b.get("/snapshot") == (200, canonical(fold_lines(lines, settings.bank).snapshot()))
