@@ -2,17 +2,24 @@
 
 Importing this module does nothing: `create_app(settings)` builds an app (no connection is made
 until a worker starts it), and the module attribute `app`, which `faust -A` looks up, is built on
-first access from `Settings.from_env()` (ORDERBANK_* variables).
+first access from `Settings.from_env()` (ORDERBANK_* variables). Every Kafka client of the app uses
+the settings' security (ORDERBANK_KAFKA_*); a worker first checks it can connect and log in, so wrong
+credentials stop it at once with a clear message instead of retrying forever.
 """
 
 from __future__ import annotations
 
+import logging
+import sys
 from typing import Any
 
 import faust
 
 from engine import agents, views
+from engine.security import KafkaSecurityError, check_connection
 from engine.settings import Settings
+
+log = logging.getLogger(__name__)
 
 MiB = 1024 * 1024
 
@@ -21,9 +28,11 @@ def create_app(settings: Settings | None = None) -> faust.App:
     """A Faust app with the engine's table, agent, services and web views installed."""
     settings = settings or Settings.from_env()
     settings.state_dir.parent.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
-    app = faust.App(
+    app = EngineApp(
+        settings,
         settings.app_id,
         broker=[f"kafka://{server}" for server in settings.servers()],
+        broker_credentials=settings.security.faust_credentials(),
         autodiscover=False,
         processing_guarantee=settings.processing_guarantee,
         store=settings.store,
@@ -47,6 +56,23 @@ def create_app(settings: Settings | None = None) -> faust.App:
     runtime = agents.install(app, settings)
     views.install(app, runtime)
     return app
+
+
+class EngineApp(faust.App):
+    """A Faust app that checks its connection and credentials before any client starts."""
+
+    def __init__(self, settings: Settings, *args: Any, **options: Any) -> None:
+        super().__init__(*args, **options)
+        self.settings = settings
+
+    async def on_first_start(self) -> None:
+        try:
+            await check_connection(self.settings.bootstrap_servers, self.settings.security)
+        except KafkaSecurityError as exc:
+            # The message names the problem and the variables to check; it never holds the password.
+            log.error("cannot start: %s", exc)
+            sys.exit(f"orderbank worker: {exc}")
+        await super().on_first_start()
 
 
 _app: faust.App | None = None

@@ -108,7 +108,7 @@ class Ingest(Service):
     def _consumer(self, group: str | None) -> AIOKafkaConsumer:
         s = self.settings
         return AIOKafkaConsumer(
-            bootstrap_servers=s.servers(), group_id=group, client_id=f"{s.app_id}-ingest-{s.worker_id}",
+            **s.kafka_kwargs(), group_id=group, client_id=f"{s.app_id}-ingest-{s.worker_id}",
             enable_auto_commit=False, auto_offset_reset="earliest",
             isolation_level="read_committed" if s.processing_guarantee == "exactly_once" else "read_uncommitted",
             max_partition_fetch_bytes=4 * 1024 * 1024, fetch_max_bytes=16 * 1024 * 1024,

@@ -3,6 +3,8 @@
 Every field has a documented default and can be overridden by an environment variable named
 `ORDERBANK_<FIELD>` (e.g. `ORDERBANK_BOOTSTRAP_SERVERS=broker:9092`, `ORDERBANK_WEB_PORT=6067`).
 Values are validated on load; a bad value fails with the field's name and the rule it broke.
+`security` (TLS/SASL of every Kafka client) comes from the `ORDERBANK_KAFKA_*` variables instead
+(engine.security, docs/security.md); it is never dumped, so settings can be printed or passed on safely.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, InstanceOf, ValidationError, field_validator
 
 from engine.broker import BrokerSettings
+from engine.security import KafkaSecurity, SecurityConfigError
 from projections.bank import BankSettings
 from projections.policies import parse_policy
 
@@ -32,6 +35,8 @@ class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     bootstrap_servers: str = Field("127.0.0.1:9092", min_length=1, description="host:port[,host:port...]")
+    security: InstanceOf[KafkaSecurity] = Field(default_factory=KafkaSecurity.from_env, exclude=True, repr=False,
+                                                description="TLS/SASL of every Kafka client (ORDERBANK_KAFKA_*)")
     app_id: str = Field("orderbank", pattern=r"^[A-Za-z0-9._-]{1,100}$",
                         description="Faust app id: consumer group and changelog topic prefix")
     topic_prefix: str = Field("orderbank", pattern=r"^[A-Za-z0-9._-]{1,100}$",
@@ -83,8 +88,11 @@ class Settings(BaseModel):
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Defaults, then `ORDERBANK_*` variables, then explicit overrides (None means: not given)."""
         env = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for name in cls.model_fields:
+        try:
+            values: dict[str, Any] = {"security": KafkaSecurity.from_env(env)}
+        except SecurityConfigError as exc:  # its message names the ORDERBANK_KAFKA_* variable
+            raise SettingsError(f"setting security: {exc}") from None
+        for name in cls.model_fields.keys() - {"security"}:
             raw = env.get(ENV_PREFIX + name.upper())
             if raw is not None and raw != "":
                 values[name] = raw
@@ -116,3 +124,8 @@ class Settings(BaseModel):
 
     def servers(self) -> list[str]:
         return [s.strip() for s in self.bootstrap_servers.split(",")]
+
+    def kafka_kwargs(self) -> dict[str, Any]:
+        """Where and how every aiokafka client connects: bootstrap servers and security (holds the password:
+        pass it straight to the client, never log it)."""
+        return {"bootstrap_servers": self.servers(), **self.security.aiokafka_kwargs()}

@@ -27,7 +27,7 @@ MAX_REQUEST_BYTES = 8 * 1024 * 1024
 
 def producer_config(settings: Settings, client_id: str) -> dict[str, Any]:
     """The idempotent producer settings shared by the engine and the producer API."""
-    return {"bootstrap_servers": settings.servers(), "client_id": client_id, "acks": "all",
+    return {**settings.kafka_kwargs(), "client_id": client_id, "acks": "all",
             "enable_idempotence": True, "linger_ms": 5, "max_batch_size": MAX_BATCH_BYTES,
             "max_request_size": MAX_REQUEST_BYTES, "request_timeout_ms": 30_000}
 

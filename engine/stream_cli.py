@@ -161,7 +161,7 @@ async def _watch(settings: Settings, projection: str, order: str | None, seconds
     from engine.topics import partitions_of
 
     topic = f"{settings.topic_prefix}.{projection}"
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.servers(), group_id=None, enable_auto_commit=False,
+    consumer = AIOKafkaConsumer(**settings.kafka_kwargs(), group_id=None, enable_auto_commit=False,
                                 auto_offset_reset="earliest")
     await consumer.start()
     try:

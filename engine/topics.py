@@ -8,7 +8,8 @@ projection topics `positions`, `queue`, `pool`, `cancellations`. `ensure` create
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -74,9 +75,7 @@ class Topics:
 async def ensure(settings: Settings, specs: list[TopicSpec] | None = None) -> list[str]:
     """Create the topics that do not exist yet; returns the names created. Safe to race."""
     wanted = specs if specs is not None else Topics(settings).all()
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.servers(), client_id=f"{settings.app_id}-admin")
-    await admin.start()
-    try:
+    async with _admin(settings) as admin:
         existing = set(await admin.list_topics())
         missing = [s for s in wanted if s.name not in existing]
         if not missing:
@@ -91,17 +90,20 @@ async def ensure(settings: Settings, specs: list[TopicSpec] | None = None) -> li
             if code == 0:
                 created.append(name)
         return created
-    finally:
-        await admin.close()
-
 
 
 async def partitions_of(settings: Settings, topic: str) -> int:
     """How many partitions a topic has on the broker (0 if it does not exist)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.servers(), client_id=f"{settings.app_id}-admin")
-    await admin.start()
-    try:
+    async with _admin(settings) as admin:
         (meta,) = await admin.describe_topics([topic])
         return 0 if meta["error_code"] else len(meta["partitions"])
+
+
+@asynccontextmanager
+async def _admin(settings: Settings) -> AsyncIterator[AIOKafkaAdminClient]:
+    admin = AIOKafkaAdminClient(**settings.kafka_kwargs(), client_id=f"{settings.app_id}-admin")
+    await admin.start()
+    try:
+        yield admin
     finally:
         await admin.close()

@@ -17,11 +17,11 @@ import re
 from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import Any
+from urllib.parse import quote
 
 import faust
 import orjson
 from aiohttp import ClientTimeout
-from faust.exceptions import SameNode
 from pydantic import TypeAdapter, ValidationError
 
 from engine.agents import Runtime
@@ -35,7 +35,9 @@ from projections.orders import iso
 
 log = logging.getLogger(__name__)
 ORDER_ID: TypeAdapter[str] = TypeAdapter(OrderId)
-LANE = re.compile(r"^[^\x00-\x1f/]{1,64}(/[^\x00-\x1f/]{1,64})?$")
+# A lane is a model or model/trim; "." and ".." segments are refused, since proxies would resolve them.
+_SEGMENT = r"(?!\.\.?(?:/|$))[^\x00-\x1f\x7f/]{1,64}"
+LANE = re.compile(rf"^{_SEGMENT}(?:/{_SEGMENT})?$")
 JSON = "application/json"
 PEER_TIMEOUT = ClientTimeout(total=10)
 Handler = Callable[..., Awaitable[Any]]
@@ -45,7 +47,7 @@ class Unavailable(Exception):
     """Some shard has no reachable owner right now (rebalancing, or a worker is down)."""
 
 
-def _guarded(fun: Handler) -> Handler:
+def guarded(fun: Handler) -> Handler:
     """Unexpected errors become a bare 500: the log has the details, the client does not."""
 
     @wraps(fun)
@@ -136,17 +138,17 @@ def install(app: faust.App, runtime: Runtime) -> Views:
     canonical_json = {"content_type": JSON}
 
     @app.page("/health")
-    @_guarded
+    @guarded
     async def health(self: Any, request: Any) -> Any:
         return self.bytes(canonical(runtime.health()), **canonical_json)
 
     @app.page("/metrics")
-    @_guarded
+    @guarded
     async def metrics(self: Any, request: Any) -> Any:
         return self.bytes(runtime.metrics.render(), content_type=CONTENT_TYPE.split(";")[0])
 
     @app.page("/orders/{order_id}")
-    @_guarded
+    @guarded
     async def order(self: Any, request: Any, order_id: str) -> Any:
         try:
             ORDER_ID.validate_python(order_id)
@@ -163,20 +165,21 @@ def install(app: faust.App, runtime: Runtime) -> Views:
         return self.error(404, "unknown order")
 
     @app.page("/queue/{lane:.+}")
-    @_guarded
+    @guarded
     async def lane(self: Any, request: Any, lane: str) -> Any:
         if not LANE.match(lane):
-            return self.error(400, "lane must be a model or model/trim of 1-64 printable characters")
+            return self.error(400, "lane must be a model or model/trim of 1-64 printable characters, "
+                                   "not '.' or '..'")
         for held in runtime.held.values():
             if lane in held.shard.bank.queue.lanes:
                 bank = held.shard.bank
                 return self.bytes(canonical(bank.queue.lane_snapshot(lane, bank.now_us)), **canonical_json)
         shard = partition_for(lane.encode(), runtime.topics.lanes.partitions)
         if request.query.get("local") != "1" and shard not in runtime.held:
-            try:
-                return await app.router.route_req(BANK_TABLE, lane.encode(), self.web, request)
-            except (SameNode, KeyError):
-                pass
+            owner = next(url for url, shards in views.owners().items() if shard in shards)
+            status, body = await views.fetch(owner, f"/queue/{quote(lane, safe='/')}?local=1")
+            if status == 200:
+                return self.bytes(body, **canonical_json)
         return self.error(404, "unknown lane")
 
     def whole(name: str | None) -> Handler:
@@ -184,19 +187,19 @@ def install(app: faust.App, runtime: Runtime) -> Views:
             snapshot = await views.merged()
             return self.bytes(canonical(snapshot if name is None else snapshot[name]), **canonical_json)
         handler.__name__ = name or "snapshot"
-        return _guarded(handler)
+        return guarded(handler)
 
     for path, name in (("/snapshot", None), ("/queue", "queue"), ("/pool", "pool"),
                        ("/cancellations", "cancellations")):
         app.page(path)(whole(name))
 
     @app.page("/shards/clock")
-    @_guarded
+    @guarded
     async def clock(self: Any, request: Any) -> Any:
         return self.bytes(canonical({"clock": views.local_clock()}), **canonical_json)
 
     @app.page("/shards/parts")
-    @_guarded
+    @guarded
     async def parts(self: Any, request: Any) -> Any:
         at = request.query.get("at", "")
         if not at.isdigit() or len(at) > 20:
