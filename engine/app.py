@@ -18,6 +18,7 @@ import faust
 from engine import agents, views
 from engine.security import KafkaSecurityError, check_connection
 from engine.settings import Settings
+from engine.topics import ensure
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,8 @@ class EngineApp(faust.App):
             # The message names the problem and the variables to check; it never holds the password.
             log.error("cannot start: %s", exc)
             sys.exit(f"orderbank worker: {exc}")
+        # Faust ignores a subscribed topic that does not exist yet and may not assign it for minutes.
+        await ensure(self.settings)
         await super().on_first_start()
 
 
