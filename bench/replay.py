@@ -1,19 +1,24 @@
 """Replay benchmark: loading and per-policy replay speed on the yu7 preset, against ceilings
 measured in the same run.
 
-1. Loading: events/s of `replay.load` against orjson decoding the same file in a bare loop.
+1. Loading: events/s of `replay.load` against orjson decoding the same file in a bare loop, side
+   by side `--rounds` times (the cores are shared: one pair is one sample); the peak memory of a
+   process that only loads the log.
 2. Replay: seconds and events/s for each of the four policies (one replication: ranks,
    simulation and every figure), and the total against the 10 s target.
 3. Baseline: the same queue (priority classes, reneging customers, a fixed daily car schedule)
    in SimPy on a scaled-down launch, against `replay.serve` on the same inputs.
 
-Run: .venv/bin/python bench/replay.py [--orders 300000] [--baseline-orders 20000]
+Run: .venv/bin/python bench/replay.py [--orders 300000] [--log yu7.jsonl] [--rounds 3] [--baseline-orders 20000]
+(`--log`: a log `orderbank synth` wrote, instead of synthesising one.)
 (SimPy comes with the `bench` extra: pip install -e '.[bench]').
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -50,7 +55,7 @@ def seconds(work: Callable[[], T]) -> tuple[float, T]:
     return time.perf_counter() - start, result
 
 
-def bench_loading(path: Path) -> None:
+def bench_loading(path: Path, rounds: int) -> None:
     def decode_only() -> int:
         count = 0
         for line in read_lines(path):
@@ -58,11 +63,32 @@ def bench_loading(path: Path) -> None:
             count += 1
         return count
 
-    ceiling, events = seconds(decode_only)
-    loading, log = seconds(lambda: load(FileSource(path)))
-    print(f"load  {events:,} events: orjson bare loop {ceiling:.2f} s ({events / ceiling:,.0f} ev/s); "
-          f"replay.load {loading:.2f} s ({events / loading:,.0f} ev/s); ratio {loading / ceiling:.2f}x (target 2x)")
+    ratios, cpu_ratios = [], []
+    for _ in range(rounds):
+        cpu = time.process_time()
+        ceiling, events = seconds(decode_only)
+        ceiling_cpu, cpu = time.process_time() - cpu, time.process_time()
+        loading, log = seconds(lambda: load(FileSource(path)))
+        cpu_ratios.append((time.process_time() - cpu) / ceiling_cpu)  # all threads' CPU time
+        ratios.append(loading / ceiling)
+        print(f"load  {events:,} events: orjson bare loop {ceiling:.2f} s ({events / ceiling:,.0f} ev/s); "
+              f"replay.load {loading:.2f} s ({events / loading:,.0f} ev/s); ratio {ratios[-1]:.2f}x (target 2x), "
+              f"CPU time ratio {cpu_ratios[-1]:.2f}x")
+    print(f"load ratio median {statistics.median(ratios):.2f}x (CPU time {statistics.median(cpu_ratios):.2f}x) "
+          f"over {rounds} rounds")
+    imports, loading = peak_memory(path, load_it=False), peak_memory(path, load_it=True)
+    print(f"load peak RSS of a fresh process: {loading:,.0f} MB ({imports:,.0f} MB of it interpreter and imports)")
     bench_policies(log, events)
+
+
+def peak_memory(path: Path, load_it: bool) -> float:
+    """Peak RSS in MB of a fresh interpreter that imports the loader and, if asked, loads the log
+    (VmHWM: unlike ru_maxrss, it does not count the memory of the process that started it)."""
+    code = ("import sys; from pathlib import Path; from replay.load import load; from replay.source import FileSource; "
+            + ("load(FileSource(Path(sys.argv[1]))); " if load_it else "")
+            + "print(next(line.split()[1] for line in open('/proc/self/status') if line.startswith('VmHWM')))")
+    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True)
+    return int(done.stdout) / 1024
 
 
 def replay_once(log: OrderLog, policy: Policy, ordinal: Any) -> object:
@@ -140,13 +166,18 @@ def bench_baseline(orders: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=300_000)
+    parser.add_argument("--log", type=Path, help="an event log to load instead of synthesising one")
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--baseline-orders", type=int, default=20_000)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "yu7.jsonl"
-        took, count = seconds(lambda: write_docs(path, generate(preset("yu7", orders=args.orders), seed=1)))
-        print(f"synth yu7 ({args.orders:,} orders): {count:,} events in {took:.1f} s")
-        bench_loading(path)
+    if args.log is not None:
+        bench_loading(args.log, args.rounds)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "yu7.jsonl"
+            took, count = seconds(lambda: write_docs(path, generate(preset("yu7", orders=args.orders), seed=1)))
+            print(f"synth yu7 ({args.orders:,} orders): {count:,} events in {took:.1f} s")
+            bench_loading(path, args.rounds)
     bench_baseline(args.baseline_orders)
 
 

@@ -19,9 +19,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from engine.security import KafkaSecurity
-
-BLOCK_BYTES = 4 << 20
-"""About how much of the log one block holds, as the columnar loader reads it."""
+from replay.source import BLOCK_BYTES
 
 
 @dataclass(frozen=True)

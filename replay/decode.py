@@ -1,0 +1,286 @@
+"""A block of log text to `Rows`: msgspec for the events' shapes, numpy for their values, the bank's
+decoder for every line that fails either.
+
+`scan` looks with numpy at a block's lines (in the reader thread); `BlockReader` decodes the whole
+block with msgspec against the canonical shapes (`replay.shapes`) when its lines are plainly one
+JSON object each. `decode_block` then reads each column in one pass
+and checks with numpy what the shapes leave open: UUIDs, timestamps, order ids, currency codes,
+VINs. A block that was not read in one go is decoded a line at a time, still with msgspec. A line
+that fails any check goes through `engine.codec.decode` (pydantic): its rejection is kept with its
+line number, or its event joins the columns in canonical shape (`shapes.shape_of`). So a line is
+decoded to the same values, or rejected for the same reason, whichever path it takes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from operator import attrgetter, itemgetter
+from typing import Any, get_args
+
+import msgspec
+import numpy as np
+import numpy.typing as npt
+
+from engine.codec import MAX_EVENT_BYTES, Rejection, decode
+from replay.joined import Joined
+from replay.orderlog import I64, NEVER, Flags
+from replay.rows import I8, I16, Names, Rows, Words
+from replay.shapes import (
+    CANCELLED,
+    DECODER,
+    DELIVERED,
+    DEMANDED,
+    PLACED,
+    TRANSFERRED,
+    CancelReason,
+    Purpose,
+    Shape,
+    decoder_for,
+    shape_of,
+)
+from replay.timestamps import as_chars, parse
+
+_KIND, _SEQ, _MINOR = attrgetter("kind"), attrgetter("seq"), attrgetter("money.minor")
+_AT, _WHEN, _ID, _ORDER = attrgetter("occurred_at"), attrgetter("when"), attrgetter("event_id"), attrgetter("order_id")
+_CURRENCY = attrgetter("money.currency")
+_PURPOSE = {name: code for code, name in enumerate(get_args(Purpose))}
+_REASON = {name: code for code, name in enumerate(get_args(CancelReason))}
+_HAS_MONEY = np.ones(7, dtype=bool)
+_HAS_MONEY[[DELIVERED, TRANSFERRED]] = False
+
+
+def _alphabet(chars: str) -> npt.NDArray[np.bool_]:
+    table = np.zeros(256, dtype=bool)
+    table[list(chars.encode())] = True
+    return table
+
+
+_ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+_ORDER_FIRST, _ORDER_CHARS = _alphabet(_ALNUM), _alphabet(_ALNUM + "_.:-")
+_VIN = _alphabet("ABCDEFGHJKLMNPRSTUVWXYZ0123456789")
+_UUID_DASHES = np.array([8, 13, 18, 23])
+
+
+class ExactPath:
+    """Lines decoded by `engine.codec`: which, and the rejections with their line numbers."""
+
+    def __init__(self) -> None:
+        self.lines: set[int] = set()
+        self.rejections: list[tuple[int, Rejection]] = []
+
+    def shape(self, number: int, line: bytes) -> Shape | None:
+        self.lines.add(number)
+        event = decode(line)
+        if isinstance(event, Rejection):
+            self.rejections.append((number, event))
+            return None
+        return shape_of(event)
+
+
+@dataclass(frozen=True)
+class Block:
+    """Whole lines of the log's text; and how many, when each is plainly one JSON object (it starts
+    with `{`, ends with `}` and fits MAX_EVENT_BYTES), so no object can span lines or share one."""
+
+    text: memoryview
+    plain_lines: int | None
+
+
+def scan(text: memoryview) -> Block:
+    """Look at a block's lines (numpy only: it can run in a reader thread while another block decodes)."""
+    chars = np.frombuffer(text, dtype=np.uint8)
+    ends = np.flatnonzero(chars == ord("\n"))
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    plain = (np.all(chars[starts] == ord("{")) and np.all(chars[ends - 1] == ord("}"))
+             and np.all(ends - starts <= MAX_EVENT_BYTES))
+    return Block(text, len(ends) if plain else None)
+
+
+class BlockReader:
+    """Decodes a block of plain lines in one msgspec call. Once a block has shown the log's currency,
+    the next ones are decoded for exactly that currency first (and for any, if that fails), so
+    msgspec checks every amount's currency."""
+
+    def __init__(self) -> None:
+        self.currency: str | None = None
+
+    def read(self, block: Block) -> tuple[list[Shape], str | None] | None:
+        """The block's events, and the one currency they are all in if the decoder made sure of it;
+        None if the block is not plain or a line fails."""
+        if block.plain_lines is None:
+            return None
+        tries: list[tuple[msgspec.json.Decoder[Any], str | None]] = [(DECODER, None)]
+        if self.currency is not None:
+            tries.insert(0, (decoder_for(self.currency), self.currency))
+        for decoder, currency in tries:
+            try:
+                shapes: list[Shape] = decoder.decode_lines(block.text)
+            except ValueError:  # msgspec's DecodeError and ValidationError, or bad UTF-8
+                continue
+            if len(shapes) != block.plain_lines:
+                return None
+            self.currency = currency or _first_currency(shapes) or self.currency
+            return shapes, currency
+        return None
+
+
+def _first_currency(shapes: list[Shape]) -> str | None:
+    """The currency of the first order placed among these events, if it is a currency code."""
+    placed = next((shape for shape in shapes if shape.kind == PLACED), None)
+    currency: str | None = _CURRENCY(placed) if placed is not None else None
+    return currency if currency is not None and _is_currency(currency) else None
+
+
+def decode_block(block: Block, first: int, names: Names, exact: ExactPath,
+                 reader: BlockReader | None) -> tuple[Rows, int]:
+    """The events of `block` (the first line numbered `first`) as rows; and how many lines it held.
+    A block the reader cannot read in one go is decoded a line at a time, with msgspec first; with
+    no reader, every line goes through engine.codec."""
+    whole = reader.read(block) if reader is not None else None
+    lines: list[bytes] = []
+    currency = None
+    if whole is not None:
+        shapes, count = whole[0], len(whole[0])
+        numbers = np.arange(first, first + count)
+        currency = None if whole[1] is None else names.currency[whole[1]]
+    else:
+        lines = [line for line in map(bytes.strip, bytes(block.text).split(b"\n")) if line]
+        count, shapes, kept = len(lines), [], []
+        for number, line in enumerate(lines, start=first):
+            shape = _one(line) if reader is not None else None
+            if shape is None:
+                shape = exact.shape(number, line)
+            if shape is not None:
+                shapes.append(shape)
+                kept.append(number)
+        numbers = np.array(kept, dtype=np.int64)
+    rows, ok = columns(shapes, numbers, names, currency)
+    if not ok.all():  # values only numpy could check: those lines go to the exact path
+        lines = lines or bytes(block.text).split(b"\n")  # the block's lines are plain: row k is line k
+        redone = [exact.shape(number, lines[number - first]) if not good else shape
+                  for shape, number, good in zip(shapes, numbers.tolist(), ok.tolist(), strict=True)]
+        numbers = numbers[[shape is not None for shape in redone]]
+        rows, ok = columns([shape for shape in redone if shape is not None], numbers, names)
+        assert ok.all(), "an event engine.codec accepted fails the fast path's checks in canonical shape"
+    return rows, count
+
+
+def _one(line: bytes) -> Shape | None:
+    if len(line) > MAX_EVENT_BYTES:
+        return None
+    try:
+        shape: Shape = DECODER.decode(line)
+    except ValueError:
+        return None
+    return shape
+
+
+def columns(shapes: list[Shape], numbers: I64, names: Names, currency: int | None = None) -> tuple[Rows, Flags]:
+    """The shapes' values as columns, and which rows passed the checks numpy does (`currency`: the
+    code of the one currency all their amounts are in, when the decoder made sure of it)."""
+    n = len(shapes)
+    kind = np.fromiter(map(_KIND, shapes), np.int8, n)
+    (placed, placings), (demanded, demands), (cancelled, cancels), (delivered, deliveries) = (
+        _of_kind(shapes, kind, code) for code in (PLACED, DEMANDED, CANCELLED, DELIVERED))
+    at, ok = parse(as_chars(list(map(_AT, shapes))))
+    timed = np.concatenate((placed, demanded, delivered))
+    when = np.full(n, NEVER, dtype=np.int64)
+    when[timed], when_ok = parse(as_chars([*map(_WHEN, placings), *map(_WHEN, demands), *map(_WHEN, deliveries)]))
+    ok[timed] &= when_ok
+    ok &= _uuids_ok("".join(map(_ID, shapes)))
+    order, order_ok = _order_words(shapes)
+    if currency is None:
+        currencies, currency_ok = _currencies(shapes, _CURRENCY, names)
+        ok &= currency_ok
+    else:
+        currencies = np.where(_HAS_MONEY[kind], np.int16(currency), np.int16(-1))
+    ok &= order_ok
+    rows = Rows(line=numbers, kind=kind, order=order,
+                seq=np.fromiter(map(_SEQ, shapes), np.int64, n), at=at, when=when,
+                minor=np.fromiter(map(_MINOR, shapes), np.int64, n), currency=currencies,
+                deposit=np.zeros(n, np.int64), deposit_currency=np.full(n, -1, np.int16),
+                trim_rank=np.zeros(n, np.int16), model=np.full(n, -1, np.int32), trim=np.full(n, -1, np.int32),
+                detail=np.zeros(n, np.int8))
+    count = len(placings)
+    rows.deposit[placed] = np.fromiter(map(attrgetter("deposit.minor"), placings), np.int64, count)
+    if currency is None:
+        rows.deposit_currency[placed], deposit_ok = _currencies(placings, attrgetter("deposit.currency"), names)
+        ok[placed] &= deposit_ok
+    else:
+        rows.deposit_currency[placed] = currency
+    rows.trim_rank[placed] = np.fromiter(map(attrgetter("trim_rank"), placings), np.int16, count)
+    rows.model[placed] = names.model.of(map(attrgetter("model"), placings), count, np.int32)
+    rows.trim[placed] = names.trim.of(map(attrgetter("trim"), placings), count, np.int32)
+    rows.detail[demanded] = np.fromiter(map(_PURPOSE.__getitem__, map(attrgetter("purpose"), demands)), np.int8,
+                                        len(demands))
+    rows.detail[cancelled] = np.fromiter(map(_REASON.__getitem__, map(attrgetter("reason"), cancels)), np.int8,
+                                         len(cancels))
+    ok[delivered] &= _rows_ok(_VIN.take(_chars("".join(map(attrgetter("vin"), deliveries)), 17)))
+    return rows, ok
+
+
+def _of_kind(shapes: list[Shape], kind: I8, code: int) -> tuple[npt.NDArray[np.intp], list[Shape]]:
+    """The rows of one event type, and their shapes."""
+    rows = np.flatnonzero(kind == code)
+    if len(rows) < 2:
+        return rows, [shapes[i] for i in rows.tolist()]
+    return rows, list(itemgetter(*rows.tolist())(shapes))
+
+
+def _rows_ok(cells: Flags) -> Flags:
+    """Rows whose every cell is True (a whole block usually is: one check, not one per row)."""
+    return np.ones(len(cells), dtype=bool) if cells.all() else np.all(cells, axis=1)
+
+
+def _currencies(shapes: list[Shape], currency: attrgetter[str], names: Names) -> tuple[I16, Flags]:
+    """The currency codes of the shapes (-1 for an event without money), and which are three capitals."""
+    codes = names.currency.of(map(currency, shapes), len(shapes), np.int16)
+    valid = np.array([_is_currency(name) for name in names.currency.names] + [True], dtype=bool)  # last: code -1
+    return codes, valid[codes]
+
+
+def _is_currency(name: str) -> bool:
+    """Three capital letters (the pattern of engine.events.Money.currency)."""
+    return len(name) == 3 and name.isascii() and name.isupper() and name.isalpha()
+
+
+def _chars(text: str, width: int) -> npt.NDArray[np.uint8]:
+    """Strings of `width` characters each (the shapes ensure it), joined, as a byte matrix; a non-ASCII
+    character becomes `?`, which no check accepts."""
+    raw = text.encode("ascii", "replace")
+    return np.frombuffer(raw, dtype=np.uint8).reshape(len(raw) // width, width)
+
+
+def _uuids_ok(ids: str) -> Flags:
+    """Which of these joined 36-character ids are hyphenated UUIDs."""
+    chars = _chars(ids, 36)
+    cells = (chars - np.uint8(ord("0")) <= 9) | ((chars | 0x20) - np.uint8(ord("a")) <= 5)  # hex, either case
+    cells[:, _UUID_DASHES] = chars[:, _UUID_DASHES] == ord("-")
+    return _rows_ok(cells)
+
+
+def _order_words(shapes: list[Shape]) -> tuple[Words, Flags]:
+    """Order ids as zero-padded 64-bit words, and which match the OrderId pattern."""
+    n = len(shapes)
+    joined = Joined.of(map(_ORDER, shapes), n)
+    lengths = joined.lengths
+    if lengths is None:  # some id holds a NUL: measure them one by one (the NUL fails the pattern)
+        lengths = np.fromiter((len(shape.order_id) for shape in shapes), np.int64, n)
+    longest = int(lengths.max(initial=1))
+    padded = np.zeros((n, -(-longest // 8) * 8), dtype=np.uint8)
+    if np.all(lengths == longest):
+        padded[:, :longest] = joined.rows(longest)
+    else:
+        keep = np.ones(len(joined.text), dtype=bool)
+        keep[np.cumsum(lengths + 1) - 1] = False  # the separators
+        raw = joined.text[keep]
+        row = np.repeat(np.arange(n), lengths)
+        padded[row, np.arange(len(raw)) - (np.cumsum(lengths) - lengths)[row]] = raw
+    allowed = _ORDER_CHARS.take(padded) | (np.arange(padded.shape[1]) >= lengths[:, None])
+    return padded.view(np.uint64), _ORDER_FIRST.take(padded[:, 0]) & _rows_ok(allowed)
+
+
+def no_rows() -> Rows:
+    """The rows of an empty log."""
+    rows, _ = columns([], np.zeros(0, dtype=np.int64), Names())
+    return rows

@@ -1,0 +1,246 @@
+"""Which decoded events apply: the bank's lifecycle rules, over columns where an order goes the
+expected way, event by event through `projections.orders.check` where it does not.
+
+The rows are grouped by order (one sort that keeps each order's events in log order). An order
+goes the expected way when its first event is its OrderPlaced at seq 1, its seqs run 1, 2, 3, ...,
+every amount is in its currency, nothing follows a delivery, only refunds follow a cancellation,
+a cancellation refunds at most what was paid and refunds stay within what is owed: then every one
+of its events applies, which numpy checks for all orders at once. The other orders' events (a
+duplicate, a gap, an event for an order never placed, ...) are decoded again by `engine.codec`
+and folded one by one with the bank's rules, which say what applies, what is a duplicate and why
+the rest is rejected. Where a lane could fill up (the bank's `max_open_per_lane` depends on every
+order before) or amounts could overflow int64 sums, every order is folded one by one. One bank
+rule is not kept: an event id reused with a new (order_id, seq) applies here, where the bank would
+call it a duplicate.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from engine.codec import Reason, Rejection, decode
+from engine.events import Event, OrderCancelled, OrderPlaced, PaymentReceived, RefundPaid, VehicleDelivered
+from projections.bank import BankSettings
+from projections.orders import Order, Status, check
+from replay.orderlog import I64, Flags
+from replay.rows import Rows, Words
+from replay.shapes import CANCELLED, DELIVERED, PLACED, RECEIVED, REFUNDED, TRANSFERRED
+from replay.source import LineSource
+
+Indices = npt.NDArray[np.intp]
+_HAS_MONEY = np.ones(7, dtype=bool)
+_HAS_MONEY[[DELIVERED, TRANSFERRED]] = False
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+V = TypeVar("V", bound=np.generic)
+
+
+@dataclass(frozen=True)
+class Orders:
+    """The rows grouped by order: `sequence` lists the rows order by order, each order's in log order."""
+
+    sequence: Indices
+    group: Indices
+    """Each position of `sequence`: which order (0, 1, ... in the sort's order, not the log's)."""
+    starts: Indices
+    """Where each order's rows begin in `sequence`."""
+
+    @staticmethod
+    def of(rows: Rows) -> Orders:
+        """Group by sorting one int64 per row: a hash of the order id above the row number, so a
+        row's place follows its order, then its line. A hash shared by two ids is seen (equal
+        hashes, different ids side by side) and the ids themselves are sorted instead."""
+        columns, n = [np.ascontiguousarray(column) for column in rows.order.T], len(rows)
+        bits = max(n - 1, 1).bit_length()
+        mixed = np.zeros(n, dtype=np.uint64)
+        for column in columns:  # wrapping around: a hash, not a sum
+            np.multiply(np.bitwise_xor(mixed, column, out=mixed), _MIX, out=mixed)
+        key = np.right_shift(mixed, np.uint64(bits + 1), out=mixed).view(np.int64)
+        np.left_shift(key, bits, out=key)
+        key |= np.arange(n)
+        key.sort()
+        sequence = (key & ((1 << bits) - 1)).astype(np.intp)
+        first = _firsts(columns, sequence)
+        hashed = key >> bits
+        if np.any(first[1:] & (hashed[1:] == hashed[:-1])):  # two ids, one hash
+            sequence = np.lexsort(columns[::-1])
+            first = _firsts(columns, sequence)
+        return Orders(sequence, np.cumsum(first) - 1, np.flatnonzero(first))
+
+    def running(self, chosen: Indices, values: I64) -> I64:
+        """For each chosen position (in order), the sum of `values` over the chosen positions of its
+        order before it."""
+        before = np.cumsum(values) - values
+        group = self.group[chosen]
+        first = np.ones(len(chosen), dtype=bool)
+        first[1:] = group[1:] != group[:-1]
+        starts = np.flatnonzero(first)
+        return before - np.repeat(before[starts], np.diff(starts, append=len(chosen)))
+
+    def spread(self, per_order: npt.NDArray[V]) -> npt.NDArray[V]:
+        """A value per order, repeated at each of its positions (`per_order[group]`, but faster)."""
+        return np.repeat(per_order, np.diff(self.starts, append=len(self.sequence)))
+
+
+def _firsts(columns: list[Words], sequence: Indices) -> Flags:
+    """Where, in this sequence of rows, a new order id begins."""
+    first = np.ones(len(sequence), dtype=bool)
+    first[1:] = False
+    for column in columns:
+        ordered = column[sequence]
+        first[1:] |= ordered[1:] != ordered[:-1]
+    return first
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to each row: applied or not; the duplicates; the rejections with their line numbers."""
+
+    applied: Flags
+    duplicates: int
+    rejections: list[tuple[int, Rejection]]
+    decoded: set[int]
+    """Line numbers decoded again by engine.codec to fold them one by one."""
+
+
+def settle(rows: Rows, orders: Orders, settings: BankSettings, source: LineSource, exact: bool) -> Outcome:
+    """Apply the bank's rules to every row: in bulk where an order goes the expected way (never, when
+    `exact`), else one event at a time."""
+    one_by_one = exact or _lanes_may_fill(rows, settings) or not _sums_fit(rows)
+    expected = np.zeros(len(orders.starts), dtype=bool) if one_by_one else _expected(rows, orders)
+    applied = np.empty(len(rows), dtype=bool)
+    applied[orders.sequence] = orders.spread(expected)
+    rest = np.flatnonzero(~applied)
+    folded = _fold_each(rows.line[rest], source, settings)
+    applied[rest] = folded.applied
+    return Outcome(applied, folded.duplicates, folded.rejections, folded.decoded)
+
+
+def _lanes_may_fill(rows: Rows, settings: BankSettings) -> bool:
+    """Could a lane reach `max_open_per_lane` (then the bank rejects a placement)? Not if no lane
+    has that many placements in the whole log."""
+    placed = rows.kind == PLACED
+    lane = rows.model[placed].astype(np.int64)
+    if settings.lane_by == "model_trim":
+        lane = lane * (int(rows.trim.max(initial=0)) + 1) + rows.trim[placed]
+    return bool(np.bincount(lane).max(initial=0) > settings.max_open_per_lane)
+
+
+def _sums_fit(rows: Rows) -> bool:
+    """Can running sums of all the log's amounts be taken in int64? (If not, Python's ints do it.)"""
+    return float(rows.minor.sum(dtype=np.float64) + rows.deposit.sum(dtype=np.float64)) < 2.0**62
+
+
+def _expected(rows: Rows, orders: Orders) -> Flags:
+    """For each order: does it go the expected way (so all its events apply)?"""
+    at, starts, group = orders.sequence, orders.starts, orders.group
+    kind, position = rows.kind[at], np.arange(len(at))
+    ok = rows.seq[at] == position - orders.spread(starts) + 1
+    first = np.zeros(len(at), dtype=bool)
+    first[starts] = True
+    ok &= (kind == PLACED) == first
+    money = np.flatnonzero(_HAS_MONEY[kind])
+    ok[money] &= rows.currency[at[money]] == rows.currency[at[starts]][group[money]]
+    ok[starts] &= rows.deposit_currency[at[starts]] == rows.currency[at[starts]]
+    # open until cancelled or delivered, once; after a cancellation, refunds only
+    ends = np.flatnonzero((kind == CANCELLED) | (kind == DELIVERED))
+    ok[ends[1:][group[ends][1:] == group[ends][:-1]]] = False
+    end = np.full(len(starts), len(at), dtype=np.int64)
+    end[group[ends]] = ends
+    cancelled = np.zeros(len(starts), dtype=bool)
+    cancelled[group[ends]] = kind[ends] == CANCELLED
+    refunded = kind == REFUNDED
+    ok &= np.where(position > orders.spread(end), refunded & orders.spread(cancelled), ~refunded)
+    # a cancellation refunds at most what was paid; refunds stay within what it owes
+    paid = np.flatnonzero((kind == RECEIVED) | (kind == CANCELLED))
+    minor = rows.minor[at[paid]]
+    received = orders.running(paid, np.where(kind[paid] == RECEIVED, minor, 0))
+    refunding = kind[paid] == CANCELLED
+    ok[paid[refunding]] &= minor[refunding] <= (rows.deposit[at[starts]][group[paid]] + received)[refunding]
+    owing = np.flatnonzero((kind == CANCELLED) | refunded)
+    minor = rows.minor[at[owing]]
+    owed = np.zeros(len(starts), dtype=np.int64)
+    owed[group[owing[kind[owing] == CANCELLED]]] = minor[kind[owing] == CANCELLED]
+    refunds = np.where(kind[owing] == REFUNDED, minor, 0)
+    ok[owing] &= orders.running(owing, refunds) + refunds <= owed[group[owing]]
+    expected = np.ones(len(starts), dtype=bool)
+    expected[group[~ok]] = False
+    return expected
+
+
+@dataclass
+class _Folded:
+    applied: Flags
+    duplicates: int
+    rejections: list[tuple[int, Rejection]]
+    decoded: set[int]
+
+
+def _fold_each(lines: I64, source: LineSource, settings: BankSettings) -> _Folded:
+    """The bank's fold over the events on these lines (in log order), from a second read of the log."""
+    out = _Folded(np.zeros(len(lines), dtype=bool), 0, [], set())
+    if not len(lines):
+        return out
+    wanted = dict(zip(lines.tolist(), range(len(lines)), strict=True))
+    orders: dict[str, Order] = {}
+    open_in: Counter[str] = Counter()
+    for number, line in enumerate(source.lines(), start=1):
+        row = wanted.get(number)
+        if row is None:
+            continue
+        out.decoded.add(number)
+        event = decode(line)
+        assert not isinstance(event, Rejection), f"line {number} decoded on the fast path, rejected on the exact one"
+        order = orders.get(event.order_id)
+        if order is not None and event.seq <= order.last_seq:
+            out.duplicates += 1
+            continue
+        rejection = check(order, event) or _over_limit(order, event, open_in, settings)
+        if rejection is not None:
+            out.rejections.append((number, rejection))
+            continue
+        out.applied[row] = True
+        _apply(orders, order, event, open_in, settings)
+        if len(out.decoded) == len(wanted):
+            break
+    return out
+
+
+def _over_limit(order: Order | None, event: Event, open_in: Counter[str], settings: BankSettings) -> Rejection | None:
+    if order is not None or not isinstance(event, OrderPlaced):
+        return None
+    if open_in[settings.lane_of(event)] >= settings.max_open_per_lane:
+        return Rejection(Reason.LANE_FULL, "max_open_per_lane",
+                         f"lane already holds {settings.max_open_per_lane} open orders",
+                         None, event.order_id, str(event.event_id))
+    return None
+
+
+def _apply(orders: dict[str, Order], order: Order | None, event: Event, open_in: Counter[str],
+           settings: BankSettings) -> None:
+    """What `check` reads of an order after the event: seq, status, money received and owed."""
+    if order is None:
+        assert isinstance(event, OrderPlaced)
+        lane = settings.lane_of(event)
+        orders[event.order_id] = Order(
+            order_id=event.order_id, customer_id=event.customer_id, model=event.model, trim=event.trim,
+            trim_rank=event.trim_rank, lane=lane, currency=event.list_price.currency,
+            list_price=event.list_price.minor, deposit=event.deposit.minor, placed_us=0, cohort="")
+        open_in[lane] += 1
+        return
+    order.last_seq = event.seq
+    match event:
+        case PaymentReceived():
+            order.received += event.amount.minor
+        case OrderCancelled():
+            order.status, order.refund_due = Status.CANCELLED, event.refund.minor
+            open_in[order.lane] -= 1
+        case RefundPaid():
+            order.refunded += event.amount.minor
+        case VehicleDelivered():
+            order.status = Status.DELIVERED
+            open_in[order.lane] -= 1
