@@ -8,6 +8,7 @@ import importlib.util
 import os
 import shutil
 import socket
+import time
 import uuid
 from pathlib import Path
 
@@ -51,14 +52,20 @@ def _settings(tmp_path: Path) -> BrokerSettings:
     return BrokerSettings(state_dir=tmp_path / "broker")
 
 
-def _gone(pid: int) -> bool:
-    with contextlib.suppress(ChildProcessError):  # reap it if it is our (zombie) child
-        os.waitpid(pid, os.WNOHANG)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
+def _gone(pid: int, within: float = 10.0) -> bool:
+    """The process has exited (and, if it is our child, been reaped) within `within` seconds: a JVM
+    whose /proc entry already looks dead may still be tearing down for a moment."""
+    deadline = time.monotonic() + within
+    while True:
+        with contextlib.suppress(ChildProcessError):  # reap it if it is our (zombie) child
+            os.waitpid(pid, os.WNOHANG)
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
 
 
 def test_start_produce_consume_stop(tmp_path: Path) -> None:
