@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from projections.orders import US_PER_DAY
-from replay.orderlog import CANCEL_REASONS, CUSTOMER, I64, NEVER, OrderLog
+from replay.orderlog import CANCEL_REASONS, CUSTOMER, I64, NEVER, Flags, OrderLog
 from replay.outcome import allocation_times
-from replay.patience import F64, Flags, Patience, estimate
+from replay.patience import F64, Patience, estimate
 
 
 @dataclass(frozen=True)

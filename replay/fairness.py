@@ -12,11 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 
-from replay.orderlog import I64
-
-Flags = npt.NDArray[np.bool_]
+from replay.orderlog import I64, Flags
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,9 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from replay.orderlog import Flags
+
 F64 = npt.NDArray[np.float64]
-Flags = npt.NDArray[np.bool_]
 
 
 class Patience(Protocol):

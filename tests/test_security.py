@@ -10,7 +10,6 @@ import asyncio
 import json
 import logging
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -39,7 +38,6 @@ from engine.security import (
 )
 
 PASSWORD = "pw-Zq8-do-not-leak"
-needs_java = pytest.mark.skipif(not (shutil.which("java") and shutil.which("mvn")), reason="needs java+mvn")
 
 
 def sasl_env(**values: str) -> dict[str, str]:
@@ -178,7 +176,6 @@ async def round_trip(bootstrap: str, security: KafkaSecurity, value: bytes) -> b
 
 
 @pytest.mark.broker
-@needs_java
 async def test_producer_and_consumer_round_trip_through_sasl_ssl(
         broker: Broker, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
@@ -191,7 +188,6 @@ async def test_producer_and_consumer_round_trip_through_sasl_ssl(
 
 
 @pytest.mark.broker
-@needs_java
 @pytest.mark.parametrize(("change", "value"), [
     ("password", "wrong-Zq8-password"),
     ("username", "nobody"),
@@ -214,7 +210,6 @@ async def test_wrong_credentials_fail_fast_with_a_clear_message(
 
 
 @pytest.mark.broker
-@needs_java
 async def test_a_ca_that_did_not_sign_the_broker_fails_the_tls_handshake(broker: Broker) -> None:
     listener = broker.sasl_ssl
     security = KafkaSecurity.from_env(listener_env(listener, cafile=""))  # the system's CAs, not the test CA
@@ -224,7 +219,6 @@ async def test_a_ca_that_did_not_sign_the_broker_fails_the_tls_handshake(broker:
 
 
 @pytest.mark.broker
-@needs_java
 @pytest.mark.parametrize("plain_client", [True, False])
 async def test_a_protocol_mismatch_fails_fast_with_a_hint(broker: Broker, plain_client: bool) -> None:
     listener = broker.sasl_ssl
@@ -239,7 +233,6 @@ async def test_a_protocol_mismatch_fails_fast_with_a_hint(broker: Broker, plain_
 
 
 @pytest.mark.broker
-@needs_java
 def test_a_faust_worker_consumes_and_produces_through_sasl_ssl(broker: Broker, tmp_path: Path) -> None:
     listener = broker.sasl_ssl
     # The worker reads its credentials from a file, not from its environment.
@@ -280,7 +273,6 @@ def faust_worker() -> None:
 
 
 @pytest.mark.broker
-@needs_java
 async def test_restart_keeps_the_listener_and_its_user(broker: Broker) -> None:
     before = broker.sasl_ssl
     await asyncio.to_thread(broker.restart)
