@@ -10,7 +10,13 @@
   by engine.publish;
 - the `bank` table: Faust owns its changelog topic, recovery and standby replicas; after each
   recovery the worker restores the shards it was given from the table (projections.restore);
-- a timer that publishes a shard in full (lane snapshots included) once it has gone idle.
+- the order guard: a shard applies its frames strictly in lanes-offset order, from the offset its
+  changelog says it reached, and reads a partition again from there when a frame arrives early.
+  Faust's stream drops, and acks, messages that arrive while its flow control is off or that
+  were fetched in an older rebalance generation, so its committed offsets can pass frames that
+  were never applied; the shard's own offset, not the group's commit, says where to resume;
+- a timer that publishes a shard in full (lane snapshots included) once it has gone idle, and one
+  that reads a shard's partition again when frames wait in Kafka but none has come for a while.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import faust
+from aiokafka.errors import IllegalStateError, KafkaError
 from faust.types import TP
 
 from engine.codec import Rejection
@@ -38,6 +45,8 @@ from engine.topics import BANK_TABLE, Topics
 log = logging.getLogger(__name__)
 FRAMES_IN_FLIGHT = 8
 CATCH_UP_SLOWDOWN = 10  # publish period multiplier while a shard has a backlog
+RESEEK_AFTER_S = 2.0  # seek again if the frames sought have not come (a rebalance may have moved the position)
+STALLED_AFTER_S = 3.0  # no frame for this long while Kafka holds unapplied ones: read the partition again
 
 
 @dataclass
@@ -51,6 +60,7 @@ class Held:
     snapshot_at: float = 0.0
     written_wall: float | None = None  # wall-clock time the last frame's outputs were acknowledged
     published_wall: float | None = None  # ... and the last full publish
+    sought: tuple[int, float] | None = None  # the lanes offset read again from, and when (monotonic)
 
 
 def dead_letter_headers(topic: str, entry: Entry, rejection: Rejection) -> list[tuple[str, bytes]]:
@@ -102,6 +112,8 @@ class Runtime:
         """Fold one frame and submit its outputs; the future completes once they are durable."""
         # Recovery callbacks normally restore a shard before its first frame arrives.
         held = self.held.get(partition) or self._restore(partition)
+        if offset > held.shard.offset + 1 and not await self._missing_frames_gone(held, offset):
+            return None
         started = time.perf_counter()
         try:
             frame = unpack(raw)
@@ -132,6 +144,62 @@ class Runtime:
         self.metrics.batch_events.observe(len(frame.entries))
         written.add_done_callback(lambda _: self._written(held, started))
         return written
+
+    async def _missing_frames_gone(self, held: Held, offset: int) -> bool:
+        """Whether the frames before `offset` that this shard has not applied no longer exist.
+
+        Frames skipped on the way (see the module docstring) are read again instead: the early
+        frame is left for the second pass. Only frames deleted by the lanes topic's retention are
+        given up, loudly."""
+        now = time.monotonic()
+        if held.sought is not None and held.sought[0] > held.shard.offset and now - held.sought[1] < RESEEK_AFTER_S:
+            return False  # already reading them again; frames fetched before the seek still drain
+        log.warning("shard %d: frame %d came before frames %d..%d", held.shard.partition, offset,
+                    held.shard.offset + 1, offset - 1)
+        return await self._read_again(held, offset)
+
+    async def resume_stalled(self) -> None:
+        """Read a shard's partition again from its next frame when Kafka holds frames it has not
+        applied and none has come for a while: whatever held up Faust's delivery (a position left
+        behind by a rebalance), the shard's offset says where to resume."""
+        if self.app.rebalancing or self.app.in_recovery:
+            return
+        now, lanes = time.monotonic(), self.topics.lanes.name
+        quiet = {TP(lanes, p): held for p, held in list(self.held.items())
+                 if now - max(held.shard.last_frame_at, held.sought[1] if held.sought else 0.0) >= STALLED_AFTER_S}
+        if not quiet:
+            return
+        try:
+            ends = await self.app.consumer.highwaters(*quiet)
+        except (TimeoutError, KafkaError) as exc:  # the broker is away: nothing can be read meanwhile anyway
+            log.warning("could not read the lanes end offsets: %r", exc)
+            return
+        for tp, held in quiet.items():
+            if ends.get(tp, 0) > held.shard.offset + 1 and self.held.get(tp.partition) is held:
+                log.warning("shard %d: frames up to %d wait in Kafka but none came for %.0fs", tp.partition,
+                            ends[tp] - 1, now - held.shard.last_frame_at)
+                await self._read_again(held, None)
+
+    async def _read_again(self, held: Held, offset: int | None) -> bool:
+        """Seek the shard's partition to its next frame; True if that frame is gone (retention) and
+        the frame at `offset`, if one came, is the next that exists."""
+        expected, tp = held.shard.offset + 1, TP(self.topics.lanes.name, held.shard.partition)
+        earliest = (await self.app.consumer.earliest_offsets(tp)).get(tp, 0)
+        if earliest > expected:
+            log.error("shard %d: lanes offsets %d..%d were deleted by retention before being applied",
+                      held.shard.partition, expected, earliest - 1)
+            if offset is not None and offset <= earliest:
+                return True
+            expected = earliest
+        self.metrics.rereads.inc()
+        try:
+            await self.app.consumer.seek_wait({tp: expected})
+        except (TimeoutError, IllegalStateError) as exc:  # revoked meanwhile: its new owner reads them
+            log.warning("shard %d: could not seek back to %d: %r", held.shard.partition, expected, exc)
+            return False
+        log.info("shard %d: reading again from lanes offset %d", held.shard.partition, expected)
+        held.sought = (expected, time.monotonic())
+        return False
 
     def _lag(self, partition: int, offset: int) -> int:
         """Frames of this shard in Kafka after `offset` (as far as the consumer has seen)."""
@@ -223,6 +291,10 @@ def install(app: faust.App, settings: Settings) -> Runtime:
     @app.timer(interval=min(0.2, settings.idle_after_s))  # type: ignore[untyped-decorator]
     async def publish_idle() -> None:
         await runtime.publish_idle()
+
+    @app.timer(interval=STALLED_AFTER_S / 2)  # type: ignore[untyped-decorator]
+    async def resume_stalled() -> None:
+        await runtime.resume_stalled()
 
     # Faust starts service instances too, though its annotation names classes only.
     app.service(runtime.sink)  # type: ignore[arg-type]

@@ -19,6 +19,8 @@ class Metrics:
         self.duplicates = Counter("orderbank_duplicates_ignored", "Redelivered or repeated events ignored",
                                   registry=r)
         self.rejections = Counter("orderbank_rejections", "Events dead-lettered, by reason", ["reason"], registry=r)
+        self.rereads = Counter("orderbank_lanes_rereads", "Seeks back to lanes frames a shard had not applied",
+                               registry=r)
         self.published = Counter("orderbank_published_records", "Projection records published",
                                  ["projection"], registry=r)
         self.lag = Gauge("orderbank_consumer_lag", "Messages not yet consumed, per topic partition",

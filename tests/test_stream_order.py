@@ -1,0 +1,92 @@
+"""A shard resumes from its own changelog offset, not from where its consumer group's commit says.
+
+Faust's stream drops, and acks, lanes messages that arrive while its flow control is off or that
+were fetched in an older rebalance generation, so the group's committed offset can pass frames no
+shard applied (this lost events after SIGKILLs and rebalances). These tests put a real broker in
+that state on purpose: frames written straight to the lanes topic, as the ingest writes them, none
+applied yet, and the worker group's offset committed past some or all of them. A worker started
+on it must still apply every frame, in order, and say that it read frames again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from engine.broker import Broker
+from engine.frames import FrameBuilder
+from engine.ingest import LaneDirectory
+from engine.settings import Settings
+from engine.sink import Outbox, Sink
+from engine.topics import Topics, ensure
+from projections.bank import canonical
+from replay.synth import generate, preset
+from tests.stream_support import Worker, caught_up, fold_lines, unique_settings
+
+pytestmark = pytest.mark.broker
+FRAME_EVENTS = 40
+
+
+def frames_of(lines: list[bytes], settings: Settings) -> dict[int, list[bytes]]:
+    """The lines as the ingest forwards them: routed by lane to their shard, packed into frames."""
+    directory = LaneDirectory(settings.bank, settings.shard_partitions)
+    directory.learn(0, [])
+    builders: dict[int, list[FrameBuilder]] = {}
+    events = Topics(settings).events.name
+    for offset, line in enumerate(lines):
+        key = orjson.loads(line)["order_id"].encode()
+        shard = directory.shard_of(0, key, line)
+        frames = builders.setdefault(shard, [FrameBuilder(events)])
+        if frames[-1].count == FRAME_EVENTS:
+            frames.append(FrameBuilder(events))
+        frames[-1].add(0, offset, key, line)
+    return {shard: [frame.build() for frame in frames] for shard, frames in builders.items()}
+
+
+async def _write_and_commit(settings: Settings, frames: dict[int, list[bytes]], committed: str) -> None:
+    await ensure(settings)
+    lanes = Topics(settings).lanes.name
+    sink = Sink(settings)
+    outbox = Outbox()
+    for shard, values in frames.items():
+        for value in values:
+            outbox.add(lanes, shard, str(shard).encode(), value)
+    await sink.write(outbox)
+    await sink.stop()
+    # What Faust's acks of dropped messages leave behind: the worker group's commit past frames
+    # that no shard applied.
+    group = AIOKafkaConsumer(bootstrap_servers=settings.servers(), group_id=settings.app_id,
+                             enable_auto_commit=False)
+    await group.start()
+    try:
+        offsets = {TopicPartition(lanes, shard): len(values) if committed == "all" else len(values) // 2
+                   for shard, values in frames.items()}
+        group.assign(list(offsets))
+        await group.commit(offsets)
+    finally:
+        await group.stop()
+
+
+@pytest.mark.parametrize("committed", ["half", "all"])
+def test_frames_the_group_committed_but_no_shard_applied_are_read_again(
+        broker: Broker, tmp_path: Path, committed: str) -> None:
+    settings = unique_settings(broker.bootstrap, lane_by="model_trim")  # three lanes on shards 0, 1 and 2
+    lines = [orjson.dumps(doc) for doc in generate(preset("small", 600), 53)]
+    frames = frames_of(lines, settings)
+    assert len(frames) == 3 and min(len(values) for values in frames.values()) >= 4
+    asyncio.run(_write_and_commit(settings, frames, committed))
+
+    worker = Worker(settings, tmp_path, "w").start()
+    try:
+        caught_up([worker], timeout=90)
+        assert worker.get("/snapshot") == (200, canonical(fold_lines(lines, settings.bank).snapshot()))
+        status, metrics = worker.get("/metrics")
+        rereads = re.search(rb"^orderbank_lanes_rereads_total (\S+)$", metrics, re.MULTILINE)
+        assert status == 200 and rereads is not None and float(rereads.group(1)) >= len(frames)
+    finally:
+        worker.stop()
