@@ -9,7 +9,8 @@ alone on the machine (with the broker):
 - engine:  the engine's worker, `faust -A engine.app worker` (ingest, frames, shard agent,
   changelog, dead letters, published projections), timed from its first fetch until every event
   is applied and written, and until its idle full publish (lane snapshots) is out.
-Prints events/s for each and the ratios. Startup time is excluded everywhere.
+Prints events/s for each and the ratios. Startup time is excluded everywhere; all three run with
+the worker's garbage-collector thresholds (engine.app.GC_THRESHOLDS).
 
     .venv/bin/python bench/stream.py [--orders 45000] [--seed 1] [--bootstrap HOST:PORT]
 """
@@ -36,6 +37,7 @@ sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != Pa
 import orjson  # noqa: E402
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa: E402
 
+from engine.app import tune_gc  # noqa: E402
 from engine.broker import Broker, BrokerSettings  # noqa: E402
 from engine.codec import Rejection, decode_batch  # noqa: E402
 from engine.settings import Settings  # noqa: E402
@@ -95,6 +97,7 @@ def naive_worker(bootstrap: str, prefix: str, total: int, port: int, datadir: st
 
     from engine.codec import decode
 
+    tune_gc()  # as the engine worker does, so the comparison is of the designs
     app = faust.App(f"{prefix}-naive", broker=f"kafka://{bootstrap}", store="memory://", autodiscover=False,
                     web_port=port, web_bind="127.0.0.1", datadir=datadir, topic_partitions=PARTITIONS)
     events = app.topic(f"{prefix}.events", key_type=bytes, value_type=bytes, key_serializer="raw",
@@ -194,6 +197,7 @@ def main() -> None:
         print(f"{len(lines):,} events ({args.orders:,} orders, seed {args.seed}) into {prefix}.events "
               f"({PARTITIONS} partitions) on Apache Kafka at {bootstrap}")
         asyncio.run(produce(settings, lines))
+        tune_gc()  # the ceiling too runs with the worker's collector settings
         results = {"ceiling: aiokafka + decode + fold": asyncio.run(ceiling(settings, len(lines))),
                    "naive Faust agent (table write/event)": naive(bootstrap, prefix, len(lines), tmp)}
         applied, published = engine(bootstrap, prefix, len(lines), tmp)

@@ -9,6 +9,7 @@ credentials stop it at once with a clear message instead of retrying forever.
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 from typing import Any
@@ -21,6 +22,16 @@ from engine.settings import Settings
 from engine.topics import ensure
 
 log = logging.getLogger(__name__)
+GC_THRESHOLDS = (50_000, 20, 100)
+"""The cyclic collector's generation thresholds in a worker. A worker keeps every order of its
+shards (hundreds of thousands of objects) and allocates several per event; with CPython's default
+(700 allocations between young collections) the collector took about a quarter of a shard's time
+(bench/stream.py). The engine's objects are freed by reference counting, so young collections 70
+times rarer cost little memory."""
+
+
+def tune_gc() -> None:
+    gc.set_threshold(*GC_THRESHOLDS)
 
 MiB = 1024 * 1024
 
@@ -67,6 +78,7 @@ class EngineApp(faust.App):
         self.settings = settings
 
     async def on_first_start(self) -> None:
+        tune_gc()
         try:
             await check_connection(self.settings.bootstrap_servers, self.settings.security)
         except KafkaSecurityError as exc:
