@@ -18,7 +18,10 @@ from engine.settings import Settings
 
 TOPIC_ALREADY_EXISTS = 36
 KEEP_FOREVER = {"cleanup.policy": "delete", "retention.ms": "-1"}
-COMPACTED = {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1", "segment.ms": "3600000"}
+# Only closed segments are compacted: small ones let the cleaner keep up with a launch, so a
+# recovering worker reads about one record per order instead of one per change.
+COMPACTED = {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1", "segment.ms": "3600000",
+             "segment.bytes": str(32 * 1024 * 1024)}
 FRAME_BYTES_MAX = str(8 * 1024 * 1024)
 BANK_TABLE = "bank"
 """The Faust table (changelog-backed) that recovers the shards; Faust names its changelog."""
