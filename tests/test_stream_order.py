@@ -5,7 +5,8 @@ were fetched in an older rebalance generation, so the group's committed offset c
 shard applied (this lost events after SIGKILLs and rebalances). These tests put a real broker in
 that state on purpose: frames written straight to the lanes topic, as the ingest writes them, none
 applied yet, and the worker group's offset committed past some or all of them. A worker started
-on it must still apply every frame, in order, and say that it read frames again.
+on it must still apply every frame, in order, and say that it read frames again. Only frames the
+topic no longer holds (retention) are given up, with an error naming them.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from pathlib import Path
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 
 from engine.broker import Broker
-from engine.frames import FrameBuilder
+from engine.frames import FrameBuilder, unpack
 from engine.ingest import LaneDirectory
 from engine.settings import Settings
 from engine.sink import Outbox, Sink
@@ -88,5 +90,36 @@ def test_frames_the_group_committed_but_no_shard_applied_are_read_again(
         status, metrics = worker.get("/metrics")
         rereads = re.search(rb"^orderbank_lanes_rereads_total (\S+)$", metrics, re.MULTILINE)
         assert status == 200 and rereads is not None and float(rereads.group(1)) >= len(frames)
+    finally:
+        worker.stop()
+
+
+async def _delete_before(settings: Settings, shard: int, offset: int) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.servers())
+    await admin.start()
+    try:
+        await admin.delete_records({TopicPartition(Topics(settings).lanes.name, shard): RecordsToDelete(offset)})
+    finally:
+        await admin.close()
+
+
+def test_frames_deleted_by_retention_before_any_shard_applied_them_are_given_up_loudly(
+        broker: Broker, tmp_path: Path) -> None:
+    settings = unique_settings(broker.bootstrap, lane_by="model_trim")
+    lines = [orjson.dumps(doc) for doc in generate(preset("small", 600), 59)]
+    frames = frames_of(lines, settings)
+    shard = max(frames, key=lambda p: (len(frames[p]), p))
+    deleted = len(frames[shard]) // 2
+    asyncio.run(_write_and_commit(settings, frames, "half"))
+    asyncio.run(_delete_before(settings, shard, deleted))  # as lanes retention would, the shard behind
+    gone = {entry.value for frame in frames[shard][:deleted] for entry in unpack(frame).entries}
+
+    worker = Worker(settings, tmp_path, "w").start()
+    try:
+        caught_up([worker], timeout=90)
+        # The rest is applied as if the deleted events never came: later events of their orders are rejected.
+        kept = [line for line in lines if line not in gone]
+        assert worker.get("/snapshot") == (200, canonical(fold_lines(kept, settings.bank).snapshot()))
+        assert f"shard {shard}: lanes offsets 0..{deleted - 1} were deleted by retention" in worker.log_tail(400)
     finally:
         worker.stop()
