@@ -4,8 +4,8 @@
 same reducer the replay uses; no business rule lives here. It returns the rejected entries (for
 the dead-letter topic) and remembers which orders changed, for the changelog.
 
-The changelog of the bank table holds one record per order, `o:<shard>:<order_id>` (the order's
-state, the ids of its applied events and the latest occurred_at among them, so the restored
+The changelog of the bank table holds one record per order, `o:<shard>:<order_id>` (`Saved`: the
+order's state, the ids of its applied events and the latest occurred_at among them, so the restored
 clock is exact), and one per shard, `s:<shard>` (the counters and the last lanes offset applied),
 written after the orders: a crash in between leaves the frame to be redelivered (its events
 are duplicates for the orders already written), never skipped. Keys carry the shard so a worker
@@ -15,17 +15,18 @@ can restore each partition it is given.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import orjson
 
 from engine.codec import Reason, Rejection, decode_batch
 from engine.frames import Entry, Frame
 from projections.bank import BankSettings, OrderBank, Outcome
-from projections.orders import micros
-from projections.restore import order_from_doc, restore
+from projections.orders import Order, micros
+from projections.restore import restore
 
 
 def order_key(shard: int, order_id: str) -> bytes:
@@ -41,12 +42,27 @@ def _key_rejection(key: bytes | None, order_id: str, event_id: str) -> Rejection
                      f"message key {key!r} is not the event's order_id {order_id!r}", "order_id", order_id, event_id)
 
 
-@dataclass
-class History:
-    """What the changelog keeps of an order beyond its state: its applied events."""
+class Saved(msgspec.Struct, gc=False):
+    """An order's changelog record: its state, and what the changelog keeps beyond it."""
 
-    event_ids: list[int] = field(default_factory=list)
-    last_us: int = 0  # the latest occurred_at among them
+    order: Order
+    last_us: int = 0
+    """The latest occurred_at among its applied events (so the restored clock is exact)."""
+    events: str = ""
+    """The ids of its applied events, 32 hex digits each, in the order they were applied."""
+
+    def event_ids(self) -> Iterator[int]:
+        events = self.events
+        return (int(events[i:i + 32], 16) for i in range(0, len(events), 32))
+
+
+_SAVED = msgspec.json.Decoder(Saved)
+_encode = msgspec.json.Encoder().encode
+
+
+def saved_of(value: bytes) -> Saved:
+    """An order's changelog record from its bytes."""
+    return _SAVED.decode(value)
 
 
 @dataclass
@@ -56,7 +72,7 @@ class Shard:
     partition: int
     bank: OrderBank
     offset: int = -1  # the last lanes-topic offset applied
-    history: dict[str, History] = field(default_factory=dict)
+    saved: dict[str, Saved] = field(default_factory=dict)
     changed: set[str] = field(default_factory=set)  # orders to write to the changelog
     touched: set[str] = field(default_factory=set)  # orders with events since the last publish
     unpublished: bool = False  # events applied (or state restored) since the last full publish
@@ -66,7 +82,8 @@ class Shard:
         """Fold a frame into the bank; None if this offset was applied before (a redelivery)."""
         if offset <= self.offset:
             return None
-        bank, rejected = self.bank, []
+        bank, saved, rejected = self.bank, self.saved, []
+        changed, touched = self.changed, self.touched
         for entry, event in zip(frame.entries, decode_batch([e.value for e in frame.entries]), strict=True):
             if not isinstance(event, Rejection) and entry.key != event.order_id.encode():
                 event = _key_rejection(entry.key, event.order_id, str(event.event_id))
@@ -76,11 +93,16 @@ class Shard:
                 continue
             outcome = bank.apply(event)
             if outcome is Outcome.APPLIED:
-                self.changed.add(event.order_id)
-                history = self.history.setdefault(event.order_id, History())
-                history.event_ids.append(event.event_id.int)
-                history.last_us = max(history.last_us, micros(event.occurred_at))
-                self.touched.add(event.order_id)
+                order_id = event.order_id
+                record = saved.get(order_id)
+                if record is None:
+                    record = saved[order_id] = Saved(bank.orders[order_id])
+                record.events += event.event_id.hex
+                occurred_us = micros(event.occurred_at)
+                if occurred_us > record.last_us:
+                    record.last_us = occurred_us
+                changed.add(order_id)
+                touched.add(order_id)
             elif isinstance(outcome, Rejection):
                 rejected.append((entry, outcome))
         self.offset, self.unpublished, self.last_frame_at = offset, True, time.monotonic()
@@ -93,14 +115,11 @@ class Shard:
 
     def changelog(self) -> list[tuple[bytes, bytes]]:
         """Records for the orders changed since the last call, then the shard record."""
-        bank = self.bank
-        out = [(order_key(self.partition, order_id),
-                orjson.dumps({"order": bank.orders[order_id], "last_us": self.history[order_id].last_us,
-                              "events": [f"{i:032x}" for i in self.history[order_id].event_ids]}))
-               for order_id in self.changed]
+        bank, saved, partition = self.bank, self.saved, self.partition
+        out = [(order_key(partition, order_id), _encode(saved[order_id])) for order_id in self.changed]
         meta = {"offset": self.offset, "applied": bank.applied, "duplicates": bank.duplicates,
                 "rejections": dict(bank.rejections)}
-        out.append((meta_key(self.partition), orjson.dumps(meta)))
+        out.append((meta_key(partition), orjson.dumps(meta)))
         self.changed = set()
         return out
 
@@ -112,18 +131,17 @@ class Shard:
 def restore_shard(partition: int, table: Iterable[tuple[bytes, bytes]], settings: BankSettings) -> Shard:
     """The shard as its changelog records left it (an empty shard when there are none)."""
     prefix, meta_at = order_key(partition, ""), meta_key(partition)
-    orders, history = [], {}
+    saved: dict[str, Saved] = {}
     meta: dict[str, Any] = {"offset": -1, "applied": 0, "duplicates": 0, "rejections": {}}
     for key, value in table:
         if key.startswith(prefix):
-            doc = orjson.loads(value)
-            order = order_from_doc(doc["order"])
-            orders.append(order)
-            history[order.order_id] = History([int(h, 16) for h in doc["events"]], doc["last_us"])
+            record = saved_of(value)
+            saved[record.order.order_id] = record
         elif key == meta_at:
             meta = orjson.loads(value)
-    clock = max((h.last_us for h in history.values()), default=0)
-    bank = restore(orders, clock, settings, (i for h in history.values() for i in h.event_ids))
+    clock = max((record.last_us for record in saved.values()), default=0)
+    bank = restore((record.order for record in saved.values()), clock, settings,
+                   (i for record in saved.values() for i in record.event_ids()))
     bank.applied, bank.duplicates = meta["applied"], meta["duplicates"]
     bank.rejections.update(meta["rejections"])
-    return Shard(partition, bank, meta["offset"], history, unpublished=bool(orders))
+    return Shard(partition, bank, meta["offset"], saved, unpublished=bool(saved))

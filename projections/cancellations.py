@@ -6,6 +6,8 @@ Definitions (times are event times; `now` is the fold's clock, the latest occurr
   figure a dashboard shows; it can exceed 1 when a quiet week follows a busy launch.
 - cohort (ISO week of placed_at): share = orders of that week cancelled so far divided by
   orders placed that week; also how many of the cohort are delivered and still open.
+Every figure is given per trim and for all trims together (trim `*`); the reducer keeps counts
+per trim only and adds them up when asked.
 """
 
 from __future__ import annotations
@@ -27,6 +29,10 @@ class _Times:
     placed: SortedList = field(default_factory=SortedList)
     cancelled: SortedList = field(default_factory=SortedList)
 
+    def window(self, start: int, end: int) -> tuple[int, int]:
+        """Orders placed and cancelled in (start, end]."""
+        return _count(self.placed, start, end), _count(self.cancelled, start, end)
+
 
 def _count(times: SortedList, start: int, end: int) -> int:
     return int(times.bisect_right(end) - times.bisect_right(start))
@@ -38,39 +44,53 @@ def _ratio(num: int, den: int) -> float | None:
 
 class CancellationProjection:
     def __init__(self) -> None:
-        self.times: dict[str, _Times] = defaultdict(_Times)  # by trim, and ALL
-        self.cohorts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+        self.times: dict[str, _Times] = defaultdict(_Times)  # by trim
+        self.cohorts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])  # by (cohort, trim)
 
     def placed(self, order: Order) -> None:
-        for trim in (ALL, order.trim):
-            self.times[trim].placed.add(order.placed_us)
-            self.cohorts[(order.cohort, trim)][0] += 1
+        self.times[order.trim].placed.add(order.placed_us)
+        self.cohorts[(order.cohort, order.trim)][0] += 1
 
     def cancelled(self, order: Order, cancelled_us: int) -> None:
-        for trim in (ALL, order.trim):
-            self.times[trim].cancelled.add(cancelled_us)
-            self.cohorts[(order.cohort, trim)][1] += 1
+        self.times[order.trim].cancelled.add(cancelled_us)
+        self.cohorts[(order.cohort, order.trim)][1] += 1
 
     def delivered(self, order: Order) -> None:
-        for trim in (ALL, order.trim):
-            self.cohorts[(order.cohort, trim)][2] += 1
+        self.cohorts[(order.cohort, order.trim)][2] += 1
+
+    def window(self, trim: str, start: int, end: int) -> tuple[int, int]:
+        """Orders of a trim (or ALL) placed and cancelled in (start, end]."""
+        trims = self.times.values() if trim == ALL else [self.times[trim]] if trim in self.times else []
+        counts = [t.window(start, end) for t in trims]
+        return sum(placed for placed, _ in counts), sum(cancelled for _, cancelled in counts)
+
+    def totals(self) -> tuple[int, int]:
+        """Orders placed and cancelled, ever."""
+        return (sum(len(t.placed) for t in self.times.values()),
+                sum(len(t.cancelled) for t in self.times.values()))
 
     def snapshot(self, now_us: int) -> dict[str, Any]:
+        trims = sorted([ALL, *self.times]) if self.times else []
         windows = []
         for days in WINDOWS_DAYS:
-            start = now_us - days * US_PER_DAY
-            for trim in sorted(self.times):
-                t = self.times[trim]
-                placed, cancelled = _count(t.placed, start, now_us), _count(t.cancelled, start, now_us)
+            for trim in trims:
+                placed, cancelled = self.window(trim, now_us - days * US_PER_DAY, now_us)
                 windows.append({"window_days": days, "trim": trim, "placed": placed,
                                 "cancelled": cancelled, "rate": _ratio(cancelled, placed)})
-        cohorts = [
-            {"cohort": cohort, "trim": trim, "placed": placed, "cancelled": cancelled,
-             "delivered": delivered, "open": placed - cancelled - delivered,
-             "share_cancelled": _ratio(cancelled, placed)}
-            for (cohort, trim), (placed, cancelled, delivered) in sorted(self.cohorts.items())
-        ]
-        overall = self.times[ALL] if ALL in self.times else _Times()
-        return {"windows": windows, "cohorts": cohorts,
-                "overall": {"placed": len(overall.placed), "cancelled": len(overall.cancelled),
-                            "rate": _ratio(len(overall.cancelled), len(overall.placed))}}
+        cohorts: dict[tuple[str, str], list[int]] = {}
+        for (cohort, trim), counts in self.cohorts.items():
+            cohorts[(cohort, trim)] = counts
+            every = cohorts.setdefault((cohort, ALL), [0, 0, 0])
+            for i, count in enumerate(counts):
+                every[i] += count
+        placed, cancelled = self.totals()
+        return {
+            "windows": windows,
+            "cohorts": [
+                {"cohort": cohort, "trim": trim, "placed": placed, "cancelled": cancelled,
+                 "delivered": delivered, "open": placed - cancelled - delivered,
+                 "share_cancelled": _ratio(cancelled, placed)}
+                for (cohort, trim), (placed, cancelled, delivered) in sorted(cohorts.items())
+            ],
+            "overall": {"placed": placed, "cancelled": cancelled, "rate": _ratio(cancelled, placed)},
+        }

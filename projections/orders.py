@@ -6,13 +6,15 @@ order (or to no order yet), as a `Rejection` with the rule broken, or None when 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+
+import msgspec
 
 from engine.codec import Reason, Rejection
 from engine.events import (
     Event,
+    Money,
     OrderCancelled,
     OrderPlaced,
     OrderTransferred,
@@ -23,6 +25,7 @@ from engine.events import (
 )
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NAIVE_EPOCH = _EPOCH.replace(tzinfo=None)
 US_PER_DAY = 86_400_000_000
 
 
@@ -37,7 +40,8 @@ def from_micros(us: int) -> datetime:
 
 
 def iso(us: int) -> str:
-    return from_micros(us).isoformat().replace("+00:00", "Z")
+    """Microseconds since the epoch as ISO 8601 UTC text, e.g. '2025-06-26T14:00:00.557440Z'."""
+    return f"{(_NAIVE_EPOCH + timedelta(microseconds=us)).isoformat()}Z"
 
 
 class Status(StrEnum):
@@ -46,15 +50,17 @@ class Status(StrEnum):
     CANCELLED = "cancelled"
 
 
-@dataclass(slots=True)
-class Demand:
+class Demand(msgspec.Struct, gc=False):
     amount: int
     due_us: int
 
 
-@dataclass(slots=True)
-class Order:
-    """The fold's view of one order. Money in minor units of `currency`."""
+class Order(msgspec.Struct, gc=False):
+    """The fold's view of one order. Money in minor units of `currency`.
+
+    A msgspec Struct: a worker holds hundreds of thousands of them, and they are written to and read
+    from the changelog on every change; Structs encode and decode several times faster than
+    dataclasses, and (never part of a reference cycle) stay out of the garbage collector's scans."""
 
     order_id: str
     customer_id: str
@@ -70,7 +76,8 @@ class Order:
     last_seq: int = 1
     status: Status = Status.OPEN
     received: int = 0
-    demands: list[Demand] = field(default_factory=list)
+    demands: list[Demand] = msgspec.field(default_factory=list)
+    demanded: int = 0  # the sum of the demands' amounts
     refund_due: int = 0
     refunded: int = 0
     transfers: int = 0
@@ -87,9 +94,9 @@ class Order:
     def fully_paid(self) -> bool:
         return self.paid >= self.list_price
 
-    @property
-    def demanded(self) -> int:
-        return sum(d.amount for d in self.demands)
+    def demand(self, amount: int, due_us: int) -> None:
+        self.demands.append(Demand(amount, due_us))
+        self.demanded += amount
 
     @property
     def outstanding(self) -> int:
@@ -115,6 +122,12 @@ def cohort_of(placed: datetime) -> str:
     return f"{year}-W{week:02d}"
 
 
+def _money_of(event: Event) -> Money | None:
+    if isinstance(event, PaymentDemanded | PaymentReceived | RefundPaid):
+        return event.amount
+    return event.refund if isinstance(event, OrderCancelled) else None
+
+
 def check(order: Order | None, event: Event) -> Rejection | None:
     """The lifecycle rule this event breaks for this order, or None if it may be applied.
     Duplicates (seq already applied) are the caller's business and never reach here."""
@@ -137,7 +150,7 @@ def check(order: Order | None, event: Event) -> Rejection | None:
     if event.seq != order.last_seq + 1:
         return reject(Reason.SEQ_GAP, "seq_contiguous",
                       f"expected seq {order.last_seq + 1}, got {event.seq}", "seq")
-    money = getattr(event, "amount", None) or getattr(event, "refund", None)
+    money = _money_of(event)
     if money is not None and money.currency != order.currency:
         return reject(Reason.CURRENCY_MISMATCH, "order_currency",
                       f"order is in {order.currency}, event in {money.currency}", "amount.currency")

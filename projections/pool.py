@@ -13,6 +13,7 @@ The pool is by construction the sum of every order's contribution (`contribution
 from __future__ import annotations
 
 from collections import defaultdict
+from operator import add, sub
 from typing import Any
 
 from projections.orders import Order, Status
@@ -30,22 +31,16 @@ def bucket_of(order: Order) -> Bucket:
 
 def contribution(order: Order) -> tuple[int, ...]:
     """This order's part of every figure in FIGURES (the pool is the sum over orders)."""
-    is_open = order.status is Status.OPEN
-    cancelled = order.status is Status.CANCELLED
-    deposits = order.deposit if is_open else 0
-    balances = order.received if is_open else 0
-    owed = order.refund_due - order.refunded if cancelled else 0
-    return (
-        int(is_open),
-        deposits,
-        balances,
-        owed,
-        order.refunded,
-        deposits + balances + owed,
-        order.paid - order.refund_due if cancelled else 0,
-        order.paid if order.status is Status.DELIVERED else 0,
-        order.outstanding,
-    )
+    status, refunded = order.status, order.refunded
+    if status is Status.OPEN:
+        deposit, received = order.deposit, order.received
+        outstanding = order.demanded - received
+        return (1, deposit, received, 0, refunded, deposit + received, 0, 0, outstanding if outstanding > 0 else 0)
+    paid = order.deposit + order.received
+    if status is Status.CANCELLED:
+        owed = order.refund_due - refunded
+        return (0, 0, 0, owed, refunded, owed, paid - order.refund_due, 0, 0)
+    return (0, 0, 0, 0, refunded, 0, 0, paid, 0)
 
 
 class PoolProjection:
@@ -55,16 +50,12 @@ class PoolProjection:
         self.buckets: dict[Bucket, list[int]] = defaultdict(lambda: [0] * len(FIGURES))
         self._owing: dict[str, Order] = {}  # open orders with a demand, for overdue at snapshot
 
-    def before(self, order: Order) -> tuple[int, ...]:
-        return contribution(order)
-
     def after(self, order: Order, before: tuple[int, ...]) -> None:
-        """Apply the difference an event made to one order."""
+        """Apply the difference an event made to one order (`before`: its contribution before it)."""
         now = contribution(order)
         if now != before:
             sums = self.buckets[bucket_of(order)]
-            for i, (new, old) in enumerate(zip(now, before, strict=True)):
-                sums[i] += new - old
+            sums[:] = map(add, sums, map(sub, now, before))
         if order.demands and order.status is Status.OPEN:
             self._owing[order.order_id] = order
         else:

@@ -1,17 +1,19 @@
 """Queue position and ETA: each open order's 1-based place in its lane under the active policy.
 
-A lane (default: the model) holds its open orders in a sorted list keyed by `policy.key`, so
-adding, removing, re-keying and asking an order's position are O(log n). The ETA divides
-the position by the lane's trailing delivery throughput: deliveries in the last
-`window_days` (by delivered_at, up to the fold's clock) per day.
+A lane (default: the model) holds its open orders' policy keys in a sorted list, so adding,
+removing, re-keying and asking an order's position are O(log n). Every key ends with the order
+id, so keys are unique and the key alone says which order holds a place. The ETA divides the
+position by the lane's trailing delivery throughput: deliveries in the last `window_days` (by
+delivered_at, up to the fold's clock) per day.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sortedcontainers import SortedKeyList, SortedList
+from sortedcontainers import SortedList
 
 from projections.orders import US_PER_DAY, Order, iso
 from projections.policies import Key, Policy
@@ -21,11 +23,17 @@ from projections.policies import Key, Policy
 class Lane:
     """One lane's open orders in delivery sequence, plus what its ETA needs."""
 
-    open: SortedKeyList = field(default_factory=lambda: SortedKeyList(key=lambda e: e[0]))
-    keys: dict[str, Key] = field(default_factory=dict)
-    placed: SortedList = field(default_factory=SortedList)  # (placed_us, order_id), ever placed
+    open: SortedList = field(default_factory=SortedList)  # policy keys; a key's last item is its order id
+    keys: dict[str, Key] = field(default_factory=dict)  # open order id -> its key in `open`
     deliveries: SortedList = field(default_factory=SortedList)  # delivered_at micros
     orders: dict[str, Order] = field(default_factory=dict)  # every order ever placed here
+    # (placed_us, order_id) of every order ever placed here; kept only for policies that read ordinals.
+    placed: SortedList = field(default_factory=SortedList)
+
+    def order_ids(self) -> Iterator[str]:
+        """The open orders in delivery sequence."""
+        for key in self.open:
+            yield key[-1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,19 +54,28 @@ class QueueProjection:
         self.lanes: dict[str, Lane] = {}
 
     def add(self, order: Order) -> None:
-        lane = self.lanes.setdefault(order.lane, Lane())
+        lane = self.lanes.get(order.lane)
+        if lane is None:
+            lane = self.lanes[order.lane] = Lane()
+        lane.orders[order.order_id] = order
+        if self.policy.uses_ordinal:
+            self._place_in_sequence(lane, order)
+        if order.closed_us is None:
+            self._insert(lane, order)
+
+    def _place_in_sequence(self, lane: Lane, order: Order) -> None:
+        """Give the order its ordinal: its rank by (placed_at, order_id) among the lane's placements."""
         slot = (order.placed_us, order.order_id)
         lane.placed.add(slot)
-        lane.orders[order.order_id] = order
         order.ordinal = lane.placed.index(slot)
-        if self.policy.uses_ordinal and order.ordinal < len(lane.placed) - 1:
+        if order.ordinal < len(lane.placed) - 1:
             # A placement arrived after later-placed ones: their ordinals shift by one.
             for _, later_id in lane.placed.islice(order.ordinal + 1):
                 later = lane.orders[later_id]
                 self._remove(lane, later)
                 later.ordinal += 1
-                self._insert(lane, later)
-        self._insert(lane, order)
+                if later.closed_us is None:
+                    self._insert(lane, later)
 
     def remove(self, order: Order) -> None:
         self._remove(self.lanes[order.lane], order)
@@ -76,22 +93,21 @@ class QueueProjection:
         lane.deliveries.add(delivered_us)
 
     def _insert(self, lane: Lane, order: Order) -> None:
-        if order.closed_us is not None:
-            return
         key = self.policy.key(order)
         lane.keys[order.order_id] = key
-        lane.open.add((key, order.order_id))
+        lane.open.add(key)
 
-    def _remove(self, lane: Lane, order: Order) -> None:
+    @staticmethod
+    def _remove(lane: Lane, order: Order) -> None:
         key = lane.keys.pop(order.order_id, None)
         if key is not None:
-            lane.open.remove((key, order.order_id))
+            lane.open.remove(key)
 
     def throughput(self, lane_name: str, now_us: int) -> float:
         """Cars per day delivered in the lane over the trailing window ending at now."""
-        lane = self.lanes[lane_name]
+        deliveries = self.lanes[lane_name].deliveries
         start = now_us - self.window_days * US_PER_DAY
-        count: int = lane.deliveries.bisect_right(now_us) - lane.deliveries.bisect_right(start)
+        count: int = deliveries.bisect_right(now_us) - deliveries.bisect_right(start)
         return count / self.window_days
 
     def position_of(self, order_id: str, lane_name: str, now_us: int) -> Position | None:
@@ -100,15 +116,9 @@ class QueueProjection:
         key = lane.keys.get(order_id) if lane else None
         if lane is None or key is None:
             return None
-        position = lane.open.bisect_key_left(key) + 1
+        position = lane.open.bisect_left(key) + 1
         return Position(order_id, lane_name, position, len(lane.open),
-                        self._eta(position, self.throughput(lane_name, now_us), now_us))
-
-    @staticmethod
-    def _eta(position: int, per_day: float, now_us: int) -> str | None:
-        if per_day <= 0:
-            return None
-        return iso(now_us + int(position / per_day * US_PER_DAY))
+                        eta(position, self.throughput(lane_name, now_us), now_us))
 
     def lane_snapshot(self, lane_name: str, now_us: int) -> dict[str, Any]:
         lane = self.lanes[lane_name]
@@ -118,8 +128,8 @@ class QueueProjection:
             "open": len(lane.open),
             "throughput_per_day": per_day,
             "positions": {
-                order_id: {"position": i, "eta": self._eta(i, per_day, now_us)}
-                for i, (_, order_id) in enumerate(lane.open, start=1)
+                order_id: {"position": i, "eta": eta(i, per_day, now_us)}
+                for i, order_id in enumerate(lane.order_ids(), start=1)
             },
         }
 
@@ -129,3 +139,10 @@ class QueueProjection:
             "window_days": self.window_days,
             "lanes": {name: self.lane_snapshot(name, now_us) for name in sorted(self.lanes)},
         }
+
+
+def eta(position: int, per_day: float, now_us: int) -> str | None:
+    """When the car for this position should come at `per_day` cars a day; None while none come."""
+    if per_day <= 0:
+        return None
+    return iso(now_us + int(position / per_day * US_PER_DAY))

@@ -38,12 +38,7 @@ class History:
 
 
 def _rate(bank: OrderBank, days: int) -> float | None:
-    times = bank.cancellations.times.get(ALL)
-    if times is None:
-        return None
-    start = bank.now_us - days * US_PER_DAY
-    placed = times.placed.bisect_right(bank.now_us) - times.placed.bisect_right(start)
-    cancelled = times.cancelled.bisect_right(bank.now_us) - times.cancelled.bisect_right(start)
+    placed, cancelled = bank.cancellations.window(ALL, bank.now_us - days * US_PER_DAY, bank.now_us)
     return cancelled / placed if placed else None
 
 
@@ -53,14 +48,14 @@ def sample(bank: OrderBank, history: History, boundary_us: int) -> None:
     backlog = sum(len(lane.open) for lane in lanes.values())
     delivered = sum(len(lane.deliveries) for lane in lanes.values())
     throughput = sum(bank.queue.throughput(name, bank.now_us) for name in lanes)
-    times = bank.cancellations.times.get(ALL)
+    placed, cancelled = bank.cancellations.totals()
     row: dict[str, float | None] = {
         "backlog": backlog,
         "pool": sum(sums[_HELD] for sums in bank.pool.buckets.values()) / 100,
         "realised": sum(sums[_REALISED] for sums in bank.pool.buckets.values()) / 100,
         "delivered": delivered,
-        "cancelled": len(times.cancelled) if times else 0,
-        "placed": len(times.placed) if times else 0,
+        "cancelled": cancelled,
+        "placed": placed,
         "cancel_rate_7d": _rate(bank, 7), "cancel_rate_28d": _rate(bank, 28),
         "clear_days": backlog / throughput if throughput else None,
     }

@@ -28,6 +28,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from engine.codec import Rejection, decode
 from engine.settings import Settings
+from engine.shards import saved_of
 from engine.stream_up import stop_child
 from engine.topics import Topics, ensure, partitions_of
 from projections.bank import BankSettings, OrderBank, fold
@@ -306,8 +307,8 @@ def conserved(settings: Settings, workers: Iterable[Worker]) -> Conservation:
             verdict = "rejected" if isinstance(outcome, Rejection) else outcome.value
             want[verdict].add((partition, r.offset))
 
-    applied_ids = [int(h, 16) for key, value in latest(read_topic(settings, topics.changelog.name)).items()
-                   if key.startswith(b"o:") for h in orjson.loads(value)["events"]]
+    applied_ids = [i for key, value in latest(read_topic(settings, topics.changelog.name)).items()
+                   if key.startswith(b"o:") for i in saved_of(value).event_ids()]
     assert len(applied_ids) == len(set(applied_ids)), "an event is applied twice in the bank"
     applied = {at[i] for i in applied_ids}
     letters = read_topic(settings, topics.deadletter.name)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+import msgspec
 import orjson
 import pytest
 
@@ -39,7 +40,7 @@ def events_of(docs: list[dict[str, Any]]) -> list[Event]:
 
 def roundtrip_orders(bank: OrderBank) -> list[Any]:
     """The orders as the changelog stores them (JSON) and reads them back."""
-    return [order_from_doc(orjson.loads(orjson.dumps(order))) for order in bank.orders.values()]
+    return [order_from_doc(orjson.loads(msgspec.json.encode(order))) for order in bank.orders.values()]
 
 
 @pytest.mark.parametrize(("policy", "lane_by"), list(itertools.product(POLICIES, ["model", "model_trim"])))
