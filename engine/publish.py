@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 from projections.bank import OrderBank, canonical
 from projections.orders import iso
-from projections.queue import Lane
+from projections.queue import eta
 
 POSITIONS, QUEUE, POOL, CANCELLATIONS = "positions", "queue", "pool", "cancellations"
 Record = tuple[str, bytes, bytes | None]
@@ -77,35 +77,26 @@ class Publisher:
         are the orders with events since then (only their lanes can have moved)."""
         out: list[Record] = []
         fresh, self.started = not self.started, True
-        as_of = iso(bank.now_us)
+        now, as_of = bank.now_us, iso(bank.now_us)
         lanes = bank.queue.lanes if fresh else {bank.orders[o].lane for o in touched}
         for name in sorted(lanes):
             lane = bank.queue.lanes[name]
-            before = self.published.get(name, {})
-            after = dict(self._buckets_of(lane))
-            out.extend(self._position(bank, o, as_of) for o, lo in after.items() if before.get(o) != lo)
+            before, after = self.published.get(name, {}), {}
+            per_day, size = bank.queue.throughput(name, now), len(lane.open)
+            # One pass in queue order: an order's position is its place in the pass, no search needed.
+            bounds, k = self.buckets.cover(size), 0
+            for position, order_id in enumerate(lane.order_ids(), start=1):
+                if position >= bounds[k + 1]:
+                    k += 1
+                after[order_id] = lo = bounds[k]
+                if before.get(order_id) != lo:
+                    out.append(_position(order_id, name, "open", size, as_of, position, [lo, bounds[k + 1] - 1],
+                                         eta(position, per_day, now)))
             closed = lane.orders.keys() if fresh else (before.keys() | touched) & lane.orders.keys()
-            out.extend(self._position(bank, o, as_of) for o in sorted(closed - after.keys()))
+            out.extend(_position(o, name, bank.orders[o].status.value, size, as_of)
+                       for o in sorted(closed - after.keys()))
             self.published[name] = after
         return out
-
-    def _buckets_of(self, lane: Lane) -> Iterator[tuple[str, int]]:
-        """(order_id, lower bound of its bucket) for every open order, in queue order."""
-        bounds, k = self.buckets.cover(len(lane.open)), 0
-        for position, (_, order_id) in enumerate(lane.open, start=1):
-            while position >= bounds[k + 1]:
-                k += 1
-            yield order_id, bounds[k]
-
-    def _position(self, bank: OrderBank, order_id: str, as_of: str) -> Record:
-        order = bank.orders[order_id]
-        at = bank.position_of(order_id)
-        doc: dict[str, object] = {"order_id": order_id, "lane": order.lane, "status": order.status.value,
-                                  "position": None, "bucket": None, "eta": None,
-                                  "open_in_lane": len(bank.queue.lanes[order.lane].open), "as_of": as_of}
-        if at is not None:
-            doc.update(position=at.position, bucket=list(self.buckets.of(at.position)), eta=at.eta)
-        return POSITIONS, order_id.encode(), canonical(doc)
 
     def figures(self, bank: OrderBank) -> list[Record]:
         """Pool rows and cancellation figures whose values changed since last published."""
@@ -150,3 +141,11 @@ class Publisher:
                 self.last[(name, key)] = value
                 out.append((name, key, value))
         return out
+
+
+def _position(order_id: str, lane: str, status: str, open_in_lane: int, as_of: str, position: int | None = None,
+              bucket: list[int] | None = None, eta: str | None = None) -> Record:
+    """An order's record on the positions topic; an order not in the queue has no position, bucket or ETA."""
+    doc = {"order_id": order_id, "lane": lane, "status": status, "position": position, "bucket": bucket,
+           "eta": eta, "open_in_lane": open_in_lane, "as_of": as_of}
+    return POSITIONS, order_id.encode(), canonical(doc)
