@@ -20,6 +20,7 @@ from engine import agents, views
 from engine.security import KafkaSecurityError, check_connection
 from engine.settings import Settings
 from engine.topics import ensure
+from engine.transport import Transport
 
 log = logging.getLogger(__name__)
 GC_THRESHOLDS = (50_000, 20, 100)
@@ -54,8 +55,11 @@ def create_app(settings: Settings | None = None) -> faust.App:
         table_standby_replicas=settings.standby_replicas,
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=settings.session_timeout_s / 4,
-        # A lanes message is a frame of up to thousands of events: few, large messages.
-        stream_buffer_maxsize=16,
+        # A lanes message is a frame of up to thousands of events: few, large messages. Faust stops
+        # fetching a partition whose buffer reaches 51 frames and fetches it again at 25 (mode's
+        # FlowControlQueue: maxsize / 1.25 and maxsize * 0.4), so ~30,000 events keep the shard busy
+        # while the next fetch comes (at 16 it went idle between fetches). Frames are <= 512 KiB.
+        stream_buffer_maxsize=64,
         consumer_max_fetch_size=8 * MiB,
         producer_max_request_size=8 * MiB,
         web_bind=settings.web_host,
@@ -76,6 +80,9 @@ class EngineApp(faust.App):
     def __init__(self, settings: Settings, *args: Any, **options: Any) -> None:
         super().__init__(*args, **options)
         self.settings = settings
+
+    def _new_transport(self) -> Transport:
+        return Transport(self.conf.broker_consumer, self)
 
     async def on_first_start(self) -> None:
         tune_gc()

@@ -31,6 +31,7 @@ from engine.metrics import Metrics
 from engine.settings import Settings
 from engine.sink import Outbox, Sink
 from engine.topics import Topics, ensure
+from engine.transport import FETCH_MAX_WAIT_MS
 from projections.bank import BankSettings
 
 log = logging.getLogger(__name__)
@@ -112,6 +113,7 @@ class Ingest(Service):
             enable_auto_commit=False, auto_offset_reset="earliest",
             isolation_level="read_committed" if s.processing_guarantee == "exactly_once" else "read_uncommitted",
             max_partition_fetch_bytes=4 * 1024 * 1024, fetch_max_bytes=16 * 1024 * 1024,
+            fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
             session_timeout_ms=int(s.session_timeout_s * 1000),
             heartbeat_interval_ms=int(s.session_timeout_s * 1000 / 4))
 

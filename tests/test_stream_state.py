@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 from typing import Any
 
 import msgspec
 import orjson
 import pytest
 
+from engine.app import create_app
 from engine.codec import Reason, Rejection, decode_obj
 from engine.events import Event
 from engine.frames import FrameBuilder, FrameError, unpack
 from engine.ingest import LaneDirectory, partition_for
 from engine.settings import Settings, SettingsError
 from engine.shards import Shard, restore_shard
+from engine.transport import FETCH_MAX_WAIT_MS, Transport
 from projections.bank import BankSettings, OrderBank, canonical, fold
 from projections.merge import merge, part
 from projections.policies import parse_policy
@@ -154,3 +157,14 @@ def test_settings_come_from_the_environment_and_name_the_bad_field() -> None:
         Settings.from_env({}, policy="bounded-overtake:k=x")
     with pytest.raises(SettingsError, match="bootstrap_servers"):
         Settings.from_env({"ORDERBANK_BOOTSTRAP_SERVERS": "nohost"})
+
+
+async def test_the_worker_consumer_waits_briefly_on_fetches(tmp_path: Path) -> None:
+    """Faust's own 1.5 s fetch wait starved a busy shard behind fetches of idle partitions (engine.transport)."""
+    app = create_app(Settings(data_dir=tmp_path))
+    assert isinstance(app.transport, Transport)
+    consumer = app.consumer._thread._create_worker_consumer(app.transport)  # type: ignore[attr-defined]
+    try:
+        assert consumer._fetch_max_wait_ms == FETCH_MAX_WAIT_MS <= 100
+    finally:
+        await consumer.stop()
