@@ -22,7 +22,10 @@ Name = Annotated[str, Field(min_length=1, max_length=64)]
 
 
 def _to_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is in year 0 in UTC
+        raise ValueError("the time in UTC is outside years 1-9999") from None
 
 
 UtcTime = Annotated[AwareDatetime, AfterValidator(_to_utc)]

@@ -73,6 +73,7 @@ def test_missing_type() -> None:
         (("list_price", "currency"), "yuan", "string_pattern_mismatch"),
         (("placed_at",), "2025-06-26T14:00:00", "timezone_aware"),
         (("occurred_at",), "yesterday", "datetime_from_date_parsing"),
+        (("occurred_at",), "0001-01-01T00:00:00+01:00", "value_error"),  # year 0 in UTC: once a crash
         (("event_id",), "not-a-uuid", "uuid_parsing"),
         (("order_id",), "", "string_too_short"),
         (("channel",), "fax", "literal_error"),
