@@ -5,9 +5,9 @@ same reducer the replay uses; no business rule lives here. It returns the reject
 the dead-letter topic) and remembers which orders changed, for the changelog.
 
 The changelog of the bank table holds one record per order, `o:<shard>:<order_id>` (`Saved`: the
-order's state, the ids of its applied events and the latest occurred_at among them, so the restored
-clock is exact), and one per shard, `s:<shard>` (the counters and the last lanes offset applied),
-written after the orders: a crash in between leaves the frame to be redelivered (its events
+order's state, whose `updated_us` makes the restored clock exact, and the ids of its applied
+events), and one per shard, `s:<shard>` (the counters and the last lanes offset applied), written
+after the orders: a crash in between leaves the frame to be redelivered (its events
 are duplicates for the orders already written), never skipped. Keys carry the shard so a worker
 can restore each partition it is given.
 """
@@ -25,7 +25,7 @@ import orjson
 from engine.codec import Reason, Rejection, decode_batch
 from engine.frames import Entry, Frame
 from projections.bank import BankSettings, OrderBank, Outcome
-from projections.orders import Order, micros
+from projections.orders import Order
 from projections.restore import restore
 
 
@@ -46,8 +46,6 @@ class Saved(msgspec.Struct, gc=False):
     """An order's changelog record: its state, and what the changelog keeps beyond it."""
 
     order: Order
-    last_us: int = 0
-    """The latest occurred_at among its applied events (so the restored clock is exact)."""
     events: str = ""
     """The ids of its applied events, 32 hex digits each, in the order they were applied."""
 
@@ -98,9 +96,6 @@ class Shard:
                 if record is None:
                     record = saved[order_id] = Saved(bank.orders[order_id])
                 record.events += event.event_id.hex
-                occurred_us = micros(event.occurred_at)
-                if occurred_us > record.last_us:
-                    record.last_us = occurred_us
                 changed.add(order_id)
                 touched.add(order_id)
             elif isinstance(outcome, Rejection):
@@ -139,7 +134,7 @@ def restore_shard(partition: int, table: Iterable[tuple[bytes, bytes]], settings
             saved[record.order.order_id] = record
         elif key == meta_at:
             meta = orjson.loads(value)
-    clock = max((record.last_us for record in saved.values()), default=0)
+    clock = max((record.order.updated_us for record in saved.values()), default=0)
     bank = restore((record.order for record in saved.values()), clock, settings,
                    (i for record in saved.values() for i in record.event_ids()))
     bank.applied, bank.duplicates = meta["applied"], meta["duplicates"]

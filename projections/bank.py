@@ -84,10 +84,12 @@ class OrderBank:
             self.now_us = occurred_us
         if order is None:
             assert isinstance(event, OrderPlaced)
-            self._place(event)
+            order = self._place(event)
         else:
             order.last_seq = event.seq
             self._change(order, event)
+        if occurred_us > order.updated_us:
+            order.updated_us = occurred_us
         self.applied += 1
         return Outcome.APPLIED
 
@@ -103,7 +105,7 @@ class OrderBank:
                              None, event.order_id, str(event.event_id))
         return None
 
-    def _place(self, event: OrderPlaced) -> None:
+    def _place(self, event: OrderPlaced) -> Order:
         order = Order(
             order_id=event.order_id, customer_id=event.customer_id, model=event.model,
             trim=event.trim, trim_rank=event.trim_rank, lane=self.settings.lane_of(event),
@@ -115,6 +117,7 @@ class OrderBank:
         self.pool.after(order, NOTHING)
         self.queue.add(order)
         self.cancellations.placed(order)
+        return order
 
     def _change(self, order: Order, event: Event) -> None:
         before = contribution(order)

@@ -84,6 +84,7 @@ class Order(msgspec.Struct, gc=False):
     ordinal: int = 0
     closed_us: int | None = None
     cancel_reason: str | None = None
+    updated_us: int = 0  # the latest occurred_at among its applied events
 
     @property
     def paid(self) -> int:
