@@ -7,21 +7,25 @@ this code knows is rejected rather than guessed at.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
+import msgspec
 import orjson
 from pydantic import TypeAdapter, ValidationError
 
+from engine import structs
 from engine.events import SCHEMA_VERSION, Envelope, Event
 
 MAX_EVENT_BYTES = 64 * 1024
 """Largest encoded event accepted; real events are a few hundred bytes."""
 
 _ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
-_BATCH: TypeAdapter[list[Event]] = TypeAdapter(list[Event])
+_LONG_FRACTION = re.compile(rb"\.[0-9]{7}")
+"""Seven decimals of a second: msgspec rounds them to microseconds, the models truncate."""
 
 
 class Reason(StrEnum):
@@ -79,33 +83,36 @@ def decode(raw: bytes | str) -> Event | Rejection:
 
 
 def decode_batch(raws: Sequence[bytes]) -> list[Event | Rejection]:
-    """`[decode(raw) for raw in raws]`, about twice as fast: the batch is validated in one call,
-    and only the items that fail (or need upcasting) take the one-by-one path."""
+    """`[decode(raw) for raw in raws]` for a fold, several times faster.
+
+    The raws are decoded in one msgspec call into the events' Structs (engine.structs), which the
+    reducers fold exactly as they fold the models. Whatever the Structs leave to the models goes
+    through `decode`: a raw that fails them or is not one plain line of JSON (so every line is one
+    raw), a schema version to upcast, a time not in UTC or with more than six decimals. So an event
+    is decoded to the same values, or rejected for the same reason, whichever way it goes."""
+    plain = [i for i, raw in enumerate(raws)
+             if len(raw) <= MAX_EVENT_BYTES and raw[:1] == b"{" and raw[-1:] == b"}" and b"\n" not in raw]
+    lines = b"\n".join(raws[i] for i in plain)
+    if _LONG_FRACTION.search(lines):
+        plain = [i for i in plain if not _LONG_FRACTION.search(raws[i])]
+        lines = b"\n".join(raws[i] for i in plain)
+    try:
+        fast: list[Any] = structs.DECODER.decode_lines(lines)
+    except (msgspec.DecodeError, UnicodeDecodeError):  # one raw failed: the others one by one
+        fast = [_decode_fast(raws[i]) for i in plain]
     out: list[Event | Rejection | None] = [None] * len(raws)
-    # Only lone objects may share the array; a raw like `{..},{..}` would shift its neighbours.
-    todo = [i for i, raw in enumerate(raws) if len(raw) <= MAX_EVENT_BYTES and raw[:1] == b"{" and raw[-1:] == b"}"]
-    events = _validate_together(raws, todo)
-    if events is not None:
-        for i, event in zip(todo, events, strict=True):
-            # The id check catches any misalignment between array items and raws.
-            if str(event.event_id).encode() in raws[i] and event.schema_version == SCHEMA_VERSION:
-                out[i] = event
+    for i, event in zip(plain, fast, strict=True):
+        if event is not None and event.schema_version == SCHEMA_VERSION and structs.in_utc(event):
+            # A Struct with the model's fields and values, which is all a reducer reads of an event.
+            out[i] = cast(Event, event)
     return [decode(raws[i]) if result is None else result for i, result in enumerate(out)]
 
 
-def _validate_together(raws: Sequence[bytes], todo: list[int]) -> list[Event] | None:
-    """Validate raws[todo] as one JSON array, dropping the failures from `todo`; None if it cannot."""
-    for _ in range(2):
-        try:
-            events = _BATCH.validate_json(b"[" + b",".join(raws[i] for i in todo) + b"]")
-        except ValidationError as exc:
-            bad = {e["loc"][0] for e in exc.errors() if e["loc"] and isinstance(e["loc"][0], int)}
-            if not bad:  # the array itself did not parse: malformed JSON somewhere
-                return None
-            todo[:] = [i for n, i in enumerate(todo) if n not in bad]
-            continue
-        return events if len(events) == len(todo) else None
-    return None
+def _decode_fast(raw: bytes) -> Any:
+    try:
+        return structs.DECODER.decode(raw)
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        return None
 
 
 def decode_obj(doc: Any) -> Event | Rejection:

@@ -18,16 +18,7 @@ from typing import Any, Literal
 import msgspec
 
 from engine.codec import Reason, Rejection
-from engine.events import (
-    Event,
-    OrderCancelled,
-    OrderPlaced,
-    OrderTransferred,
-    PaymentDemanded,
-    PaymentReceived,
-    RefundPaid,
-    VehicleDelivered,
-)
+from engine.events import Event, OrderPlaced
 from projections.cancellations import CancellationProjection
 from projections.orders import Order, Status, check, cohort_of, iso, micros
 from projections.policies import Fifo, Policy
@@ -83,7 +74,7 @@ class OrderBank:
         if occurred_us > self.now_us:
             self.now_us = occurred_us
         if order is None:
-            assert isinstance(event, OrderPlaced)
+            assert event.type == "OrderPlaced"
             order = self._place(event)
         else:
             order.last_seq = event.seq
@@ -96,7 +87,7 @@ class OrderBank:
     def _placement_rule(self, event: Event) -> Rejection | None:
         """Why an event for an order not placed yet is refused: the lifecycle's rules, then the lane's limit."""
         rejection = check(None, event)
-        if rejection is not None or not isinstance(event, OrderPlaced):
+        if rejection is not None or event.type != "OrderPlaced":
             return rejection
         lane = self.queue.lanes.get(self.settings.lane_of(event))
         if lane is not None and len(lane.open) >= self.settings.max_open_per_lane:
@@ -111,7 +102,7 @@ class OrderBank:
             trim=event.trim, trim_rank=event.trim_rank, lane=self.settings.lane_of(event),
             currency=event.list_price.currency, list_price=event.list_price.minor,
             deposit=event.deposit.minor, placed_us=micros(event.placed_at),
-            cohort=cohort_of(event.placed_at),
+            cohort=cohort_of(micros(event.placed_at)),
         )
         self.orders[order.order_id] = order
         self.pool.after(order, NOTHING)
@@ -121,26 +112,26 @@ class OrderBank:
 
     def _change(self, order: Order, event: Event) -> None:
         before = contribution(order)
-        match event:
-            case PaymentDemanded():
+        match event.type:
+            case "PaymentDemanded":
                 order.demand(event.amount.minor, micros(event.due_at))
-            case PaymentReceived():
+            case "PaymentReceived":
                 was_paid = order.fully_paid
                 order.received += event.amount.minor
                 if self.queue.policy.rekeys_on_payment and order.fully_paid != was_paid:
                     self.queue.rekey(order)
-            case OrderCancelled():
+            case "OrderCancelled":
                 order.status, order.closed_us = Status.CANCELLED, micros(event.occurred_at)
                 order.refund_due, order.cancel_reason = event.refund.minor, event.reason
                 self.queue.remove(order)
                 self.cancellations.cancelled(order, order.closed_us)
-            case RefundPaid():
+            case "RefundPaid":
                 order.refunded += event.amount.minor
-            case VehicleDelivered():
+            case "VehicleDelivered":
                 order.status, order.closed_us = Status.DELIVERED, micros(event.delivered_at)
                 self.queue.delivered(order, order.closed_us)
                 self.cancellations.delivered(order)
-            case OrderTransferred():
+            case "OrderTransferred":
                 order.customer_id = event.new_customer_id
                 order.transfers += 1
         self.pool.after(order, before)

@@ -12,17 +12,7 @@ from enum import StrEnum
 import msgspec
 
 from engine.codec import Reason, Rejection
-from engine.events import (
-    Event,
-    Money,
-    OrderCancelled,
-    OrderPlaced,
-    OrderTransferred,
-    PaymentDemanded,
-    PaymentReceived,
-    RefundPaid,
-    VehicleDelivered,
-)
+from engine.events import Event, Money
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NAIVE_EPOCH = _EPOCH.replace(tzinfo=None)
@@ -117,27 +107,31 @@ class Order(msgspec.Struct, gc=False):
         return late
 
 
-def cohort_of(placed: datetime) -> str:
-    """The ISO week an order was placed in, e.g. '2025-W26'."""
-    year, week, _ = placed.isocalendar()
+def cohort_of(placed_us: int) -> str:
+    """The ISO week (in UTC) an order was placed in, e.g. '2025-W26'."""
+    year, week, _ = (_NAIVE_EPOCH + timedelta(microseconds=placed_us)).isocalendar()
     return f"{year}-W{week:02d}"
 
 
 def _money_of(event: Event) -> Money | None:
-    if isinstance(event, PaymentDemanded | PaymentReceived | RefundPaid):
-        return event.amount
-    return event.refund if isinstance(event, OrderCancelled) else None
+    match event.type:
+        case "PaymentDemanded" | "PaymentReceived" | "RefundPaid":
+            return event.amount
+        case "OrderCancelled":
+            return event.refund
+    return None
 
 
 def check(order: Order | None, event: Event) -> Rejection | None:
     """The lifecycle rule this event breaks for this order, or None if it may be applied.
-    Duplicates (seq already applied) are the caller's business and never reach here."""
+    Duplicates (seq already applied) are the caller's business and never reach here.
+    Events are told apart by `type` (not by class): the fast path's Structs are folded alike."""
 
     def reject(reason: Reason, rule: str, message: str, field: str | None = None) -> Rejection:
         return Rejection(reason, rule, message, field, event.order_id, str(event.event_id))
 
     if order is None:
-        if isinstance(event, OrderPlaced):
+        if event.type == "OrderPlaced":
             if event.seq != 1:
                 return reject(Reason.SEQ_GAP, "first_seq_is_1", f"OrderPlaced must be seq 1, got {event.seq}", "seq")
             if event.deposit.currency != event.list_price.currency:
@@ -146,7 +140,7 @@ def check(order: Order | None, event: Event) -> Rejection | None:
             return None
         return reject(Reason.UNKNOWN_ORDER, "order_placed_first",
                       f"{event.type} for order {event.order_id!r}, which was never placed", "order_id")
-    if isinstance(event, OrderPlaced):
+    if event.type == "OrderPlaced":
         return reject(Reason.ILLEGAL_TRANSITION, "placed_once", f"order {order.order_id!r} is already placed")
     if event.seq != order.last_seq + 1:
         return reject(Reason.SEQ_GAP, "seq_contiguous",
@@ -155,7 +149,7 @@ def check(order: Order | None, event: Event) -> Rejection | None:
     if money is not None and money.currency != order.currency:
         return reject(Reason.CURRENCY_MISMATCH, "order_currency",
                       f"order is in {order.currency}, event in {money.currency}", "amount.currency")
-    if isinstance(event, RefundPaid):
+    if event.type == "RefundPaid":
         if order.status is not Status.CANCELLED:
             return reject(Reason.ILLEGAL_TRANSITION, "refund_after_cancel",
                           f"refund on a {order.status.value} order")
@@ -167,9 +161,7 @@ def check(order: Order | None, event: Event) -> Rejection | None:
     if order.status is not Status.OPEN:
         return reject(Reason.ILLEGAL_TRANSITION, "order_open",
                       f"{event.type} on a {order.status.value} order")
-    if isinstance(event, OrderCancelled) and event.refund.minor > order.paid:
+    if event.type == "OrderCancelled" and event.refund.minor > order.paid:
         return reject(Reason.ILLEGAL_TRANSITION, "refund_within_paid",
                       f"refund {event.refund.minor} exceeds the {order.paid} paid", "refund.minor")
-    if isinstance(event, PaymentDemanded | PaymentReceived | VehicleDelivered | OrderTransferred | OrderCancelled):
-        return None
-    raise AssertionError(f"unhandled event type {event.type}")  # pragma: no cover
+    return None

@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from engine.codec import Rejection
 from engine.events import (
     Money,
     OrderCancelled,
@@ -65,3 +66,15 @@ def delivered(order_id: str, seq: int, day: float, vin: str = "LXMCAR00000000001
 
 def transferred(order_id: str, seq: int, day: float, to: str = "c2") -> OrderTransferred:
     return OrderTransferred(**envelope(order_id, seq, at(day)), new_customer_id=to)
+
+
+def values_of(decoded: Any) -> object:
+    """What a reducer reads of a decoded event, comparable whether it is a model or its Struct
+    (engine.structs): the type and every field's value, money as (minor, currency); a rejection as is."""
+    if isinstance(decoded, Rejection):
+        return decoded
+    kind = type(decoded)
+    names = getattr(kind, "__struct_fields__", None) or [name for name in kind.model_fields if name != "type"]
+    values = [getattr(decoded, name) for name in names]
+    return decoded.type, sorted(zip(names, [(v.minor, v.currency) if hasattr(v, "minor") else v for v in values],
+                                    strict=True))
