@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,7 +35,8 @@ from faust.types import TP
 
 from engine.codec import Rejection
 from engine.frames import Entry, FrameError, unpack
-from engine.ingest import Ingest, partition_for
+from engine.ingest import Ingest, Progress, partition_for
+from engine.ingest_process import IngestProcess
 from engine.metrics import Metrics
 from engine.publish import CANCELLATIONS, POOL, POSITIONS, QUEUE, Publisher
 from engine.settings import Settings
@@ -78,7 +80,9 @@ class Runtime:
         self.app, self.settings, self.topics = app, settings, Topics(settings)
         self.metrics = Metrics()
         self.sink = Sink(settings)
-        self.ingest = Ingest(settings, self.sink, self.metrics, on_fatal=app.crash)
+        self.ingest: Ingest | IngestProcess = (
+            IngestProcess(settings, on_fatal=app.crash) if settings.ingest == "process"
+            else Ingest(settings, self.sink, on_fatal=app.crash))
         self.held: dict[int, Held] = {}
         self.table: Any = None
         self._outputs = {POSITIONS: self.topics.positions.name, QUEUE: self.topics.queue.name,
@@ -221,7 +225,8 @@ class Runtime:
             held.snapshot_at = now
         for projection, key, value in records:
             outbox.add(self._outputs[projection], shard.partition, key, value)
-            self.metrics.published.labels(projection).inc()
+        for projection, count in Counter(projection for projection, _, _ in records).items():
+            self.metrics.published.labels(projection).inc(count)
         held.published_at = now
 
     async def publish_idle(self) -> None:
@@ -237,12 +242,27 @@ class Runtime:
                 held.published_wall = time.time()
                 shard.unpublished = shard.offset != offset  # frames that came meanwhile are published next
 
+    def ingest_progress(self) -> Progress:
+        """The ingest's state, its counts since the last call added to the metrics."""
+        progress = self.ingest.progress()
+        self.metrics.ingested.inc(progress.forwarded)
+        for seconds in progress.write_seconds:
+            self.metrics.forward_seconds.observe(seconds)
+        for partition, lag in progress.lag.items():
+            self.metrics.lag.labels(self.topics.events.name, str(partition)).set(lag)
+        return progress
+
+    def render_metrics(self) -> bytes:
+        self.ingest_progress()
+        return self.metrics.render()
+
     def health(self) -> dict[str, Any]:
+        ingest = self.ingest_progress()
         return {"status": "ok", "worker": self.settings.worker_id,
                 "shards": {str(p): {**h.shard.health(), "written_at": h.written_wall, "published_at": h.published_wall}
                            for p, h in sorted(self.held.items())},
-                "ingest": {"partitions": sorted(self.ingest.directory.orders), "lag": sum(self.ingest.lag.values()),
-                           "first_fetch_at": self.ingest.first_fetch_at}}
+                "ingest": {"partitions": ingest.partitions, "lag": sum(ingest.lag.values()),
+                           "first_fetch_at": ingest.first_fetch_at}}
 
 
 def install(app: faust.App, settings: Settings) -> Runtime:

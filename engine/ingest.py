@@ -3,7 +3,7 @@
 Faust's consumer costs ~100 us per message, so the input topic (one event per message) is read
 by a plain aiokafka consumer group (`<app_id>-ingest`) with `getmany`, inside the Faust app as a
 service. Routing needs an order's lane, which only its OrderPlaced says: the `LaneDirectory`
-learns it from the placements it forwards (a cheap byte search, then orjson for placements only)
+learns it from the placements it forwards (a cheap byte search, then msgspec for placements only)
 and, when given a partition, rebuilds itself by scanning that partition up to the committed
 offset. Events are not validated here: the shard decodes them once and dead-letters rejections.
 Fetching goes on while earlier batches are written; each batch's offsets are committed, in order,
@@ -16,10 +16,9 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from types import SimpleNamespace
 from typing import Any, cast
 
-import orjson
+import msgspec
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 from aiokafka.partitioner import murmur2
@@ -27,7 +26,6 @@ from mode import Service
 
 from engine.events import OrderPlaced
 from engine.frames import FrameBuilder
-from engine.metrics import Metrics
 from engine.settings import Settings
 from engine.sink import Outbox, Sink
 from engine.topics import Topics, ensure
@@ -37,6 +35,17 @@ from projections.bank import BankSettings
 log = logging.getLogger(__name__)
 PLACED = b'"OrderPlaced"'
 BATCHES_IN_FLIGHT = 8
+
+
+class _Placement(msgspec.Struct):
+    """What routing reads of an event: its type, and a placement's model and trim (any JSON: checked here)."""
+
+    type: Any = None
+    model: Any = None
+    trim: Any = None
+
+
+_PLACEMENT = msgspec.json.Decoder(_Placement)
 
 
 def partition_for(key: bytes | None, partitions: int) -> int:
@@ -65,19 +74,16 @@ class LaneDirectory:
 
     def _placement_shard(self, value: bytes) -> int | None:
         try:
-            doc = orjson.loads(value)
-        except orjson.JSONDecodeError:
+            placed = _PLACEMENT.decode(value)
+        except (msgspec.DecodeError, UnicodeDecodeError):
             return None
-        if not isinstance(doc, dict) or doc.get("type") != "OrderPlaced":
+        if placed.type != "OrderPlaced" or not isinstance(placed.model, str) or not isinstance(placed.trim, str):
             return None
-        model, trim = doc.get("model"), doc.get("trim")
-        if not isinstance(model, str) or not isinstance(trim, str):
-            return None
-        shard = self._lanes.get((model, trim))
+        shard = self._lanes.get((placed.model, placed.trim))
         if shard is None:
             # lane_of reads only model and trim; the placement is validated later, by its shard.
-            lane = self.bank.lane_of(cast(OrderPlaced, SimpleNamespace(model=model, trim=trim)))
-            shard = self._lanes[(model, trim)] = partition_for(lane.encode(), self.shards)
+            lane = self.bank.lane_of(cast(OrderPlaced, placed))
+            shard = self._lanes[(placed.model, placed.trim)] = partition_for(lane.encode(), self.shards)
         return shard
 
     def learn(self, partition: int, records: Iterable[Any]) -> None:
@@ -91,20 +97,44 @@ class LaneDirectory:
             self.orders.pop(partition, None)
 
 
-class Ingest(Service):
-    """The input topic's consumer group member in this worker."""
+class Progress(msgspec.Struct):
+    """The ingest's figures for a worker's health view and metrics: its state, and what it did since
+    the last report (events forwarded, seconds to write each fetched batch's frames)."""
 
-    def __init__(self, settings: Settings, sink: Sink, metrics: Metrics,
-                 on_fatal: Callable[[BaseException], Awaitable[None]], **kwargs: Any) -> None:
+    partitions: list[int] = msgspec.field(default_factory=list)  # input partitions it reads
+    lag: dict[int, int] = msgspec.field(default_factory=dict)  # input partition -> messages not yet read
+    first_fetch_at: float | None = None  # wall clock, for throughput figures
+    forwarded: int = 0
+    write_seconds: list[float] = msgspec.field(default_factory=list)
+
+    def add(self, later: Progress) -> None:
+        """Take a later report's state, and add its counts to these."""
+        self.partitions, self.lag, self.first_fetch_at = later.partitions, later.lag, later.first_fetch_at
+        self.forwarded += later.forwarded
+        self.write_seconds += later.write_seconds
+
+
+class Ingest(Service):
+    """The input topic's consumer group member of a worker (in the worker, or in a process beside it)."""
+
+    def __init__(self, settings: Settings, sink: Sink, on_fatal: Callable[[BaseException], Awaitable[None]],
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.settings, self.sink, self.metrics, self.on_fatal = settings, sink, metrics, on_fatal
+        self.settings, self.sink, self.on_fatal = settings, sink, on_fatal
         self.topics = Topics(settings)
         self.directory = LaneDirectory(settings.bank, settings.shard_partitions)
         self.consumer: AIOKafkaConsumer | None = None
         self._window = asyncio.Semaphore(BATCHES_IN_FLIGHT)
         self._committed: asyncio.Future[None] | None = None  # the latest batch's commit, chained in order
-        self.lag: dict[int, int] = {}
-        self.first_fetch_at: float | None = None  # wall clock, for throughput figures
+        self._progress = Progress()
+
+    def progress(self) -> Progress:
+        """Its state and what it did since the last call."""
+        done, self._progress = self._progress, Progress(lag=self._progress.lag,
+                                                        first_fetch_at=self._progress.first_fetch_at)
+        done.partitions = sorted(self.directory.orders)
+        done.lag = {p: done.lag[p] for p in done.partitions if p in done.lag}  # not those revoked meanwhile
+        return done
 
     def _consumer(self, group: str | None) -> AIOKafkaConsumer:
         s = self.settings
@@ -138,7 +168,7 @@ class Ingest(Service):
                 if not batch:
                     self._window.release()
                     continue
-                self.first_fetch_at = self.first_fetch_at or time.time()
+                self._progress.first_fetch_at = self._progress.first_fetch_at or time.time()
                 written = await self._forward(batch)  # routes without yielding: no rebalance in between
                 self._committed = asyncio.ensure_future(self._commit(batch, written, self._committed))
         except Exception as exc:
@@ -165,7 +195,7 @@ class Ingest(Service):
         """Submit a fetched batch as frames; the future completes once they are acknowledged."""
         assert self.consumer is not None
         outbox, frames = Outbox(), dict[int, FrameBuilder]()
-        lanes_topic, events_topic = self.topics.lanes.name, self.topics.events.name
+        lanes_topic, events_topic, lag = self.topics.lanes.name, self.topics.events.name, self._progress.lag
         limit_events, limit_bytes = self.settings.frame_events, self.settings.frame_bytes
         shard_of, count = self.directory.shard_of, 0
         for tp, records in batch.items():
@@ -179,11 +209,10 @@ class Ingest(Service):
                 if frame.count >= limit_events or frame.size >= limit_bytes:
                     _emit(outbox, lanes_topic, shard, frames.pop(shard))
             count += len(records)
-            self.lag[tp.partition] = max(0, (self.consumer.highwater(tp) or 0) - records[-1].offset - 1)
-            self.metrics.lag.labels(events_topic, str(tp.partition)).set(self.lag[tp.partition])
+            lag[tp.partition] = max(0, (self.consumer.highwater(tp) or 0) - records[-1].offset - 1)
         for shard, frame in frames.items():
             _emit(outbox, lanes_topic, shard, frame)
-        self.metrics.ingested.inc(count)
+        self._progress.forwarded += count
         return await self.sink.submit(outbox)
 
     async def _commit(self, batch: dict[TopicPartition, list[Any]], written: asyncio.Future[None],
@@ -199,7 +228,7 @@ class Ingest(Service):
             except Exception as exc:
                 await self.on_fatal(exc)
                 return
-            self.metrics.forward_seconds.observe(time.perf_counter() - started)
+            self._progress.write_seconds.append(time.perf_counter() - started)
             try:
                 await self.consumer.commit({tp: records[-1].offset + 1 for tp, records in batch.items()})
             except (CommitFailedError, IllegalStateError) as exc:

@@ -52,6 +52,9 @@ class Settings(BaseModel):
         None, description="host other workers use to reach this one; default web_host, or the hostname "
                           "when binding all interfaces")
     processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
+    ingest: Literal["process", "inline"] = Field(
+        "process", description="run the ingest (input reading and routing) in a process of its own, on another "
+                               "core, or inside the worker")
     store: str = Field("memory://", pattern=r"^(memory|rocksdb)://$", description="Faust table store")
     standby_replicas: int = Field(0, ge=0, le=8, description="Faust standby replicas of the bank table")
     data_dir: Path | None = Field(None, description="Faust's local state; default .cache/workers/<app>-<port>")

@@ -124,6 +124,7 @@ def worker(
     app_id: Annotated[str | None, typer.Option(help="Faust app id (consumer group)")] = None,
     web_port: Annotated[int | None, typer.Option(help="port of the HTTP views")] = None,
     worker_id: Annotated[str | None, typer.Option(help="name of this worker")] = None,
+    ingest: Annotated[str | None, typer.Option(help="process (its own, on another core) or inline")] = None,
     loglevel: Annotated[str, typer.Option(help="debug, info, warning, error")] = "warning",
 ) -> None:
     """Run a Faust worker of the engine (same as `faust -A engine.app worker`)."""
@@ -132,7 +133,7 @@ def worker(
     from engine.app import create_app
 
     settings = settings_from(bootstrap_servers=bootstrap, topic_prefix=prefix, app_id=app_id, web_port=web_port,
-                             worker_id=worker_id)
+                             worker_id=worker_id, ingest=ingest)
     app = create_app(settings)
     Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
 

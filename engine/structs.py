@@ -9,11 +9,11 @@ The reducers read events through attributes and `event.type` only, so they fold 
 
 Where the two libraries differ, the fast path leaves the verdict to the models (engine.codec
 sends those events through them): msgspec rounds fractions of a second past six digits where
-pydantic truncates, reads integers of any size where the models' JSON reader (orjson) reads those
-past 64 bits as floats (so the fast path takes int64 only), keeps a timestamp's offset where the models convert it to UTC (and reject
-one whose UTC form leaves years 1-9999), and reads no schema version but its own. tests/
-test_structs.py checks, over generated and mutated events, that whatever the fast path accepts
-the models accept with equal values.
+pydantic truncates; it reads integers of any size where the models' JSON reader (orjson) reads
+those past 64 bits as floats, so the fast path takes int64 only; it keeps a timestamp's offset
+where the models convert it to UTC (and reject one whose UTC form leaves years 1-9999); and it
+reads no schema version but its own. tests/test_structs.py checks, over generated and mutated
+events, that whatever the fast path accepts the models accept with equal values.
 """
 
 from __future__ import annotations

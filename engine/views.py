@@ -145,7 +145,7 @@ def install(app: faust.App, runtime: Runtime) -> Views:
     @app.page("/metrics")
     @guarded
     async def metrics(self: Any, request: Any) -> Any:
-        return self.bytes(runtime.metrics.render(), content_type=CONTENT_TYPE.split(";")[0])
+        return self.bytes(runtime.render_metrics(), content_type=CONTENT_TYPE.split(";")[0])
 
     @app.page("/orders/{order_id}")
     @guarded

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from functools import cache
 
 import msgspec
 
@@ -109,7 +110,12 @@ class Order(msgspec.Struct, gc=False):
 
 def cohort_of(placed_us: int) -> str:
     """The ISO week (in UTC) an order was placed in, e.g. '2025-W26'."""
-    year, week, _ = (_NAIVE_EPOCH + timedelta(microseconds=placed_us)).isocalendar()
+    return _week_of_day(placed_us // US_PER_DAY)
+
+
+@cache
+def _week_of_day(day: int) -> str:
+    year, week, _ = (_NAIVE_EPOCH + timedelta(days=day)).isocalendar()
     return f"{year}-W{week:02d}"
 
 
@@ -122,46 +128,48 @@ def _money_of(event: Event) -> Money | None:
     return None
 
 
+def _reject(event: Event, reason: Reason, rule: str, message: str, field: str | None = None) -> Rejection:
+    return Rejection(reason, rule, message, field, event.order_id, str(event.event_id))
+
+
 def check(order: Order | None, event: Event) -> Rejection | None:
     """The lifecycle rule this event breaks for this order, or None if it may be applied.
     Duplicates (seq already applied) are the caller's business and never reach here.
     Events are told apart by `type` (not by class): the fast path's Structs are folded alike."""
 
-    def reject(reason: Reason, rule: str, message: str, field: str | None = None) -> Rejection:
-        return Rejection(reason, rule, message, field, event.order_id, str(event.event_id))
-
     if order is None:
         if event.type == "OrderPlaced":
             if event.seq != 1:
-                return reject(Reason.SEQ_GAP, "first_seq_is_1", f"OrderPlaced must be seq 1, got {event.seq}", "seq")
+                return _reject(event, Reason.SEQ_GAP, "first_seq_is_1", f"OrderPlaced must be seq 1, got {event.seq}",
+                               "seq")
             if event.deposit.currency != event.list_price.currency:
-                return reject(Reason.CURRENCY_MISMATCH, "same_currency",
-                              "deposit and list_price must share a currency", "deposit.currency")
+                return _reject(event, Reason.CURRENCY_MISMATCH, "same_currency",
+                               "deposit and list_price must share a currency", "deposit.currency")
             return None
-        return reject(Reason.UNKNOWN_ORDER, "order_placed_first",
-                      f"{event.type} for order {event.order_id!r}, which was never placed", "order_id")
+        return _reject(event, Reason.UNKNOWN_ORDER, "order_placed_first",
+                       f"{event.type} for order {event.order_id!r}, which was never placed", "order_id")
     if event.type == "OrderPlaced":
-        return reject(Reason.ILLEGAL_TRANSITION, "placed_once", f"order {order.order_id!r} is already placed")
+        return _reject(event, Reason.ILLEGAL_TRANSITION, "placed_once", f"order {order.order_id!r} is already placed")
     if event.seq != order.last_seq + 1:
-        return reject(Reason.SEQ_GAP, "seq_contiguous",
-                      f"expected seq {order.last_seq + 1}, got {event.seq}", "seq")
+        return _reject(event, Reason.SEQ_GAP, "seq_contiguous",
+                       f"expected seq {order.last_seq + 1}, got {event.seq}", "seq")
     money = _money_of(event)
     if money is not None and money.currency != order.currency:
-        return reject(Reason.CURRENCY_MISMATCH, "order_currency",
-                      f"order is in {order.currency}, event in {money.currency}", "amount.currency")
+        return _reject(event, Reason.CURRENCY_MISMATCH, "order_currency",
+                       f"order is in {order.currency}, event in {money.currency}", "amount.currency")
     if event.type == "RefundPaid":
         if order.status is not Status.CANCELLED:
-            return reject(Reason.ILLEGAL_TRANSITION, "refund_after_cancel",
-                          f"refund on a {order.status.value} order")
+            return _reject(event, Reason.ILLEGAL_TRANSITION, "refund_after_cancel",
+                           f"refund on a {order.status.value} order")
         if event.amount.minor > order.refund_due - order.refunded:
-            return reject(Reason.ILLEGAL_TRANSITION, "refund_within_due",
-                          f"refund {event.amount.minor} exceeds the {order.refund_due - order.refunded} still owed",
-                          "amount.minor")
+            return _reject(event, Reason.ILLEGAL_TRANSITION, "refund_within_due",
+                           f"refund {event.amount.minor} exceeds the {order.refund_due - order.refunded} still owed",
+                           "amount.minor")
         return None
     if order.status is not Status.OPEN:
-        return reject(Reason.ILLEGAL_TRANSITION, "order_open",
-                      f"{event.type} on a {order.status.value} order")
+        return _reject(event, Reason.ILLEGAL_TRANSITION, "order_open",
+                       f"{event.type} on a {order.status.value} order")
     if event.type == "OrderCancelled" and event.refund.minor > order.paid:
-        return reject(Reason.ILLEGAL_TRANSITION, "refund_within_paid",
-                      f"refund {event.refund.minor} exceeds the {order.paid} paid", "refund.minor")
+        return _reject(event, Reason.ILLEGAL_TRANSITION, "refund_within_paid",
+                       f"refund {event.refund.minor} exceeds the {order.paid} paid", "refund.minor")
     return None

@@ -8,6 +8,7 @@ can stop or kill them like an operator would.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -258,8 +259,25 @@ def fold_lines(lines: Iterable[bytes], settings: BankSettings | None = None) -> 
 
 
 def killed(worker: Worker) -> None:
-    """SIGKILL, as a crash or the OOM killer would: no revocation, no flush, no commit."""
-    worker.stop(signal.SIGKILL)
+    """SIGKILL the worker's process alone, as a crash or the OOM killer would: no revocation, no flush,
+    no commit. Its ingest process (engine.ingest_process) must die with it."""
+    assert worker.proc is not None
+    pid = worker.proc.pid
+    os.kill(pid, signal.SIGKILL)
+    worker.proc.wait(30)
+    worker.proc = None
+    wait_until(lambda: not live_in_group(pid), 10, f"the processes of worker {worker.name} to die with it")
+
+
+def live_in_group(pgid: int) -> list[int]:
+    """The processes of a process group that are alive (not zombies waiting to be reaped)."""
+    live = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                live.append(int(stat.parent.name))
+    return live
 
 
 @dataclass(frozen=True)

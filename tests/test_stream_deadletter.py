@@ -46,12 +46,13 @@ def bad_records(docs: list[dict[str, Any]]) -> list[tuple[bytes | None, bytes, s
     ]
 
 
+@pytest.mark.parametrize("ingest", ["process", "inline"])
 def test_bad_input_is_dead_lettered_with_its_reason_and_bytes_and_good_events_still_apply(
-        broker: Broker, tmp_path: Path) -> None:
+        broker: Broker, tmp_path: Path, ingest: str) -> None:
     docs = list(generate(preset("small", 400), 5))
     good = [orjson.dumps(d) for d in docs]
     bad = bad_records(docs)
-    settings = unique_settings(broker.bootstrap)
+    settings = unique_settings(broker.bootstrap, ingest=ingest)
     worker = Worker(settings, tmp_path).start()
     try:
         coordinates = produce_raw(settings, keyed(good) + [(key, value) for key, value, _ in bad])
@@ -73,5 +74,6 @@ def test_bad_input_is_dead_lettered_with_its_reason_and_bytes_and_good_events_st
         assert worker.get("/snapshot") == (200, canonical(expected.snapshot()))
         _, metrics = worker.get("/metrics")
         assert b'orderbank_rejections_total{reason="malformed_json"} 2.0' in metrics
+        assert f"orderbank_ingested_events_total {len(good) + len(bad)}.0".encode() in metrics
     finally:
         worker.stop()

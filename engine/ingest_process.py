@@ -1,0 +1,146 @@
+"""The ingest in a process of its own, beside its worker, so that reading and routing the input runs
+on another core than folding.
+
+A worker's main thread folds frames, writes the changelog and publishes; reading the input topic,
+routing its events and writing the frames took ~15% of that thread (bench/stream.py, py-spy). With
+`ingest=process` (the default) the worker starts `python -m engine.ingest_process`, which runs the
+same engine.ingest.Ingest with a producer of its own. The worker writes the child its settings on
+stdin (the Kafka security settings the child reads from the environment, as the worker did) and
+reads a `Progress` line from its stdout four times a second, for its health view and metrics.
+
+The two live and die together: the child stops cleanly when its stdin closes (the worker stopping
+or gone) and, on Linux, is killed with the worker (PR_SET_PDEATHSIG), so no ingest outlives the
+worker that owned it; the worker crashes when the child exits unasked, as it does when an ingest
+running inside it fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import logging
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+from mode import Service
+
+from engine.ingest import Ingest, Progress
+from engine.settings import Settings
+from engine.sink import Sink
+
+log = logging.getLogger(__name__)
+REPORT_EVERY_S = 0.25
+STOP_TIMEOUT_S = 15.0
+_encode = msgspec.json.Encoder().encode
+_PROGRESS = msgspec.json.Decoder(Progress)
+
+
+class IngestProcess(Service):
+    """The worker's side: starts the child, keeps its latest progress, stops it with the worker."""
+
+    def __init__(self, settings: Settings, on_fatal: Callable[[BaseException], Awaitable[None]],
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.settings, self.on_fatal = settings, on_fatal
+        self._proc: asyncio.subprocess.Process | None = None
+        self._progress = Progress()
+
+    def progress(self) -> Progress:
+        """The child's state and what it did since the last call."""
+        done, self._progress = self._progress, Progress(partitions=self._progress.partitions,
+                                                        lag=self._progress.lag,
+                                                        first_fetch_at=self._progress.first_fetch_at)
+        return done
+
+    async def on_start(self) -> None:
+        self._proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "engine.ingest_process", str(os.getpid()),
+            str(logging.getLogger().getEffectiveLevel()),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+        assert self._proc.stdin is not None
+        self._proc.stdin.write(self.settings.model_dump_json().encode() + b"\n")
+        await self._proc.stdin.drain()
+        self.add_future(self._follow(self._proc))
+
+    async def _follow(self, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stdout is not None
+        while line := await proc.stdout.readline():
+            self._progress.add(_PROGRESS.decode(line))
+        code = await proc.wait()
+        if not self.should_stop:
+            await self.on_fatal(RuntimeError(f"the ingest process exited with code {code}"))
+
+    async def on_stop(self) -> None:
+        proc = self._proc
+        if proc is None or proc.returncode is not None:
+            return
+        assert proc.stdin is not None
+        proc.stdin.close()  # asks the child to stop: it leaves the consumer group cleanly
+        try:
+            await asyncio.wait_for(proc.wait(), STOP_TIMEOUT_S)
+        except TimeoutError:
+            log.warning("the ingest process did not stop in %.0fs: killing it", STOP_TIMEOUT_S)
+            proc.kill()
+            await proc.wait()
+
+
+async def _serve(settings: Settings) -> int:
+    """The child: run the ingest until stdin closes; report its progress on stdout."""
+    loop = asyncio.get_running_loop()
+    failed: list[BaseException] = []
+    done = asyncio.Event()
+
+    async def fatal(exc: BaseException) -> None:
+        log.error("ingest failed: %r", exc)
+        failed.append(exc)
+        done.set()
+
+    sink = Sink(settings)
+    ingest = Ingest(settings, sink, on_fatal=fatal)
+    stdin = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdin), sys.stdin)
+    watcher = asyncio.ensure_future(stdin.read())  # returns at EOF: the worker wants us to stop, or is gone
+    watcher.add_done_callback(lambda _: done.set())
+    loop.add_signal_handler(signal.SIGTERM, done.set)
+    await sink.start()
+    await ingest.start()
+    out = sys.stdout.buffer
+    try:
+        while not done.is_set():
+            out.write(_encode(ingest.progress()) + b"\n")
+            out.flush()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), REPORT_EVERY_S)
+    finally:
+        watcher.cancel()
+        await ingest.stop()
+        await sink.stop()
+    return 1 if failed else 0
+
+
+def _die_with(parent: int) -> None:
+    """Be killed when the worker dies, however it dies (Linux); elsewhere stdin's EOF stops us."""
+    if sys.platform.startswith("linux"):
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() != parent:  # it died before we asked
+        sys.exit(1)
+
+
+def main() -> None:
+    parent, level = map(int, sys.argv[1:3])
+    _die_with(parent)
+    logging.basicConfig(level=level, stream=sys.stderr,
+                        format="[%(asctime)s] [%(process)d] [%(levelname)s] [ingest] %(message)s")
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C reaches the worker, which stops us in order
+    settings = Settings.from_env(**msgspec.json.decode(sys.stdin.buffer.readline()))
+    sys.exit(asyncio.run(_serve(settings)))
+
+
+if __name__ == "__main__":
+    main()
