@@ -8,7 +8,10 @@ import math
 import orjson
 import pytest
 
+from engine.agents import SNAPSHOT_SHARE, Held, idle_publish_due
 from engine.publish import POSITIONS, QUEUE, Buckets, Publisher, Record
+from engine.settings import Settings
+from engine.shards import Shard
 from projections.bank import OrderBank
 from tests.factories import cancelled, delivered, placed
 
@@ -100,3 +103,18 @@ def test_every_position_falls_in_exactly_one_bucket(ratio: float) -> None:
     for position, (low, high) in zip(range(1, 5000), seen, strict=True):
         assert low <= position <= high
     assert all(a == b or a[1] + 1 == b[0] for a, b in itertools.pairwise(seen))
+
+
+def test_idle_snapshots_take_at_most_their_share_of_the_time() -> None:
+    settings = Settings(idle_after_s=0.5, snapshot_interval_s=10)
+    held = Held(Shard(0, OrderBank()), Publisher(0))
+    held.shard.last_frame_at = 100.0
+    assert not idle_publish_due(held, 100.4, settings)  # frames may still come
+    assert idle_publish_due(held, 100.5, settings)  # idle, and snapshots are cheap: at once
+    held.snapshot_at, held.snapshot_seconds = 100.5, 0.3  # a big lane: 0.3 s a snapshot
+    held.shard.last_frame_at = 101.0
+    assert not idle_publish_due(held, 102.0, settings)  # idle again, but 0.3 s / SNAPSHOT_SHARE must pass
+    assert idle_publish_due(held, 100.5 + 0.3 / SNAPSHOT_SHARE, settings)
+    held.snapshot_seconds = 5.0
+    assert not idle_publish_due(held, 110.4, settings)
+    assert idle_publish_due(held, 110.5, settings)  # never further apart than snapshot_interval_s
