@@ -34,6 +34,7 @@ from typing import Any
 # `python bench/stream.py` puts bench/ first on the path, where bench/replay.py would shadow the package.
 sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
 
+import msgspec  # noqa: E402
 import orjson  # noqa: E402
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa: E402
 
@@ -108,15 +109,19 @@ def naive_worker(bootstrap: str, prefix: str, total: int, port: int, datadir: st
 
     @app.agent(events)
     async def naive(stream: Any) -> None:
-        async for key, value in stream.items():
-            state["started"] = state["started"] or time.perf_counter()
-            event = decode(value)
-            if not isinstance(event, Rejection):
-                bank.apply(event)
-                orders[key] = orjson.dumps(bank.orders[event.order_id])
-            state["seen"] += 1
-            if state["seen"] == total:
-                Path(datadir, "result").write_bytes(orjson.dumps(time.perf_counter() - state["started"]))
+        try:
+            async for key, value in stream.items():
+                state["started"] = state["started"] or time.perf_counter()
+                event = decode(value)
+                if not isinstance(event, Rejection):
+                    bank.apply(event)
+                    orders[key] = msgspec.json.encode(bank.orders[event.order_id])
+                state["seen"] += 1
+                if state["seen"] == total:
+                    Path(datadir, "result").write_bytes(orjson.dumps(time.perf_counter() - state["started"]))
+        except Exception as exc:  # Faust would log it and restart the agent, and the bench wait forever
+            Path(datadir, "error").write_text(repr(exc))
+            raise
 
     from faust.worker import Worker
 
@@ -133,8 +138,8 @@ def naive(bootstrap: str, prefix: str, total: int, tmp: Path) -> float:
     proc = child([__file__, "--naive-worker", bootstrap, prefix, str(total), str(free_port()), str(result.parent)])
     try:
         while not result.exists():
-            if proc.poll() is not None:
-                raise RuntimeError("the naive worker exited before it finished")
+            if proc.poll() is not None or result.with_name("error").exists():
+                raise RuntimeError("the naive worker failed before it finished")
             time.sleep(0.2)
         return float(orjson.loads(result.read_bytes()))
     finally:
