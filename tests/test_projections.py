@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.events import Event
 from projections.bank import BankSettings, OrderBank, fold
+from projections.orders import micros
 from projections.policies import BoundedOvertake, Fifo, HighTrimFirst, PaidFirst, Policy, parse_policy, spec_of
+from projections.queue import LATEST_US, eta, etas
 from tests import factories as f
 
 
@@ -87,6 +92,23 @@ def test_eta_unknown_before_any_delivery() -> None:
     bank = fold([f.placed("A")])
     position = bank.position_of("A")
     assert position is not None and position.eta is None
+
+
+def test_an_eta_past_the_year_9999_is_unknown_not_a_crash() -> None:
+    """The first car into a launch's backlog: one delivery in 28 days for 120,000 open orders."""
+    now = micros(f.at(30))
+    far = eta(100_000, 1 / 28, now)
+    assert far is not None and far.startswith("9691-")
+    assert eta(120_000, 1 / 28, now) is None
+    everyone = etas(range(1, 120_001), 1 / 28, now)
+    assert everyone[99_999] == far and everyone[-1] is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(1, 2_000_000), max_size=3000) | st.integers(0, 5000).map(lambda n: range(1, n + 1)),
+       st.floats(0, 1e5, allow_nan=False), st.integers(-(2**50), LATEST_US))
+def test_etas_at_once_are_the_etas_one_by_one(positions: Sequence[int], per_day: float, now_us: int) -> None:
+    assert etas(positions, per_day, now_us) == [eta(p, per_day, now_us) for p in positions]
 
 
 def test_lanes_are_independent_and_configurable() -> None:
