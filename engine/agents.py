@@ -70,12 +70,17 @@ class Held:
     sought: tuple[int, float] | None = None  # the lanes offset read again from, and when (monotonic)
 
 
+def snapshot_spacing(held: Held, settings: Settings) -> float:
+    """How far apart a caught-up shard's lane snapshots must be for them to take at most
+    SNAPSHOT_SHARE of the time (never further than `snapshot_interval_s`)."""
+    return min(settings.snapshot_interval_s, held.snapshot_seconds / SNAPSHOT_SHARE)
+
+
 def idle_publish_due(held: Held, now: float, settings: Settings) -> bool:
     """Whether a shard with unpublished changes is to be published in full, lane snapshots included:
-    once no frame came for `idle_after_s`, and its last snapshots are far enough behind for the
-    snapshots to take at most SNAPSHOT_SHARE of the time (never more than `snapshot_interval_s`)."""
-    spacing = min(settings.snapshot_interval_s, held.snapshot_seconds / SNAPSHOT_SHARE)
-    return now - held.shard.last_frame_at >= settings.idle_after_s and now - held.snapshot_at >= spacing
+    once no frame came for `idle_after_s` and its last snapshots are `snapshot_spacing` behind."""
+    return (now - held.shard.last_frame_at >= settings.idle_after_s
+            and now - held.snapshot_at >= snapshot_spacing(held, settings))
 
 
 def dead_letter_headers(topic: str, entry: Entry, rejection: Rejection) -> list[tuple[str, bytes]]:
@@ -152,14 +157,18 @@ class Runtime:
                 outbox.add(self.topics.changelog.name, partition, key, value)
             now, lag = time.monotonic(), self._lag(partition, offset)
             # While frames wait, publish less often: later frames would move the same positions again.
+            # Caught up, publish in full (lane snapshots too) as soon as their share of the time allows.
             period = self.settings.publish_interval_s * (CATCH_UP_SLOWDOWN if lag else 1)
+            spacing = self.settings.snapshot_interval_s if lag else snapshot_spacing(held, self.settings)
+            full = False
             if now - held.published_at >= period:
-                self._publish(held, outbox, snapshot=now - held.snapshot_at >= self.settings.snapshot_interval_s)
+                full = now - held.snapshot_at >= spacing
+                self._publish(held, outbox, snapshot=full)
             written = await self.sink.submit(outbox)
         self.metrics.applied.inc(bank.applied - counts[0])
         self.metrics.duplicates.inc(bank.duplicates - counts[1])
         self.metrics.batch_events.observe(len(frame.entries))
-        written.add_done_callback(lambda _: self._written(held, started))
+        written.add_done_callback(lambda _: self._written(held, started, offset if full and not lag else None))
         return written
 
     async def _missing_frames_gone(self, held: Held, offset: int) -> bool:
@@ -225,9 +234,12 @@ class Runtime:
         self.metrics.lag.labels(self.topics.lanes.name, str(partition)).set(lag)
         return lag
 
-    def _written(self, held: Held, started: float) -> None:
+    def _written(self, held: Held, started: float, published: int | None) -> None:
+        """A frame's outputs are durable; `published`: its offset, when they were a full publish."""
         held.written_wall = time.time()
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
+        if published is not None and held.shard.offset == published:  # and no frame came since
+            held.shard.unpublished, held.published_wall = False, held.written_wall
 
     def _publish(self, held: Held, outbox: Outbox, *, snapshot: bool) -> None:
         shard, publisher, now = held.shard, held.publisher, time.monotonic()
@@ -321,7 +333,7 @@ def install(app: faust.App, settings: Settings) -> Runtime:
     async def hand_over(sender: Any, revoked: set[Any], **_: Any) -> None:
         runtime.drop(tp.partition for tp in revoked if tp.topic == spec.name)
 
-    @app.timer(interval=min(0.2, settings.idle_after_s))  # type: ignore[untyped-decorator]
+    @app.timer(interval=min(0.1, settings.idle_after_s))  # type: ignore[untyped-decorator]
     async def publish_idle() -> None:
         await runtime.publish_idle()
 

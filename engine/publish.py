@@ -26,9 +26,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+import msgspec
+
 from projections.bank import OrderBank, canonical
 from projections.orders import iso
-from projections.queue import eta
+from projections.queue import etas
 
 POSITIONS, QUEUE, POOL, CANCELLATIONS = "positions", "queue", "pool", "cancellations"
 Record = tuple[str, bytes, bytes | None]
@@ -82,7 +84,7 @@ class Publisher:
         for name in sorted(lanes):
             lane = bank.queue.lanes[name]
             before, after = self.published.get(name, {}), {}
-            per_day, size = bank.queue.throughput(name, now), len(lane.open)
+            size, moved = len(lane.open), []
             # One pass in queue order: an order's position is its place in the pass, no search needed.
             bounds, k = self.buckets.cover(size), 0
             for position, order_id in enumerate(lane.order_ids(), start=1):
@@ -90,10 +92,12 @@ class Publisher:
                     k += 1
                 after[order_id] = lo = bounds[k]
                 if before.get(order_id) != lo:
-                    out.append(_position(order_id, name, "open", size, as_of, position, [lo, bounds[k + 1] - 1],
-                                         eta(position, per_day, now)))
+                    moved.append((order_id, position, (lo, bounds[k + 1] - 1)))
+            times = etas([position for _, position, _ in moved], bank.queue.throughput(name, now), now)
+            out.extend(_position(PositionRecord(as_of, bucket, when, name, size, order_id, position, "open"))
+                       for (order_id, position, bucket), when in zip(moved, times, strict=True))
             closed = lane.orders.keys() if fresh else (before.keys() | touched) & lane.orders.keys()
-            out.extend(_position(o, name, bank.orders[o].status.value, size, as_of)
+            out.extend(_position(PositionRecord(as_of, None, None, name, size, o, None, bank.orders[o].status.value))
                        for o in sorted(closed - after.keys()))
             self.published[name] = after
         return out
@@ -143,9 +147,23 @@ class Publisher:
         return out
 
 
-def _position(order_id: str, lane: str, status: str, open_in_lane: int, as_of: str, position: int | None = None,
-              bucket: list[int] | None = None, eta: str | None = None) -> Record:
-    """An order's record on the positions topic; an order not in the queue has no position, bucket or ETA."""
-    doc = {"order_id": order_id, "lane": lane, "status": status, "position": position, "bucket": bucket,
-           "eta": eta, "open_in_lane": open_in_lane, "as_of": as_of}
-    return POSITIONS, order_id.encode(), canonical(doc)
+class PositionRecord(msgspec.Struct, gc=False):
+    """An order's record on the positions topic; an order not in the queue has no position, bucket or
+    ETA. The fields are in alphabetical order: msgspec writes them in that order, so its JSON is the
+    canonical form (projections.bank.canonical) without a dict to sort."""
+
+    as_of: str
+    bucket: tuple[int, int] | None
+    eta: str | None
+    lane: str
+    open_in_lane: int
+    order_id: str
+    position: int | None
+    status: str
+
+
+_encode = msgspec.json.Encoder().encode
+
+
+def _position(record: PositionRecord) -> Record:
+    return POSITIONS, record.order_id.encode(), _encode(record)

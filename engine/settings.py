@@ -69,7 +69,7 @@ class Settings(BaseModel):
                                          description="queue position buckets grow by this factor")
     publish_interval_s: float = Field(1.0, gt=0, le=3600, description="positions/pool/rates publish period")
     snapshot_interval_s: float = Field(10.0, gt=0, le=86400, description="exact lane snapshot period")
-    idle_after_s: float = Field(0.5, gt=0, le=3600, description="quiet time after which a shard flushes all")
+    idle_after_s: float = Field(0.25, gt=0, le=3600, description="quiet time after which a shard flushes all")
     snapshot_page_size: int = Field(2000, ge=1, le=20_000, description="positions per lane snapshot record")
 
     @field_validator("policy")

@@ -12,7 +12,7 @@ from engine.agents import SNAPSHOT_SHARE, Held, idle_publish_due
 from engine.publish import POSITIONS, QUEUE, Buckets, Publisher, Record
 from engine.settings import Settings
 from engine.shards import Shard
-from projections.bank import OrderBank
+from projections.bank import OrderBank, canonical
 from tests.factories import cancelled, delivered, placed
 
 OPEN = 3000
@@ -118,3 +118,15 @@ def test_idle_snapshots_take_at_most_their_share_of_the_time() -> None:
     held.snapshot_seconds = 5.0
     assert not idle_publish_due(held, 110.4, settings)
     assert idle_publish_due(held, 110.5, settings)  # never further apart than snapshot_interval_s
+
+
+def test_position_records_are_canonical_json() -> None:
+    bank, publisher = OrderBank(), Publisher(0)
+    for i in range(50):
+        bank.apply(placed(f"O{i:05d}", day=i / 50))
+    bank.apply(delivered("O00000", 2, day=2))
+    records = publisher.positions(bank, set())
+    assert len(records) == 50 and {orjson.loads(value or b"")["status"] for _, _, value in records} == {
+        "open", "delivered"}
+    for _, _, value in records:
+        assert value is not None and canonical(orjson.loads(value)) == value
