@@ -2,17 +2,20 @@
 
 A synthetic launch is produced once into a fresh input topic; then, one after the other and each
 alone on the machine (with the broker):
-- ceiling: a bare aiokafka consumer that reads the topic, decodes (engine.codec) and folds
-  (OrderBank.apply) with no output at all: the most a Python process can do with these reducers;
+- ceiling: a bare aiokafka consumer that reads the topic, decodes (engine.codec.decode_batch, as a
+  shard does) and folds (OrderBank.apply) with no output at all: the most one Python process can
+  do with these reducers;
 - naive:   a Faust agent that takes one event at a time, decodes, applies and writes the order to a
   changelog-backed table (one table write per event);
-- engine:  the engine's worker, `faust -A engine.app worker` (ingest, frames, shard agent,
-  changelog, dead letters, published projections), timed from its first fetch until every event
-  is applied and written, and until its idle full publish (lane snapshots) is out.
+- engine:  the engine's worker, `faust -A engine.app worker` with its ingest process (frames, shard
+  agent, changelog, dead letters, published projections), timed from its first fetch until every
+  event is applied and written, and until its full publish (positions, pool, rates and lane
+  snapshots of the final state) is out: when the projection topics reflect every event.
 Prints events/s for each and the ratios. Startup time is excluded everywhere; all three run with
-the worker's garbage-collector thresholds (engine.app.GC_THRESHOLDS).
+the worker's garbage-collector thresholds (engine.app.GC_THRESHOLDS). The broker is started by the
+bench (or given) and warms up on the production and the references before the engine runs.
 
-    .venv/bin/python bench/stream.py [--orders 45000] [--seed 1] [--bootstrap HOST:PORT]
+    .venv/bin/python bench/stream.py [--orders 150000] [--seed 1] [--bootstrap HOST:PORT]
 """
 
 from __future__ import annotations
@@ -187,7 +190,7 @@ def main() -> None:
         sys.argv[1:] = ["worker"]
         return naive_worker(bootstrap, prefix, int(total), int(port), datadir)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--orders", type=int, default=45_000)
+    parser.add_argument("--orders", type=int, default=150_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--bootstrap", help="use this Kafka instead of starting one")
     args = parser.parse_args()
@@ -207,7 +210,7 @@ def main() -> None:
                    "naive Faust agent (table write/event)": naive(bootstrap, prefix, len(lines), tmp)}
         applied, published = engine(bootstrap, prefix, len(lines), tmp)
         results["engine worker: applied + written"] = applied
-        results["engine worker: + idle full publish"] = published
+        results["engine worker: + full publish out"] = published
     base, top = len(lines) / results["naive Faust agent (table write/event)"], len(lines) / results[
         "ceiling: aiokafka + decode + fold"]
     print(f"{'':40} {'seconds':>8} {'events/s':>10} {'x naive':>8} {'of ceiling':>10}")
