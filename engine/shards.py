@@ -42,8 +42,8 @@ def _key_rejection(key: bytes | None, order_id: str, event_id: str) -> Rejection
                      f"message key {key!r} is not the event's order_id {order_id!r}", "order_id", order_id, event_id)
 
 
-class Saved(msgspec.Struct, gc=False):
-    """An order's changelog record: its state, and what the changelog keeps beyond it."""
+class Saved(msgspec.Struct, array_like=True, gc=False):
+    """An order's changelog record, `[order, events]`: its state, and what the changelog keeps beyond it."""
 
     order: Order
     events: str = ""

@@ -41,17 +41,18 @@ class Status(StrEnum):
     CANCELLED = "cancelled"
 
 
-class Demand(msgspec.Struct, gc=False):
+class Demand(msgspec.Struct, array_like=True, gc=False):
     amount: int
     due_us: int
 
 
-class Order(msgspec.Struct, gc=False):
+class Order(msgspec.Struct, array_like=True, gc=False):
     """The fold's view of one order. Money in minor units of `currency`.
 
-    A msgspec Struct: a worker holds hundreds of thousands of them, and they are written to and read
-    from the changelog on every change; Structs encode and decode several times faster than
-    dataclasses, and (never part of a reference cycle) stay out of the garbage collector's scans."""
+    A msgspec Struct: a worker holds hundreds of thousands of them, and writes one to the changelog
+    on every change. Structs encode and decode several times faster than dataclasses, as JSON arrays
+    (the fields in this order) half the size of objects, which the broker and the recovery read
+    again; and, never part of a reference cycle, they stay out of the garbage collector's scans."""
 
     order_id: str
     customer_id: str
