@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -153,8 +152,7 @@ class Runtime:
                 outbox.add(deadletter.name, partition_for(entry.key, deadletter.partitions), entry.key,
                            entry.value, dead_letter_headers(frame.topic, entry, rejection))
                 self.metrics.rejections.labels(rejection.reason.value).inc()
-            for key, value in shard.changelog():
-                outbox.add(self.topics.changelog.name, partition, key, value)
+            outbox.extend(self.topics.changelog.name, partition, shard.changelog())
             now, lag = time.monotonic(), self._lag(partition, offset)
             # While frames wait, publish less often: later frames would move the same positions again.
             # Caught up, publish in full (lane snapshots too) as soon as their share of the time allows.
@@ -248,10 +246,12 @@ class Runtime:
         if snapshot:
             records += publisher.lane_snapshots(shard.bank)
             held.snapshot_at, held.snapshot_seconds = now, time.monotonic() - now
+        by_projection: dict[str, list[tuple[bytes, bytes | None]]] = {}
         for projection, key, value in records:
-            outbox.add(self._outputs[projection], shard.partition, key, value)
-        for projection, count in Counter(projection for projection, _, _ in records).items():
-            self.metrics.published.labels(projection).inc(count)
+            by_projection.setdefault(projection, []).append((key, value))
+        for projection, pairs in by_projection.items():
+            outbox.extend(self._outputs[projection], shard.partition, pairs)
+            self.metrics.published.labels(projection).inc(len(pairs))
         held.published_at = now
 
     async def publish_idle(self) -> None:

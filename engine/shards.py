@@ -80,26 +80,26 @@ class Shard:
         """Fold a frame into the bank; None if this offset was applied before (a redelivery)."""
         if offset <= self.offset:
             return None
-        bank, saved, rejected = self.bank, self.saved, []
-        changed, touched = self.changed, self.touched
+        bank, saved, changed, rejected = self.bank, self.saved, self.changed, []
+        applied = Outcome.APPLIED
         for entry, event in zip(frame.entries, decode_batch([e.value for e in frame.entries]), strict=True):
-            if not isinstance(event, Rejection) and entry.key != event.order_id.encode():
-                event = _key_rejection(entry.key, event.order_id, str(event.event_id))
-            if isinstance(event, Rejection):
+            if isinstance(event, Rejection) or entry.key != event.order_id.encode():
+                if not isinstance(event, Rejection):
+                    event = _key_rejection(entry.key, event.order_id, str(event.event_id))
                 bank.rejections[event.reason.value] += 1  # as the CLI's fold of a log file counts them
                 rejected.append((entry, event))
                 continue
             outcome = bank.apply(event)
-            if outcome is Outcome.APPLIED:
+            if outcome is applied:
                 order_id = event.order_id
                 record = saved.get(order_id)
                 if record is None:
                     record = saved[order_id] = Saved(bank.orders[order_id])
                 record.events += event.event_id.hex
                 changed.add(order_id)
-                touched.add(order_id)
             elif isinstance(outcome, Rejection):
                 rejected.append((entry, outcome))
+        self.touched |= changed
         self.offset, self.unpublished, self.last_frame_at = offset, True, time.monotonic()
         return rejected
 

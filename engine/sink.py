@@ -44,6 +44,11 @@ class Outbox:
         self.records.setdefault((topic, partition), []).append((key, value, headers))
         self.count += 1
 
+    def extend(self, topic: str, partition: int, pairs: Sequence[tuple[bytes, bytes | None]]) -> None:
+        """Add many records without headers at once (a None value is a tombstone)."""
+        self.records.setdefault((topic, partition), []).extend([(key, value, ()) for key, value in pairs])
+        self.count += len(pairs)
+
 
 class Sink(Service):
     """The worker's producer and its ordered sender; started with the app or on first use."""
