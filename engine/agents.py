@@ -64,6 +64,7 @@ class Held:
     published_at: float = 0.0
     snapshot_at: float = 0.0
     snapshot_seconds: float = 0.0  # what the last lane snapshots took
+    caught_up: bool = True  # whether its last frame left no frame waiting in Kafka
     written_wall: float | None = None  # wall-clock time the last frame's outputs were acknowledged
     published_wall: float | None = None  # ... and the last full publish
     sought: tuple[int, float] | None = None  # the lanes offset read again from, and when (monotonic)
@@ -77,8 +78,11 @@ def snapshot_spacing(held: Held, settings: Settings) -> float:
 
 def idle_publish_due(held: Held, now: float, settings: Settings) -> bool:
     """Whether a shard with unpublished changes is to be published in full, lane snapshots included:
-    once no frame came for `idle_after_s` and its last snapshots are `snapshot_spacing` behind."""
-    return (now - held.shard.last_frame_at >= settings.idle_after_s
+    once no frame came for `idle_after_s` and its last snapshots are `snapshot_spacing` behind. A
+    shard whose last frame left frames waiting is catching up, not idle: a pause in their delivery
+    (the stall watchdog's business) is waited out for `snapshot_interval_s` first."""
+    quiet = settings.idle_after_s if held.caught_up else settings.snapshot_interval_s
+    return (now - held.shard.last_frame_at >= quiet
             and now - held.snapshot_at >= snapshot_spacing(held, settings))
 
 
@@ -154,6 +158,7 @@ class Runtime:
                 self.metrics.rejections.labels(rejection.reason.value).inc()
             outbox.extend(self.topics.changelog.name, partition, shard.changelog())
             now, lag = time.monotonic(), self._lag(partition, offset)
+            held.caught_up = not lag
             # While frames wait, publish less often: later frames would move the same positions again.
             # Caught up, publish in full (lane snapshots too) as soon as their share of the time allows.
             period = self.settings.publish_interval_s * (CATCH_UP_SLOWDOWN if lag else 1)

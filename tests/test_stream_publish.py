@@ -118,6 +118,9 @@ def test_idle_snapshots_take_at_most_their_share_of_the_time() -> None:
     held.snapshot_seconds = 5.0
     assert not idle_publish_due(held, 110.4, settings)
     assert idle_publish_due(held, 110.5, settings)  # never further apart than snapshot_interval_s
+    held.caught_up, held.snapshot_seconds = False, 0.0  # frames were waiting: a pause, not the end
+    assert not idle_publish_due(held, 110.5, settings)
+    assert idle_publish_due(held, 111.0, settings)  # unless it lasts snapshot_interval_s
 
 
 def test_position_records_are_canonical_json() -> None:
