@@ -1,13 +1,15 @@
 """The worker's stream processing inside the Faust app: the shard agent, its table and its outputs.
 
 `install(app, settings)` wires, on one Faust app:
-- the ingest service (engine.ingest) that turns input messages into frames on the lanes topic;
+- the ingest (engine.ingest) that turns input messages into frames on the lanes topic, in a process
+  of its own (engine.ingest_process) or as a service of the app;
 - the `shards` agent on the lanes topic: one Faust event per frame, so Faust's per-message cost
   is paid once per thousand events. It folds each frame into its shard's OrderBank
   (engine.shards), then writes, in one acknowledged flush before the frame is acked: the
   rejected entries to the dead-letter topic, the changed orders to the `bank` table's changelog,
   and (every publish period, ten times longer while frames wait) the projection records chosen
-  by engine.publish;
+  by engine.publish, in full (lane snapshots too) when the frame leaves the shard caught up and
+  the snapshots' share of the time allows;
 - the `bank` table: Faust owns its changelog topic, recovery and standby replicas; after each
   recovery the worker restores the shards it was given from the table (projections.restore);
 - the order guard: a shard applies its frames strictly in lanes-offset order, from the offset its
@@ -45,7 +47,8 @@ from engine.topics import BANK_TABLE, Topics
 
 log = logging.getLogger(__name__)
 FRAMES_IN_FLIGHT = 8
-CATCH_UP_SLOWDOWN = 10  # publish period multiplier while a shard has a backlog
+CATCH_UP_SLOWDOWN = 10  # publish period multiplier while a shard has a backlog ...
+CATCH_UP_SHARE = 0.05  # ... and the most of its time publishing positions may take then
 RESEEK_AFTER_S = 2.0  # seek again if the frames sought have not come (a rebalance may have moved the position)
 STALLED_AFTER_S = 3.0  # no frame for this long while Kafka holds unapplied ones: read the partition again
 SNAPSHOT_SHARE = 0.1
@@ -55,35 +58,56 @@ few events (a quiet live stream) would otherwise rewrite it after every few even
 
 
 @dataclass
+class SnapshotBudget:
+    """The lane-snapshot time a shard may still spend: it refills at SNAPSHOT_SHARE of the clock up to
+    `cap` seconds, and each snapshot spends what it took. A shard snapshots when caught up or idle
+    while some is left, so a quiet live stream's snapshots take at most SNAPSHOT_SHARE of the time,
+    and the snapshot that ends a catch-up is not held back by one taken a moment before."""
+
+    cap: float
+    seconds: float = field(init=False)
+    at: float = 0.0  # monotonic time of the last spending
+
+    def __post_init__(self) -> None:
+        self.seconds = self.cap
+
+    def left(self, now: float) -> float:
+        return min(self.cap, self.seconds + SNAPSHOT_SHARE * (now - self.at))
+
+    def spend(self, now: float, cost: float) -> None:
+        self.seconds, self.at = self.left(now) - cost, now
+
+
+@dataclass
 class Held:
     """A shard this worker owns, with its publisher and clocks (monotonic seconds)."""
 
     shard: Shard
     publisher: Publisher
+    budget: SnapshotBudget
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     published_at: float = 0.0
+    publish_seconds: float = 0.0  # what the last publish of positions and figures took
     snapshot_at: float = 0.0
-    snapshot_seconds: float = 0.0  # what the last lane snapshots took
     caught_up: bool = True  # whether its last frame left no frame waiting in Kafka
     written_wall: float | None = None  # wall-clock time the last frame's outputs were acknowledged
     published_wall: float | None = None  # ... and the last full publish
     sought: tuple[int, float] | None = None  # the lanes offset read again from, and when (monotonic)
 
 
-def snapshot_spacing(held: Held, settings: Settings) -> float:
-    """How far apart a caught-up shard's lane snapshots must be for them to take at most
-    SNAPSHOT_SHARE of the time (never further than `snapshot_interval_s`)."""
-    return min(settings.snapshot_interval_s, held.snapshot_seconds / SNAPSHOT_SHARE)
+def snapshot_due(held: Held, now: float, settings: Settings) -> bool:
+    """Whether a caught-up shard may take its lane snapshots now: while its budget lasts, and in any
+    case `snapshot_interval_s` after the last ones."""
+    return held.budget.left(now) > 0 or now - held.snapshot_at >= settings.snapshot_interval_s
 
 
 def idle_publish_due(held: Held, now: float, settings: Settings) -> bool:
     """Whether a shard with unpublished changes is to be published in full, lane snapshots included:
-    once no frame came for `idle_after_s` and its last snapshots are `snapshot_spacing` behind. A
-    shard whose last frame left frames waiting is catching up, not idle: a pause in their delivery
-    (the stall watchdog's business) is waited out for `snapshot_interval_s` first."""
+    once no frame came for `idle_after_s` and its snapshots are due. A shard whose last frame left
+    frames waiting is catching up, not idle: a pause in their delivery (the stall watchdog's
+    business) is waited out for `snapshot_interval_s` first."""
     quiet = settings.idle_after_s if held.caught_up else settings.snapshot_interval_s
-    return (now - held.shard.last_frame_at >= quiet
-            and now - held.snapshot_at >= snapshot_spacing(held, settings))
+    return now - held.shard.last_frame_at >= quiet and snapshot_due(held, now, settings)
 
 
 def dead_letter_headers(topic: str, entry: Entry, rejection: Rejection) -> list[tuple[str, bytes]]:
@@ -121,8 +145,9 @@ class Runtime:
     def _restore(self, partition: int) -> Held:
         started = time.perf_counter()
         shard = restore_shard(partition, self.table.items(), self.settings.bank)
-        held = self.held[partition] = Held(shard, Publisher(partition, self.settings.position_bucket_ratio,
-                                                            self.settings.snapshot_page_size))
+        held = self.held[partition] = Held(
+            shard, Publisher(partition, self.settings.position_bucket_ratio, self.settings.snapshot_page_size),
+            SnapshotBudget(SNAPSHOT_SHARE * self.settings.snapshot_interval_s))
         log.info("shard %d: restored %d orders in %.2fs", partition, len(shard.bank.orders),
                  time.perf_counter() - started)
         return held
@@ -159,13 +184,15 @@ class Runtime:
             outbox.extend(self.topics.changelog.name, partition, shard.changelog())
             now, lag = time.monotonic(), self._lag(partition, offset)
             held.caught_up = not lag
-            # While frames wait, publish less often: later frames would move the same positions again.
-            # Caught up, publish in full (lane snapshots too) as soon as their share of the time allows.
-            period = self.settings.publish_interval_s * (CATCH_UP_SLOWDOWN if lag else 1)
-            spacing = self.settings.snapshot_interval_s if lag else snapshot_spacing(held, self.settings)
+            # While frames wait, publish less often: later frames would move the same positions again
+            # (a launch's lane of 300,000 orders takes ~1.5 s to publish). Caught up, publish in full
+            # (lane snapshots too) as soon as their share of the time allows.
+            period = (max(self.settings.publish_interval_s * CATCH_UP_SLOWDOWN, held.publish_seconds / CATCH_UP_SHARE)
+                      if lag else self.settings.publish_interval_s)
             full = False
             if now - held.published_at >= period:
-                full = now - held.snapshot_at >= spacing
+                full = (now - held.snapshot_at >= self.settings.snapshot_interval_s if lag
+                        else snapshot_due(held, now, self.settings))
                 self._publish(held, outbox, snapshot=full)
             written = await self.sink.submit(outbox)
         self.metrics.applied.inc(bank.applied - counts[0])
@@ -248,9 +275,12 @@ class Runtime:
         shard, publisher, now = held.shard, held.publisher, time.monotonic()
         records = publisher.positions(shard.bank, shard.touched) + publisher.figures(shard.bank)
         shard.touched = set()
+        held.publish_seconds = time.monotonic() - now
         if snapshot:
+            started = time.monotonic()
             records += publisher.lane_snapshots(shard.bank)
-            held.snapshot_at, held.snapshot_seconds = now, time.monotonic() - now
+            held.snapshot_at = started
+            held.budget.spend(started, time.monotonic() - started)
         by_projection: dict[str, list[tuple[bytes, bytes | None]]] = {}
         for projection, key, value in records:
             by_projection.setdefault(projection, []).append((key, value))

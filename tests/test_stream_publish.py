@@ -8,7 +8,7 @@ import math
 import orjson
 import pytest
 
-from engine.agents import SNAPSHOT_SHARE, Held, idle_publish_due
+from engine.agents import SNAPSHOT_SHARE, Held, SnapshotBudget, idle_publish_due
 from engine.publish import POSITIONS, QUEUE, Buckets, Publisher, Record
 from engine.settings import Settings
 from engine.shards import Shard
@@ -107,20 +107,30 @@ def test_every_position_falls_in_exactly_one_bucket(ratio: float) -> None:
 
 def test_idle_snapshots_take_at_most_their_share_of_the_time() -> None:
     settings = Settings(idle_after_s=0.5, snapshot_interval_s=10)
-    held = Held(Shard(0, OrderBank()), Publisher(0))
+    held = Held(Shard(0, OrderBank()), Publisher(0), SnapshotBudget(cap=SNAPSHOT_SHARE * 10))
     held.shard.last_frame_at = 100.0
     assert not idle_publish_due(held, 100.4, settings)  # frames may still come
-    assert idle_publish_due(held, 100.5, settings)  # idle, and snapshots are cheap: at once
-    held.snapshot_at, held.snapshot_seconds = 100.5, 0.3  # a big lane: 0.3 s a snapshot
-    held.shard.last_frame_at = 101.0
-    assert not idle_publish_due(held, 102.0, settings)  # idle again, but 0.3 s / SNAPSHOT_SHARE must pass
-    assert idle_publish_due(held, 100.5 + 0.3 / SNAPSHOT_SHARE, settings)
-    held.snapshot_seconds = 5.0
-    assert not idle_publish_due(held, 110.4, settings)
-    assert idle_publish_due(held, 110.5, settings)  # never further apart than snapshot_interval_s
-    held.caught_up, held.snapshot_seconds = False, 0.0  # frames were waiting: a pause, not the end
-    assert not idle_publish_due(held, 110.5, settings)
-    assert idle_publish_due(held, 111.0, settings)  # unless it lasts snapshot_interval_s
+    assert idle_publish_due(held, 100.5, settings)  # idle, and the budget is full
+    held.budget.spend(100.5, 0.3)  # a big lane: 0.3 s a snapshot
+    held.budget.spend(101.0, 0.3)
+    held.budget.spend(101.5, 0.3)
+    held.snapshot_at = 101.5
+    assert 0 < held.budget.left(101.5) < 0.3
+    held.budget.spend(101.5, 0.3)  # a quiet stream kept it snapshotting: the budget runs out ...
+    held.shard.last_frame_at = 102.0
+    assert not idle_publish_due(held, 102.4, settings)
+    refilled = 101.5 + -held.budget.seconds / SNAPSHOT_SHARE  # ... and refills at SNAPSHOT_SHARE of the clock
+    assert not idle_publish_due(held, refilled - 0.01, settings)
+    assert idle_publish_due(held, refilled + 0.01, settings)
+    held.budget.spend(111.0, 5.0)  # one very costly snapshot
+    held.snapshot_at = 111.0
+    assert not idle_publish_due(held, 120.9, settings)
+    assert idle_publish_due(held, 121.0, settings)  # never further apart than snapshot_interval_s
+    held.caught_up = False  # frames were waiting: a pause, not the end
+    held.budget = SnapshotBudget(cap=1.0)
+    held.shard.last_frame_at = 130.0
+    assert not idle_publish_due(held, 139.9, settings)
+    assert idle_publish_due(held, 140.0, settings)  # unless it lasts snapshot_interval_s
 
 
 def test_position_records_are_canonical_json() -> None:
