@@ -90,6 +90,7 @@ class Held:
     publish_seconds: float = 0.0  # what the last publish of positions and figures took
     snapshot_at: float = 0.0
     caught_up: bool = True  # whether its last frame left no frame waiting in Kafka
+    publishing: int | None = None  # the frame whose outputs, a full publish, are being written
     written_wall: float | None = None  # wall-clock time the last frame's outputs were acknowledged
     published_wall: float | None = None  # ... and the last full publish
     sought: tuple[int, float] | None = None  # the lanes offset read again from, and when (monotonic)
@@ -194,6 +195,8 @@ class Runtime:
                 full = (now - held.snapshot_at >= self.settings.snapshot_interval_s if lag
                         else snapshot_due(held, now, self.settings))
                 self._publish(held, outbox, snapshot=full)
+            if full and not lag:
+                held.publishing = offset
             written = await self.sink.submit(outbox)
         self.metrics.applied.inc(bank.applied - counts[0])
         self.metrics.duplicates.inc(bank.duplicates - counts[1])
@@ -268,8 +271,10 @@ class Runtime:
         """A frame's outputs are durable; `published`: its offset, when they were a full publish."""
         held.written_wall = time.time()
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
-        if published is not None and held.shard.offset == published:  # and no frame came since
-            held.shard.unpublished, held.published_wall = False, held.written_wall
+        if published is not None and held.publishing == published:
+            held.publishing = None
+            if held.shard.offset == published:  # and no frame came since
+                held.shard.unpublished, held.published_wall = False, held.written_wall
 
     def _publish(self, held: Held, outbox: Outbox, *, snapshot: bool) -> None:
         shard, publisher, now = held.shard, held.publisher, time.monotonic()
@@ -293,7 +298,9 @@ class Runtime:
         """Publish in full every shard that has unpublished changes and no frame for a while."""
         for held in list(self.held.values()):
             shard = held.shard
-            if shard.unpublished and idle_publish_due(held, time.monotonic(), self.settings):
+            # A frame's full publish being written publishes that frame's state: no need to repeat it.
+            if (shard.unpublished and held.publishing != shard.offset
+                    and idle_publish_due(held, time.monotonic(), self.settings)):
                 async with held.lock:
                     outbox, offset = Outbox(), shard.offset
                     self._publish(held, outbox, snapshot=True)

@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from engine.settings import Settings
 
@@ -20,9 +21,11 @@ TOPIC_ALREADY_EXISTS = 36
 KEEP_FOREVER = {"cleanup.policy": "delete", "retention.ms": "-1"}
 # Only closed segments are compacted: small ones let the cleaner keep up with a launch, so a
 # recovering worker reads about one record per order instead of one per change.
-COMPACTED = {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1", "segment.ms": "3600000",
-             "segment.bytes": str(32 * 1024 * 1024)}
 FRAME_BYTES_MAX = str(8 * 1024 * 1024)
+"""max.message.bytes of the topics the worker writes in bulk: the largest record batch the broker takes
+(the engine's sink writes batches of up to 4 MiB within each topic's limit, engine.sink)."""
+COMPACTED = {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1", "segment.ms": "3600000",
+             "segment.bytes": str(32 * 1024 * 1024), "max.message.bytes": FRAME_BYTES_MAX}
 BANK_TABLE = "bank"
 """The Faust table (changelog-backed) that recovers the shards; Faust names its changelog."""
 
@@ -57,8 +60,7 @@ class Topics:
             "queue position of each order (key order_id), published by the bounded rule", COMPACTED)
         self.queue = TopicSpec(
             f"{prefix}.queue", shards,
-            "exact lane snapshots: a header per lane and pages of positions", {
-                **COMPACTED, "max.message.bytes": FRAME_BYTES_MAX})
+            "exact lane snapshots: a header per lane and pages of positions", COMPACTED)
         self.pool = TopicSpec(
             f"{prefix}.pool", shards, "prepayment pool rows, key [lane, trim, cohort, currency]", COMPACTED)
         self.cancellations = TopicSpec(
@@ -100,6 +102,15 @@ async def partitions_of(settings: Settings, topic: str) -> int:
     async with _admin(settings) as admin:
         (meta,) = await admin.describe_topics([topic])
         return 0 if meta["error_code"] else len(meta["partitions"])
+
+
+async def message_limits(settings: Settings, names: list[str]) -> dict[str, int]:
+    """Each existing topic's `max.message.bytes`: the largest record batch the broker takes."""
+    async with _admin(settings) as admin:
+        responses = await admin.describe_configs([
+            ConfigResource(ConfigResourceType.TOPIC, name, configs={"max.message.bytes": None}) for name in names])
+    return {name: int(value) for response in responses for error, _, _, name, entries in response.resources
+            if not error for key, value, *_ in entries if key == "max.message.bytes"}
 
 
 @asynccontextmanager
