@@ -4,7 +4,8 @@ Importing this module does nothing: `create_app(settings)` builds an app (no con
 until a worker starts it), and the module attribute `app`, which `faust -A` looks up, is built on
 first access from `Settings.from_env()` (ORDERBANK_* variables). Every Kafka client of the app uses
 the settings' security (ORDERBANK_KAFKA_*); a worker first checks it can connect and log in, so wrong
-credentials stop it at once with a clear message instead of retrying forever.
+credentials stop it at once with a clear message instead of retrying forever. Its Kafka transport is
+engine.transport's, whose consumer waits at most 100 ms on a fetch.
 """
 
 from __future__ import annotations
@@ -56,10 +57,10 @@ def create_app(settings: Settings | None = None) -> faust.App:
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=settings.session_timeout_s / 4,
         # A lanes message is a frame of up to thousands of events: few, large messages. Faust stops
-        # fetching a partition whose buffer reaches 51 frames and fetches it again at 25 (mode's
-        # FlowControlQueue: maxsize / 1.25 and maxsize * 0.4), so ~30,000 events keep the shard busy
-        # while the next fetch comes (at 16 it went idle between fetches). Frames are <= 512 KiB.
-        stream_buffer_maxsize=64,
+        # fetching a partition whose buffer reaches 26 frames and fetches it again at 13 (mode's
+        # FlowControlQueue: maxsize / 1.25 and maxsize * 0.4), so ~60,000 events keep the shard busy
+        # while the next fetch comes. Frames are <= 2 MiB (frame_bytes): <= 52 MiB buffered.
+        stream_buffer_maxsize=32,
         consumer_max_fetch_size=8 * MiB,
         producer_max_request_size=8 * MiB,
         web_bind=settings.web_host,
@@ -75,7 +76,8 @@ def create_app(settings: Settings | None = None) -> faust.App:
 
 
 class EngineApp(faust.App):
-    """A Faust app that checks its connection and credentials before any client starts."""
+    """A Faust app that checks its connection and credentials before any client starts, and reads
+    Kafka through the engine's transport."""
 
     def __init__(self, settings: Settings, *args: Any, **options: Any) -> None:
         super().__init__(*args, **options)

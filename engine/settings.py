@@ -63,8 +63,8 @@ class Settings(BaseModel):
     lane_by: Literal["model", "model_trim"] = "model"
     eta_window_days: int = Field(28, ge=1, le=3650)
     max_open_per_lane: int = Field(2_000_000, ge=1)
-    frame_events: int = Field(2000, ge=1, le=100_000, description="most events in one lanes-topic message")
-    frame_bytes: int = Field(512 * 1024, ge=1024, le=4 * 1024 * 1024, description="most bytes in one")
+    frame_events: int = Field(5000, ge=1, le=100_000, description="most events in one lanes-topic message")
+    frame_bytes: int = Field(2 * 1024 * 1024, ge=1024, le=4 * 1024 * 1024, description="most bytes in one")
     position_bucket_ratio: float = Field(2.0, gt=1.0, le=100.0,
                                          description="queue position buckets grow by this factor")
     publish_interval_s: float = Field(1.0, gt=0, le=3600, description="positions/pool/rates publish period")
