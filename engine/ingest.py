@@ -1,13 +1,14 @@
 """Ingest: read the input topic in bulk and forward its events, as frames, to their lanes' shards.
 
-Faust's consumer costs ~100 us per message, so the input topic (one event per message) is read
-by a plain aiokafka consumer group (`<app_id>-ingest`) with `getmany`, inside the Faust app as a
-service. Routing needs an order's lane, which only its OrderPlaced says: the `LaneDirectory`
-learns it from the placements it forwards (a cheap byte search, then msgspec for placements only)
-and, when given a partition, rebuilds itself by scanning that partition up to the committed
-offset. Events are not validated here: the shard decodes them once and dead-letters rejections.
-Fetching goes on while earlier batches are written; each batch's offsets are committed, in order,
-only after its frames are acknowledged (at-least-once; the reducer ignores redeliveries).
+Faust's consumer costs ~100 us per message, so the input topic (one event per message) is read by a
+plain aiokafka consumer group (`<app_id>-ingest`) with `getmany`, as a service in a process of its
+own beside the worker (engine.ingest_process) or inside its Faust app. Routing needs an order's
+lane, which only its OrderPlaced says: the `LaneDirectory` learns it from the placements it forwards
+(a cheap byte search, then msgspec for placements only) and, when given a partition, rebuilds itself
+by scanning that partition up to the committed offset. Events are not validated here: the shard
+decodes them once and dead-letters rejections. Fetching goes on while earlier batches are written;
+each batch's offsets are committed, in order, only after its frames are acknowledged (at-least-once;
+the reducer ignores redeliveries).
 """
 
 from __future__ import annotations
