@@ -195,13 +195,14 @@ class Runtime:
                 full = (now - held.snapshot_at >= self.settings.snapshot_interval_s if lag
                         else snapshot_due(held, now, self.settings))
                 self._publish(held, outbox, snapshot=full)
-            if full and not lag:
-                held.publishing = offset
+            published = offset if full and not lag else None  # the offset whose whole state these outputs carry
+            if published is not None:
+                held.publishing = published
             written = await self.sink.submit(outbox)
         self.metrics.applied.inc(bank.applied - counts[0])
         self.metrics.duplicates.inc(bank.duplicates - counts[1])
         self.metrics.batch_events.observe(len(frame.entries))
-        written.add_done_callback(lambda _: self._written(held, started, offset if full and not lag else None))
+        written.add_done_callback(lambda _: self._written(held, started, published))
         return written
 
     async def _missing_frames_gone(self, held: Held, offset: int) -> bool:
