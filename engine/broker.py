@@ -44,8 +44,12 @@ class BrokerError(Exception):
     """The broker could not be provisioned, started or stopped."""
 
 
+CACHE_VAR = "ORDERBANK_CACHE"
+"""Where the broker's jars and state go (default: .cache in the repository)."""
+
+
 def _default_cache() -> Path:
-    return Path(os.environ.get("ORDERBANK_CACHE") or REPO_ROOT / ".cache")
+    return Path(os.environ.get(CACHE_VAR) or REPO_ROOT / ".cache")
 
 
 @dataclass(frozen=True)

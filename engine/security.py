@@ -31,6 +31,8 @@ from aiokafka.helpers import create_ssl_context
 from aiokafka.protocol.metadata import MetadataRequest
 from pydantic import SecretStr
 
+from engine.environ import unknown_variable
+
 if TYPE_CHECKING:
     from faust.types.auth import CredentialsT
 
@@ -41,6 +43,8 @@ MECHANISMS: tuple[str, ...] = get_args(SaslMechanism)
 ENV_PREFIX = "ORDERBANK_KAFKA_"
 FILE_VAR = ENV_PREFIX + "SECURITY_FILE"
 _PATH_KEYS = ("password_file", "cafile", "certfile", "keyfile")  # relative ones in a file: next to the file
+KEYS = ("security_protocol", "sasl_mechanism", "username", "password", "check_hostname", *_PATH_KEYS)
+"""The settings a security file's keys or the `ORDERBANK_KAFKA_*` variables may give."""
 _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
 _AUTH_ERRORS = (SaslAuthenticationFailed, AuthenticationFailedError, IllegalSaslStateError,
                 UnsupportedSaslMechanismError)
@@ -169,6 +173,8 @@ class KafkaSecurity:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> KafkaSecurity:
         """Settings from `ORDERBANK_KAFKA_*`; variables override the file named by `ORDERBANK_KAFKA_SECURITY_FILE`."""
         env = os.environ if environ is None else environ
+        if problem := unknown_variable(env, ENV_PREFIX, {FILE_VAR, *map(var, KEYS)}):
+            raise SecurityConfigError(problem)
         values: dict[str, str] = {}
         if path := env.get(FILE_VAR):
             values.update(_file_values(Path(path)))
@@ -226,7 +232,6 @@ def _read_secret(path: Path) -> str:
 
 def _file_values(path: Path) -> dict[str, str]:
     """A TOML security file as `ORDERBANK_KAFKA_*` values; relative paths in it are relative to the file."""
-    known = ("security_protocol", "sasl_mechanism", "username", "password", "check_hostname", *_PATH_KEYS)
     try:
         doc = tomllib.loads(path.read_text())
     except OSError as exc:
@@ -235,8 +240,8 @@ def _file_values(path: Path) -> dict[str, str]:
         raise SecurityConfigError(f"{path}: not valid TOML: {exc}") from None
     values: dict[str, str] = {}
     for key, value in doc.items():
-        if key not in known:
-            raise SecurityConfigError(f"{path}: unknown key {key!r}; known keys: {', '.join(known)}")
+        if key not in KEYS:
+            raise SecurityConfigError(f"{path}: unknown key {key!r}; known keys: {', '.join(KEYS)}")
         if key == "check_hostname" and isinstance(value, bool):
             value = str(value).lower()
         if not isinstance(value, str):

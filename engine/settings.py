@@ -17,7 +17,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, InstanceOf, ValidationError, field_validator
 
-from engine.broker import BrokerSettings
+from engine import security
+from engine.broker import CACHE_VAR, BrokerSettings
+from engine.environ import unknown_variable
 from engine.security import KafkaSecurity, SecurityConfigError
 from projections.bank import BankSettings
 from projections.policies import parse_policy
@@ -91,6 +93,10 @@ class Settings(BaseModel):
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Defaults, then `ORDERBANK_*` variables, then explicit overrides (None means: not given)."""
         env = os.environ if environ is None else environ
+        ours = {name: value for name, value in env.items() if not name.startswith(security.ENV_PREFIX)}
+        known = {CACHE_VAR, *(ENV_PREFIX + name.upper() for name in cls.model_fields.keys() - {"security"})}
+        if problem := unknown_variable(ours, ENV_PREFIX, known):
+            raise SettingsError(problem)
         try:
             values: dict[str, Any] = {"security": KafkaSecurity.from_env(env)}
         except SecurityConfigError as exc:  # its message names the ORDERBANK_KAFKA_* variable

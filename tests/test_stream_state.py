@@ -159,6 +159,17 @@ def test_settings_come_from_the_environment_and_name_the_bad_field() -> None:
         Settings.from_env({"ORDERBANK_BOOTSTRAP_SERVERS": "nohost"})
 
 
+def test_a_misspelt_variable_is_an_error_not_a_default() -> None:
+    with pytest.raises(SettingsError, match=r"ORDERBANK_SHARD_PARTITION \(did you mean ORDERBANK_SHARD_PARTITIONS\?\)"):
+        Settings.from_env({"ORDERBANK_SHARD_PARTITION": "8"})
+    with pytest.raises(SettingsError, match=r"ORDERBANK_KAFKA_USER \(did you mean ORDERBANK_KAFKA_USERNAME\?\)"):
+        Settings.from_env({"ORDERBANK_KAFKA_USER": "alice"})
+    with pytest.raises(SettingsError, match=r"unknown variable ORDERBANK_XYZ \(known: ORDERBANK_APP_ID, "):
+        Settings.from_env({"ORDERBANK_XYZ": "1"})
+    # The broker's cache directory is not a worker setting but is ours; an empty variable counts as unset.
+    assert Settings.from_env({"ORDERBANK_CACHE": "/tmp/x", "ORDERBANK_XYZ": "", "OTHER": "1"}) == Settings()
+
+
 async def test_the_worker_consumer_waits_briefly_on_fetches(tmp_path: Path) -> None:
     """Faust's own 1.5 s fetch wait starved a busy shard behind fetches of idle partitions (engine.transport)."""
     app = create_app(Settings(data_dir=tmp_path))
