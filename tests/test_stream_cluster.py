@@ -85,9 +85,10 @@ def test_two_workers_share_the_shards_and_the_survivor_takes_over(broker: Broker
         b.stop()
 
 
+@pytest.mark.parametrize("guarantee", ["at_least_once", "exactly_once"])
 def test_a_worker_stopped_mid_stream_recovers_from_its_changelog_and_redeliveries_change_nothing(
-        broker: Broker, tmp_path: Path) -> None:
-    settings = unique_settings(broker.bootstrap)
+        broker: Broker, tmp_path: Path, guarantee: str) -> None:
+    settings = unique_settings(broker.bootstrap, processing_guarantee=guarantee)
     lines = launch(8000, 31)
     first = len(lines) * 2 // 5
     rest = tmp_path / "rest.jsonl"
