@@ -47,7 +47,7 @@ from engine.topics import BANK_TABLE, Topics
 
 log = logging.getLogger(__name__)
 FRAMES_IN_FLIGHT = 8
-CATCH_UP_SLOWDOWN = 10  # publish period multiplier while a shard has a backlog ...
+CATCH_UP_SLOWDOWN = 10  # publish and snapshot period multiplier while a shard has a backlog ...
 CATCH_UP_SHARE = 0.05  # ... and the most of its time publishing positions may take then
 RESEEK_AFTER_S = 2.0  # seek again if the frames sought have not come (a rebalance may have moved the position)
 STALLED_AFTER_S = 3.0  # no frame for this long while Kafka holds unapplied ones: read the partition again
@@ -88,7 +88,7 @@ class Held:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     published_at: float = 0.0
     publish_seconds: float = 0.0  # what the last publish of positions and figures took
-    snapshot_at: float = 0.0
+    snapshot_at: float = 0.0  # monotonic time of its last lane snapshots (at first, of its restore)
     caught_up: bool = True  # whether its last frame left no frame waiting in Kafka
     publishing: int | None = None  # the frame whose outputs, a full publish, are being written
     written_wall: float | None = None  # wall-clock time the last frame's outputs were acknowledged
@@ -100,6 +100,16 @@ def snapshot_due(held: Held, now: float, settings: Settings) -> bool:
     """Whether a caught-up shard may take its lane snapshots now: while its budget lasts, and in any
     case `snapshot_interval_s` after the last ones."""
     return held.budget.left(now) > 0 or now - held.snapshot_at >= settings.snapshot_interval_s
+
+
+def snapshots_due(held: Held, now: float, settings: Settings, *, catching_up: bool) -> bool:
+    """Whether a publish takes the lane snapshots too. Caught up: when `snapshot_due`. Catching up:
+    `CATCH_UP_SLOWDOWN` times less often, since the frames waiting will move every position of the
+    snapshot before it is written (a launch's lane: ~0.5 s and 20 MB each), and the catch-up ends
+    with one anyway."""
+    if catching_up:
+        return now - held.snapshot_at >= settings.snapshot_interval_s * CATCH_UP_SLOWDOWN
+    return snapshot_due(held, now, settings)
 
 
 def idle_publish_due(held: Held, now: float, settings: Settings) -> bool:
@@ -148,7 +158,7 @@ class Runtime:
         shard = restore_shard(partition, self.table.items(), self.settings.bank)
         held = self.held[partition] = Held(
             shard, Publisher(partition, self.settings.position_bucket_ratio, self.settings.snapshot_page_size),
-            SnapshotBudget(SNAPSHOT_SHARE * self.settings.snapshot_interval_s))
+            SnapshotBudget(SNAPSHOT_SHARE * self.settings.snapshot_interval_s), snapshot_at=time.monotonic())
         log.info("shard %d: restored %d orders in %.2fs", partition, len(shard.bank.orders),
                  time.perf_counter() - started)
         return held
@@ -192,8 +202,7 @@ class Runtime:
                       if lag else self.settings.publish_interval_s)
             full = False
             if now - held.published_at >= period:
-                full = (now - held.snapshot_at >= self.settings.snapshot_interval_s if lag
-                        else snapshot_due(held, now, self.settings))
+                full = snapshots_due(held, now, self.settings, catching_up=bool(lag))
                 self._publish(held, outbox, snapshot=full)
             published = offset if full and not lag else None  # the offset whose whole state these outputs carry
             if published is not None:

@@ -13,7 +13,6 @@ The pool is by construction the sum of every order's contribution (`contribution
 from __future__ import annotations
 
 from collections import defaultdict
-from operator import add, sub
 from typing import Any
 
 from projections.orders import Order, Status
@@ -21,6 +20,7 @@ from projections.orders import Order, Status
 FIGURES = ("open_orders", "deposits", "balances", "refunds_owed", "refunds_paid", "held",
            "forfeited", "realised", "demanded_outstanding")
 Bucket = tuple[str, str, str, str]
+_FIGURE_INDEXES = range(len(FIGURES))
 NOTHING = (0,) * len(FIGURES)
 """The contribution of an order not yet placed."""
 
@@ -55,7 +55,9 @@ class PoolProjection:
         now = contribution(order)
         if now != before:
             sums = self.buckets[bucket_of(order)]
-            sums[:] = map(add, sums, map(sub, now, before))
+            for i in _FIGURE_INDEXES:  # an event changes two or three figures: only those are summed again
+                if now[i] != before[i]:
+                    sums[i] += now[i] - before[i]
         if order.demands and order.status is Status.OPEN:
             self._owing[order.order_id] = order
         else:

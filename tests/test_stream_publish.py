@@ -8,7 +8,7 @@ import math
 import orjson
 import pytest
 
-from engine.agents import SNAPSHOT_SHARE, Held, SnapshotBudget, idle_publish_due
+from engine.agents import CATCH_UP_SLOWDOWN, SNAPSHOT_SHARE, Held, SnapshotBudget, idle_publish_due, snapshots_due
 from engine.publish import POSITIONS, QUEUE, Buckets, Publisher, Record
 from engine.settings import Settings
 from engine.shards import Shard
@@ -131,6 +131,15 @@ def test_idle_snapshots_take_at_most_their_share_of_the_time() -> None:
     held.shard.last_frame_at = 130.0
     assert not idle_publish_due(held, 139.9, settings)
     assert idle_publish_due(held, 140.0, settings)  # unless it lasts snapshot_interval_s
+
+
+def test_a_shard_catching_up_snapshots_its_lanes_ten_times_less_often() -> None:
+    settings = Settings(snapshot_interval_s=10)
+    held = Held(Shard(0, OrderBank()), Publisher(0), SnapshotBudget(cap=1.0), snapshot_at=100.0)
+    assert snapshots_due(held, 100.1, settings, catching_up=False)  # caught up: while the budget lasts
+    assert not snapshots_due(held, 100.1, settings, catching_up=True)
+    assert not snapshots_due(held, 100.0 + 10 * CATCH_UP_SLOWDOWN - 0.1, settings, catching_up=True)
+    assert snapshots_due(held, 100.0 + 10 * CATCH_UP_SLOWDOWN, settings, catching_up=True)
 
 
 def test_position_records_are_canonical_json() -> None:
