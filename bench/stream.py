@@ -16,7 +16,10 @@ prints each run's events/s, the medians and their ratios. Startup time is exclud
 three run with the worker's garbage-collector thresholds (engine.app.GC_THRESHOLDS). The naive
 agent runs first: its long run also warms the broker's JVM up.
 
-    .venv/bin/python bench/stream.py [--orders 150000] [--runs 3] [--seed 1] [--bootstrap HOST:PORT]
+    .venv/bin/python bench/stream.py [--preset small|yu7] [--orders N] [--runs 3] [--seed 1] [--bootstrap HOST:PORT]
+
+`--preset small` (the default) is a launch of `--orders` (150,000) orders; `--preset yu7` is the
+calibrated YU7 launch (300,000 orders, 289,000 of them on launch day: ~1.1 million events).
 """
 
 from __future__ import annotations
@@ -194,12 +197,14 @@ def main() -> None:
         sys.argv[1:] = ["worker"]
         return naive_worker(bootstrap, prefix, int(total), int(port), datadir)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--orders", type=int, default=150_000)
+    parser.add_argument("--preset", choices=["small", "yu7"], default="small")
+    parser.add_argument("--orders", type=int, help="orders in the launch (small: 150,000; yu7: its own 300,000)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--bootstrap", help="use this Kafka instead of starting one")
     parser.add_argument("--runs", type=int, default=3, help="runs of the ceiling and the engine (the naive: one)")
     args = parser.parse_args()
-    lines = [orjson.dumps(doc) for doc in generate(preset("small", args.orders), args.seed)]
+    scenario = preset(args.preset, args.orders or (150_000 if args.preset == "small" else None))
+    lines = [orjson.dumps(doc) for doc in generate(scenario, args.seed)]
     with tempfile.TemporaryDirectory() as tmpdir, contextlib.ExitStack() as stack:
         tmp = Path(tmpdir)
         bootstrap = args.bootstrap
@@ -207,8 +212,8 @@ def main() -> None:
             bootstrap = stack.enter_context(Broker(BrokerSettings(state_dir=tmp / "kafka"))).bootstrap
         prefix = f"bench-{uuid.uuid4().hex[:8]}"
         settings = Settings(bootstrap_servers=bootstrap, topic_prefix=prefix, input_partitions=PARTITIONS)
-        print(f"{len(lines):,} events ({args.orders:,} orders, seed {args.seed}) into {prefix}.events "
-              f"({PARTITIONS} partitions) on Apache Kafka at {bootstrap}")
+        print(f"{len(lines):,} events ({scenario.name} launch of {scenario.orders:,} orders, seed {args.seed}) "
+              f"into {prefix}.events ({PARTITIONS} partitions) on Apache Kafka at {bootstrap}")
         asyncio.run(produce(settings, lines))
         tune_gc()  # the ceiling too runs with the worker's collector settings
         # The naive agent first: its long run also warms the broker's JVM up for the others.

@@ -11,7 +11,8 @@ changed position would cost O(open orders) messages per event. Instead:
   names the bucket that holds its exact position at that moment. A publisher that starts on a
   restored bank (a restart or a takeover) first republishes every order of its shard once.
 - lane snapshots (key ["lane", name] plus pages ["page", name, i]): every lane's exact positions
-  and ETAs, published every `snapshot_interval_s` and whenever the shard goes idle.
+  and ETAs, published every `snapshot_interval_s` (ten times less often while the shard catches
+  up) and whenever it is caught up or goes idle (engine.agents decides when).
 - pool rows and cancellation figures: each record is published when its value changed.
 
 Exact positions are always available by query (engine.views). Nothing here touches Kafka: the
