@@ -96,20 +96,15 @@ class Held:
     sought: tuple[int, float] | None = None  # the lanes offset read again from, and when (monotonic)
 
 
-def snapshot_due(held: Held, now: float, settings: Settings) -> bool:
-    """Whether a caught-up shard may take its lane snapshots now: while its budget lasts, and in any
-    case `snapshot_interval_s` after the last ones."""
-    return held.budget.left(now) > 0 or now - held.snapshot_at >= settings.snapshot_interval_s
-
-
-def snapshots_due(held: Held, now: float, settings: Settings, *, catching_up: bool) -> bool:
-    """Whether a publish takes the lane snapshots too. Caught up: when `snapshot_due`. Catching up:
+def snapshots_due(held: Held, now: float, settings: Settings, *, catching_up: bool = False) -> bool:
+    """Whether a publish takes the lane snapshots too. A caught-up (or idle) shard: while its budget
+    lasts, and in any case `snapshot_interval_s` after the last ones. A shard catching up:
     `CATCH_UP_SLOWDOWN` times less often, since the frames waiting will move every position of the
     snapshot before it is written (a launch's lane: ~0.5 s and 20 MB each), and the catch-up ends
     with one anyway."""
     if catching_up:
         return now - held.snapshot_at >= settings.snapshot_interval_s * CATCH_UP_SLOWDOWN
-    return snapshot_due(held, now, settings)
+    return held.budget.left(now) > 0 or now - held.snapshot_at >= settings.snapshot_interval_s
 
 
 def idle_publish_due(held: Held, now: float, settings: Settings) -> bool:
@@ -118,7 +113,7 @@ def idle_publish_due(held: Held, now: float, settings: Settings) -> bool:
     frames waiting is catching up, not idle: a pause in their delivery (the stall watchdog's
     business) is waited out for `snapshot_interval_s` first."""
     quiet = settings.idle_after_s if held.caught_up else settings.snapshot_interval_s
-    return now - held.shard.last_frame_at >= quiet and snapshot_due(held, now, settings)
+    return now - held.shard.last_frame_at >= quiet and snapshots_due(held, now, settings)
 
 
 def dead_letter_headers(topic: str, entry: Entry, rejection: Rejection) -> list[tuple[str, bytes]]:
