@@ -60,6 +60,15 @@ def wait_until(probe: Callable[[], T | None], timeout: float, what: str, every: 
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+def wait_for(workers: Iterable[Worker], probe: Callable[[], T | None], timeout: float, what: str,
+             every: float = 0.1) -> T:
+    """wait_until, saying on a timeout where the workers stuck: each one's health and log tail."""
+    try:
+        return wait_until(probe, timeout, what, every)
+    except AssertionError as exc:
+        raise AssertionError("\n".join([str(exc), *(w.describe() for w in workers)])) from None
+
+
 @dataclass
 class Worker:
     """One worker child process (`faust -A engine.app worker`) with its own web port and state dir."""
@@ -104,6 +113,14 @@ class Worker:
             return None
         return orjson.loads(body) if status == 200 else None
 
+    def describe(self) -> str:
+        """Its health (or how it exited) and log tail, to say where a test stuck."""
+        try:
+            health: Any = self.health()
+        except AssertionError as exc:  # it exited; the message has the log tail
+            return f"--- {self.name}: {exc}"
+        return f"--- {self.name}: {health}\n{self.log_tail()}"
+
     def log_tail(self, lines: int = 40) -> str:
         text = (self.state / f"{self.name}.log").read_text(errors="replace").splitlines()
         return "\n".join(text[-lines:])
@@ -147,12 +164,7 @@ def caught_up(workers: list[Worker], timeout: float = 120) -> None:
         forwarded, last = asyncio.run(_offsets(settings))
         return forwarded and all(shards[p]["offset"] == offset for p, offset in last.items())
 
-    try:
-        wait_until(done, timeout, "the workers to catch up and publish", every=0.3)
-    except AssertionError as exc:
-        # Say where it stuck: each worker's health and log tail.
-        states = "\n".join(f"--- {w.name}: {w.health()}\n{w.log_tail()}" for w in workers)
-        raise AssertionError(f"{exc}\n{states}") from None
+    wait_for(workers, done, timeout, "the workers to catch up and publish", every=0.3)
 
 
 async def _produce(settings: Settings, values: Iterable[tuple[bytes | None, bytes]]) -> list[tuple[int, int]]:

@@ -43,7 +43,7 @@ from tests.stream_support import (
     produce_raw,
     read_topic,
     unique_settings,
-    wait_until,
+    wait_for,
 )
 
 pytestmark = pytest.mark.broker
@@ -102,7 +102,7 @@ def test_a_worker_killed_with_sigkill_restarts_without_losing_or_double_counting
     a, b = Worker(settings, tmp_path, "a").start(), Worker(settings, tmp_path, "b")
     feeding = stream(settings, tmp_path, lines, rate=3000)
     try:
-        wait_until(lambda: processed([a]) > len(lines) // 4, 60, "worker a to be mid-stream")
+        wait_for([a], lambda: processed([a]) > len(lines) // 4, 60, "worker a to be mid-stream")
         if moment == "during a rebalance":
             b.start()  # joining makes the group rebalance; a dies in the middle of handing shards over
             killed(a)
@@ -173,7 +173,7 @@ def test_the_broker_restarted_under_a_producer_and_a_worker(tmp_path: Path) -> N
         feeder = Feeder(settings, lines, rate=2500)
         feeder.start()
         try:
-            wait_until(lambda: processed([worker]) > len(lines) // 4, 60, "the worker to be mid-stream")
+            wait_for([worker], lambda: processed([worker]) > len(lines) // 4, 60, "the worker to be mid-stream")
             sent_before = feeder.sent
             kafka.restart()
             feeder.join(120)
@@ -194,12 +194,12 @@ def test_a_second_worker_joining_and_leaving_under_load(broker: Broker, tmp_path
     a, b = Worker(settings, tmp_path, "a").start(), Worker(settings, tmp_path, "b")
     feeding = stream(settings, tmp_path, lines, rate=1500)
     try:
-        wait_until(lambda: processed([a]) > len(lines) // 5, 60, "worker a to be mid-stream")
+        wait_for([a], lambda: processed([a]) > len(lines) // 5, 60, "worker a to be mid-stream")
         b.start()
-        shards: dict[str, Any] = wait_until(lambda: (b.health() or {}).get("shards"), 60, "b to own shards")
+        shards: dict[str, Any] = wait_for([a, b], lambda: (b.health() or {}).get("shards"), 60, "b to own shards")
         assert feeding.poll() is None, "the stream ended before the second worker joined"
         b.stop()
-        wait_until(lambda: len((a.health() or {"shards": {}})["shards"]) == 4, 60, "a to take every shard back")
+        wait_for([a, b], lambda: len((a.health() or {"shards": {}})["shards"]) == 4, 60, "a to take every shard back")
         assert feeding.wait(120) == 0
         counts = equals_the_fold([a], lines, settings)
         assert shards and counts.events == len(lines) + 3 and counts.rejected == 3

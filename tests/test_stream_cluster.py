@@ -27,7 +27,7 @@ from tests.stream_support import (
     produce_raw,
     read_topic,
     unique_settings,
-    wait_until,
+    wait_for,
 )
 
 pytestmark = pytest.mark.broker
@@ -60,8 +60,8 @@ def test_two_workers_share_the_shards_and_the_survivor_takes_over(broker: Broker
     first, rest = lines[:len(lines) // 2], lines[len(lines) // 2:]
     a, b = Worker(settings, tmp_path, "a").start(), Worker(settings, tmp_path, "b").start()
     try:
-        wait_until(lambda: owned(a) == owned(b) == 2, 180, "the shards to be split between the workers")
-        wait_until(lambda: reads(a) == reads(b) == 2, 180, "the input to be split between the workers")
+        wait_for([a, b], lambda: owned(a) == owned(b) == 2, 180, "the shards to be split between the workers")
+        wait_for([a, b], lambda: reads(a) == reads(b) == 2, 180, "the input to be split between the workers")
         produce_raw(settings, keyed(first))
         caught_up([a, b])
         expected = fold_lines(first, settings.bank)
@@ -76,7 +76,7 @@ def test_two_workers_share_the_shards_and_the_survivor_takes_over(broker: Broker
         assert orjson.loads(body)["position"] == getattr(expected.position_of(order_of_b), "position", None)
 
         a.stop()
-        wait_until(lambda: owned(b) == 4, 180, "the survivor to take every shard")
+        wait_for([a, b], lambda: owned(b) == 4, 180, "the survivor to take every shard")
         produce_raw(settings, keyed(rest))
         caught_up([b])
         assert b.get("/snapshot") == (200, canonical(fold_lines(lines, settings.bank).snapshot()))
@@ -101,7 +101,7 @@ def test_a_worker_stopped_mid_stream_recovers_from_its_changelog_and_redeliverie
             [sys.executable, "-c", "from engine.cli import main; main()", "produce", str(rest), "--rate", "3000",
              "--bootstrap", broker.bootstrap, "--prefix", settings.topic_prefix],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_until(lambda: processed([worker]) > first + 1500, 60, "the worker to be mid-stream")
+        wait_for([worker], lambda: processed([worker]) > first + 1500, 60, "the worker to be mid-stream")
         worker.stop()
         worker.start()
         assert feeding.wait(120) == 0
