@@ -46,9 +46,9 @@ from aiokafka.admin import AIOKafkaAdminClient  # noqa: E402
 
 from bench.stream import free_port  # noqa: E402
 from engine.broker import Broker, BrokerSettings  # noqa: E402
+from engine.children import stop_child  # noqa: E402
 from engine.settings import Settings  # noqa: E402
 from engine.sink import producer_config  # noqa: E402
-from engine.stream_up import stop_child  # noqa: E402
 from engine.topics import Topics, ensure  # noqa: E402
 from replay.synth import generate, preset  # noqa: E402
 

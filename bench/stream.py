@@ -47,9 +47,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa:
 
 from engine.app import tune_gc  # noqa: E402
 from engine.broker import Broker, BrokerSettings  # noqa: E402
+from engine.children import stop_child  # noqa: E402
 from engine.codec import Rejection, decode_batch  # noqa: E402
 from engine.settings import Settings  # noqa: E402
-from engine.stream_up import stop_child  # noqa: E402
 from engine.topics import Topics, ensure  # noqa: E402
 from projections.bank import OrderBank  # noqa: E402
 from replay.synth import generate, preset  # noqa: E402

@@ -32,6 +32,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from engine.children import tied_to_this_process
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 POM = Path(__file__).with_name("broker.pom.xml")
 STARTED_LINE = b"Kafka Server started"  # logged only once the broker is registered and unfenced
@@ -215,8 +217,11 @@ class Broker:
     def pid(self) -> int | None:
         return self._proc.pid if self._proc else None
 
-    def start(self, timeout: float = 60.0, *, fresh: bool = True) -> str:
-        """Start and wait until usable; ``fresh=False`` reuses formatted data and known ports."""
+    def start(self, timeout: float = 60.0, *, fresh: bool = True, detached: bool = False) -> str:
+        """Start and wait until usable; ``fresh=False`` reuses formatted data and known ports.
+
+        The broker stops (SIGTERM: a controlled shutdown) when this process dies, however it dies,
+        unless ``detached``: then it outlives this process until ``stop_background``."""
         info = _read_info(self.info_file)
         if info and _alive(int(info["pid"])):
             raise BrokerError(f"a broker already runs from {self.dir} (pid {info['pid']})")
@@ -250,7 +255,8 @@ class Broker:
         with self.log_file.open("ab" if reuse else "wb") as out:  # keep crash history
             self._proc = subprocess.Popen([*jvm, "kafka.Kafka", str(props)], cwd=self.dir,
                                           stdin=subprocess.DEVNULL, stdout=out,
-                                          stderr=subprocess.STDOUT, start_new_session=True)
+                                          stderr=subprocess.STDOUT, start_new_session=True,
+                                          preexec_fn=None if detached else tied_to_this_process(signal.SIGTERM))
         self.info_file.write_text(json.dumps({
             "pid": self._proc.pid, "bootstrap": self.bootstrap, "port": self._ports[0],
             "controller_port": self._ports[1], "sasl_ssl_port": self._sasl_port if self._sasl_ssl else None,
@@ -443,7 +449,7 @@ rootLogger.appenderRef.out.ref = OUT
 def start_background(settings: BrokerSettings | None = None, timeout: float = 60.0) -> str:
     """Start a detached broker that outlives this process, keeping a previous run's data."""
     b = Broker(settings)
-    bootstrap = b.start(timeout, fresh=False)
+    bootstrap = b.start(timeout, fresh=False, detached=True)
     b._proc = None  # forget the child so atexit leaves the JVM running
     return bootstrap
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import logging
 import os
 import signal
@@ -29,6 +28,7 @@ from typing import Any
 import msgspec
 from mode import Service
 
+from engine.children import die_with
 from engine.ingest import Ingest, Progress
 from engine.settings import Settings
 from engine.sink import Sink
@@ -123,18 +123,9 @@ async def _serve(settings: Settings) -> int:
     return 1 if failed else 0
 
 
-def _die_with(parent: int) -> None:
-    """Be killed when the worker dies, however it dies (Linux); elsewhere stdin's EOF stops us."""
-    if sys.platform.startswith("linux"):
-        pr_set_pdeathsig = 1
-        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
-    if os.getppid() != parent:  # it died before we asked
-        sys.exit(1)
-
-
 def main() -> None:
     parent, level = map(int, sys.argv[1:3])
-    _die_with(parent)
+    die_with(parent, signal.SIGKILL)  # elsewhere than Linux, stdin's end stops us
     logging.basicConfig(level=level, stream=sys.stderr,
                         format="[%(asctime)s] [%(process)d] [%(levelname)s] [ingest] %(message)s")
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C reaches the worker, which stops us in order

@@ -2,8 +2,9 @@
 
 It starts a fresh local Kafka (engine.broker), one worker (a child `orderbank worker`), and a
 producer streaming a synthetic launch (replay.synth) at a fixed rate, and shows a live summary
-read from the worker's HTTP views. Ctrl-C stops the producer, the worker and the broker, in
-that order, each cleanly.
+read from the worker's HTTP views. Ctrl-C or SIGTERM stops the producer, the worker and the broker,
+in that order, each cleanly; killed outright, it takes the worker and the broker with it
+(engine.children).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
+from types import FrameType
 from typing import Annotated, Any
 
 import aiohttp
@@ -25,6 +28,7 @@ from rich.live import Live
 from rich.table import Table
 
 from engine.broker import Broker, BrokerSettings
+from engine.children import stop_child, tied_to_this_process
 from engine.producer import EventProducer
 from engine.settings import ENV_PREFIX, Settings
 from replay.synth import generate, preset
@@ -37,6 +41,11 @@ def python_cli(*args: str) -> list[str]:
     return [sys.executable, "-c", "from engine.cli import main; main()", *args]
 
 
+def up_state() -> Path:
+    """Where `up` keeps its broker's and worker's files (a fresh broker each run)."""
+    return BrokerSettings().cache_dir / "up"
+
+
 def up(
     orders: Annotated[int, typer.Option(help="orders in the synthetic launch")] = 20_000,
     rate: Annotated[float, typer.Option(help="events per second to produce")] = 2_000,
@@ -44,7 +53,8 @@ def up(
     web_port: Annotated[int, typer.Option(help="port of the worker's HTTP views")] = 6066,
 ) -> None:
     """Run broker, worker and a producer of a synthetic launch, with a live summary (Ctrl-C stops)."""
-    state = BrokerSettings().cache_dir / "up"
+    signal.signal(signal.SIGTERM, _interrupt)
+    state = up_state()
     broker = Broker(BrokerSettings(state_dir=state / "broker"))
     worker: subprocess.Popen[bytes] | None = None
     try:
@@ -55,7 +65,10 @@ def up(
             ("bootstrap_servers", bootstrap), ("web_port", web_port), ("data_dir", state / "worker"))}}
         with (state / "worker.log").open("wb") as log:
             worker = subprocess.Popen(python_cli("worker", "--loglevel", "info"), env=env, stdout=log,
-                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                                      # Its state is durable in Kafka; without a broker it would take
+                                      # a minute of retries to stop gracefully.
+                                      preexec_fn=tied_to_this_process(signal.SIGKILL))
             console.print(f"broker {bootstrap}; worker http://127.0.0.1:{web_port} (log {state / 'worker.log'})")
             asyncio.run(_run(settings, orders, rate, seed, worker))
     except KeyboardInterrupt:
@@ -67,15 +80,13 @@ def up(
         console.print("stopped: producer, worker and broker")
 
 
-def stop_child(child: subprocess.Popen[bytes], sig: signal.Signals = signal.SIGTERM, grace: float = 30) -> None:
-    """Signal a child started with start_new_session=True (and its children); SIGKILL after `grace`."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(child.pid, sig)
-    try:
-        child.wait(grace)
-    except subprocess.TimeoutExpired:
-        os.killpg(child.pid, signal.SIGKILL)
-        child.wait(10)
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM stops `up` as Ctrl-C does: through asyncio's SIGINT handler while the pipeline runs
+    (it cancels the main task, so the producer flushes and closes), else with KeyboardInterrupt."""
+    handler = signal.getsignal(signal.SIGINT)
+    if not callable(handler):  # SIGINT ignored (a background job): SIGTERM still stops
+        raise KeyboardInterrupt
+    handler(signal.SIGINT, frame)
 
 
 async def _run(settings: Settings, orders: int, rate: float, seed: int, worker: subprocess.Popen[bytes]) -> None:

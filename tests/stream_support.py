@@ -27,10 +27,10 @@ from typing import Any, TypeVar
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from engine.children import stop_child
 from engine.codec import Rejection, decode
 from engine.settings import Settings
 from engine.shards import saved_of
-from engine.stream_up import stop_child
 from engine.topics import Topics, ensure, partitions_of
 from projections.bank import BankSettings, OrderBank, fold
 from projections.pool import totals
