@@ -18,7 +18,9 @@
   were fetched in an older rebalance generation, so its committed offsets can pass frames that
   were never applied; the shard's own offset, not the group's commit, says where to resume;
 - a timer that publishes a shard in full (lane snapshots included) once it has gone idle, and one
-  that reads a shard's partition again when frames wait in Kafka but none has come for a while.
+  that reads a shard's partition again when frames wait in Kafka but none has come for a while;
+- a watchdog that, while Faust recovers the table, reads again a changelog partition whose records
+  were fetched but never reached the recovery (RecoveryWatch).
 """
 
 from __future__ import annotations
@@ -26,13 +28,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import faust
 from aiokafka.errors import IllegalStateError, KafkaError
 from faust.types import TP
+from mode import Service
 
 from engine.codec import Rejection
 from engine.frames import Entry, FrameError, unpack
@@ -51,6 +54,7 @@ CATCH_UP_SLOWDOWN = 10  # publish and snapshot period multiplier while a shard h
 CATCH_UP_SHARE = 0.05  # ... and the most of its time publishing positions may take then
 RESEEK_AFTER_S = 2.0  # seek again if the frames sought have not come (a rebalance may have moved the position)
 STALLED_AFTER_S = 3.0  # no frame for this long while Kafka holds unapplied ones: read the partition again
+RECOVERY_STALLED_AFTER_S = 10.0  # a recovering changelog partition whose applied offset stood still this long
 SNAPSHOT_SHARE = 0.1
 """Most of a worker's time that lane snapshots may take. Every ETA moves with the clock, so a lane's
 snapshot is rewritten whole (~0.3 s for 150,000 open orders); a shard that goes idle after every
@@ -116,12 +120,62 @@ def idle_publish_due(held: Held, now: float, settings: Settings) -> bool:
     return now - held.shard.last_frame_at >= quiet and snapshots_due(held, now, settings)
 
 
+@dataclass
+class RecoveryWatch:
+    """Which changelog partitions Faust's table recovery waits on in vain.
+
+    Faust 0.15 sometimes loses a whole batch of changelog records between its consumer and the
+    recovery when a worker takes over partitions (seen in CI and in 2 of 78 repeated takeovers of
+    tests/test_stream_cluster.py on 2 cores, one loaded): the consumer's position is past the last record, the
+    recovery has applied none of them and waits forever, and the worker never serves its new shards.
+    A partition is stalled when recovery still needs its records and its applied offset has not
+    moved for RECOVERY_STALLED_AFTER_S; the runtime then reads it again if the consumer is past it."""
+
+    seen: dict[Any, tuple[int, float]] = field(default_factory=dict)  # tp -> (applied offset, since when)
+
+    def stalled(self, remaining: Mapping[Any, int], offsets: Mapping[Any, int], now: float) -> list[Any]:
+        for tp in list(self.seen):
+            if remaining.get(tp, 0) <= 0:
+                del self.seen[tp]
+        out = []
+        for tp, left in remaining.items():
+            if left <= 0:
+                continue
+            offset = offsets[tp]
+            seen = self.seen.get(tp)
+            if seen is None or seen[0] != offset:
+                self.seen[tp] = (offset, now)
+            elif now - seen[1] >= RECOVERY_STALLED_AFTER_S:
+                out.append(tp)
+        return out
+
+    def retried(self, tp: Any, now: float) -> None:
+        """Give a partition read again the full time to make progress."""
+        self.seen[tp] = (self.seen[tp][0], now)
+
+
 def dead_letter_headers(topic: str, entry: Entry, rejection: Rejection) -> list[tuple[str, bytes]]:
     """Why and where from, as Kafka headers; the record's key and value stay the original bytes."""
     fields = {"reason": rejection.reason.value, "rule": rejection.rule, "field": rejection.field,
               "message": rejection.message, "order_id": rejection.order_id, "event_id": rejection.event_id,
               "source.topic": topic, "source.partition": str(entry.partition), "source.offset": str(entry.offset)}
     return [(f"orderbank.{name}", value.encode()) for name, value in fields.items() if value is not None]
+
+
+class RecoveryWatchdog(Service):
+    """Runs RecoveryWatch while the app recovers its table. A service the app starts with itself:
+    Faust starts timers and `app.service`s only once the first recovery is over."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        super().__init__()
+        self.runtime = runtime
+
+    @Service.task
+    async def _watch(self) -> None:
+        while not self.should_stop:
+            await self.sleep(STALLED_AFTER_S / 2)
+            if self.runtime.app.in_recovery:
+                await self.runtime.resume_stalled_recovery()
 
 
 class Runtime:
@@ -136,6 +190,7 @@ class Runtime:
             else Ingest(settings, self.sink, on_fatal=app.crash))
         self.held: dict[int, Held] = {}
         self.table: Any = None
+        self.recovery_watch = RecoveryWatch()
         self._outputs = {POSITIONS: self.topics.positions.name, QUEUE: self.topics.queue.name,
                          POOL: self.topics.pool.name, CANCELLATIONS: self.topics.cancellations.name}
 
@@ -221,6 +276,25 @@ class Runtime:
         log.warning("shard %d: frame %d came before frames %d..%d", held.shard.partition, offset,
                     held.shard.offset + 1, offset - 1)
         return await self._read_again(held, offset)
+
+    async def resume_stalled_recovery(self) -> None:
+        """Read a changelog partition again that the table's recovery waits on in vain (RecoveryWatch)."""
+        recovery: Any = self.app.tables.recovery  # type: ignore[attr-defined]  # TableManager's, not in its protocol
+        now = time.monotonic()
+        for tp in self.recovery_watch.stalled(recovery.active_remaining(), recovery.active_offsets, now):
+            offset, highwater = recovery.active_offsets[tp], recovery.active_highwaters[tp]
+            try:
+                position = await self.app.consumer.position(tp)
+                if position is None or position <= highwater:
+                    continue  # its records are still to come
+                log.warning("recovery of %s stalled at offset %d of %d though the consumer is at %d: "
+                            "reading it again", tp, offset, highwater, position)
+                await self.app.consumer.seek_wait({tp: offset + 1})
+            except (TimeoutError, KafkaError, IllegalStateError) as exc:  # revoked meanwhile: a new recovery
+                log.warning("could not read %s again: %r", tp, exc)
+                continue
+            self.metrics.recovery_rereads.inc()
+            self.recovery_watch.retried(tp, now)
 
     async def resume_stalled(self) -> None:
         """Read a shard's partition again from its next frame when Kafka holds frames it has not
@@ -391,4 +465,5 @@ def install(app: faust.App, settings: Settings) -> Runtime:
     # Faust starts service instances too, though its annotation names classes only.
     app.service(runtime.sink)  # type: ignore[arg-type]
     app.service(runtime.ingest)  # type: ignore[arg-type]
+    app.add_dependency(RecoveryWatchdog(runtime))
     return runtime

@@ -21,6 +21,8 @@ class Metrics:
         self.rejections = Counter("orderbank_rejections", "Events dead-lettered, by reason", ["reason"], registry=r)
         self.rereads = Counter("orderbank_lanes_rereads", "Seeks back to lanes frames a shard had not applied",
                                registry=r)
+        self.recovery_rereads = Counter("orderbank_recovery_rereads",
+                                        "Changelog partitions read again after a recovery stalled", registry=r)
         self.published = Counter("orderbank_published_records", "Projection records published",
                                  ["projection"], registry=r)
         self.lag = Gauge("orderbank_consumer_lag", "Messages not yet consumed, per topic partition",

@@ -78,6 +78,7 @@ class Worker:
     name: str = "w1"
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    preload: str | None = None  # a module imported before Faust starts (fault injection)
 
     @property
     def url(self) -> str:
@@ -90,7 +91,9 @@ class Worker:
                "ORDERBANK_DATA_DIR": str(self.state / self.name)}
         log = (self.state / f"{self.name}.log").open("ab")
         # The way the docs say Faust users run it; settings come from the ORDERBANK_* environment.
-        self.proc = subprocess.Popen([sys.executable, "-m", "faust", "-A", "engine.app", "worker", "-l", "info"],
+        faust = (["-c", f"import {self.preload}; from faust.cli.faust import cli; cli()"] if self.preload
+                 else ["-m", "faust"])
+        self.proc = subprocess.Popen([sys.executable, *faust, "-A", "engine.app", "worker", "-l", "info"],
                                      env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                      start_new_session=True)
         log.close()
