@@ -18,13 +18,16 @@ import threading
 from collections.abc import Callable
 
 PR_SET_PDEATHSIG = 1
+# Looked up once here: a preexec_fn runs between fork and exec, where loading a library could wait
+# on a lock another thread of the parent held when it forked.
+_prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
 
 
 def die_with(parent: int, sig: signal.Signals) -> None:
     """Be sent `sig` when `parent`, this process's parent, dies, however it dies (Linux only; elsewhere
     children stop by their own means: the ingest on its stdin's end, brokers by atexit)."""
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, sig)
+    if _prctl is not None:
+        _prctl(PR_SET_PDEATHSIG, sig)
     if os.getppid() != parent:  # it died before we asked
         os.kill(os.getpid(), sig)
 
@@ -34,7 +37,7 @@ def tied_to_this_process(sig: signal.Signals) -> Callable[[], None] | None:
 
     The kernel signals the child when the *thread* that forked it ends, so only children forked by
     the main thread, which ends with the process, are tied."""
-    if not sys.platform.startswith("linux") or threading.current_thread() is not threading.main_thread():
+    if _prctl is None or threading.current_thread() is not threading.main_thread():
         return None
     parent = os.getpid()
     return lambda: die_with(parent, sig)
