@@ -176,6 +176,8 @@ class RecoveryWatchdog(Service):
             await self.sleep(STALLED_AFTER_S / 2)
             if self.runtime.app.in_recovery:
                 await self.runtime.resume_stalled_recovery()
+            else:  # the next recovery starts its clocks anew
+                self.runtime.recovery_watch.seen.clear()
 
 
 class Runtime:
