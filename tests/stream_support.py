@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from engine.children import stop_child
+from engine.children import stop_child, tied_to_this_process
 from engine.codec import Rejection, decode
 from engine.settings import Settings
 from engine.shards import saved_of
@@ -95,7 +95,8 @@ class Worker:
                  else ["-m", "faust"])
         self.proc = subprocess.Popen([sys.executable, *faust, "-A", "engine.app", "worker", "-l", "info"],
                                      env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     start_new_session=True)
+                                     start_new_session=True,  # killed with the tests, however they end
+                                     preexec_fn=tied_to_this_process(signal.SIGKILL))
         log.close()
         wait_until(self.health, 90, f"worker {self.name} to serve /health")
         return self
