@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import sys
+import threading
 from typing import Any
 
 import faust
@@ -36,6 +38,11 @@ def tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 MiB = 1024 * 1024
+STOP_DEADLINE_S = 30.0
+"""How long a stopping worker may take. Faust's stop never ends once the broker is gone (its
+consumer waits for the group coordinator for ever); everything a worker acknowledged is durable in
+Kafka, so past this it exits (code EXIT_STOP_DEADLINE) and a restart carries on from the changelog."""
+EXIT_STOP_DEADLINE = 3
 
 
 def create_app(settings: Settings | None = None) -> faust.App:
@@ -83,6 +90,15 @@ class EngineApp(faust.App):
         super().__init__(*args, **options)
         self.settings = settings
 
+    async def stop(self) -> None:
+        deadline = threading.Timer(STOP_DEADLINE_S, _exit_past_deadline)
+        deadline.daemon = True
+        deadline.start()
+        try:
+            await super().stop()
+        finally:
+            deadline.cancel()
+
     def _new_transport(self) -> Transport:
         return Transport(self.conf.broker_consumer, self)
 
@@ -97,6 +113,13 @@ class EngineApp(faust.App):
         # Faust ignores a subscribed topic that does not exist yet and may not assign it for minutes.
         await ensure(self.settings)
         await super().on_first_start()
+
+
+def _exit_past_deadline() -> None:
+    log.error("could not stop within %.0f s (is the broker reachable?): exiting; what this worker "
+              "acknowledged is in Kafka", STOP_DEADLINE_S)
+    logging.shutdown()
+    os._exit(EXIT_STOP_DEADLINE)
 
 
 _app: faust.App | None = None

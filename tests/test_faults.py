@@ -7,6 +7,8 @@ dead-lettered (tests.stream_support.conserved). A worker killed with SIGKILL com
 its way out, so its restart reads some input again: those events are counted as duplicates
 ignored, never applied twice.
 
+A worker told to stop after its broker died exits within the stop deadline instead of hanging.
+
 A shard applies its lanes frames strictly in offset order from the offset its changelog reached:
 Faust drops (and acks) messages around rebalances, which lost a range of a shard's events here
 before the engine read such frames again (engine.agents, tests/test_stream_order.py).
@@ -26,6 +28,7 @@ from typing import Any
 import orjson
 import pytest
 
+from engine.app import EXIT_STOP_DEADLINE, STOP_DEADLINE_S
 from engine.broker import Broker, BrokerSettings
 from engine.producer import EventProducer
 from engine.settings import Settings
@@ -38,6 +41,7 @@ from tests.stream_support import (
     caught_up,
     conserved,
     fold_lines,
+    keyed,
     killed,
     processed,
     produce_raw,
@@ -185,6 +189,25 @@ def test_the_broker_restarted_under_a_producer_and_a_worker(tmp_path: Path) -> N
             assert counts.events == counts.applied == len(lines) and counts.rejected == 0
         finally:
             worker.stop()
+
+
+def test_a_worker_stopped_after_its_broker_died_exits_within_the_deadline(tmp_path: Path) -> None:
+    with Broker(BrokerSettings(state_dir=tmp_path / "kafka")) as kafka:
+        settings = with_topics(kafka.bootstrap)
+        worker = Worker(settings, tmp_path, "w").start()
+        try:
+            produce_raw(settings, keyed(launch(47)[:2000]))
+            caught_up([worker])
+            kafka.kill()
+            assert worker.proc is not None
+            started = time.monotonic()
+            worker.proc.terminate()
+            code = worker.proc.wait(STOP_DEADLINE_S + 30)
+            took = time.monotonic() - started
+        finally:
+            worker.stop()
+    assert code == EXIT_STOP_DEADLINE and STOP_DEADLINE_S <= took < STOP_DEADLINE_S + 30
+    assert "could not stop within" in worker.log_tail(200)
 
 
 def test_a_second_worker_joining_and_leaving_under_load(broker: Broker, tmp_path: Path) -> None:
