@@ -15,7 +15,12 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/orderbank demo
 
+# mypy cannot follow setuptools' editable finder, so it reads the folders through links under their installed names.
+TYPING := .cache/typing/orderbank
+
 lint: $(STAMP)
+	mkdir -p $(TYPING)
+	for d in engine projections replay; do ln -sfn ../../../$$d $(TYPING)/$$d; done
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 

@@ -1,8 +1,8 @@
 """Load: one worker under a sustained event rate (lag, memory, throughput), then its recovery time after a kill.
 
-(a) sustained: the yu7 preset (replay.synth, 1,112,602 events for seed 1) is streamed in log order at `--rate`
+(a) sustained: the yu7 preset (orderbank.replay.synth, 1,112,602 events for seed 1) is streamed in log order at `--rate`
     events/s for at most `--duration` seconds (a prefix of rate x duration events when that is fewer) into a
-    4-partition input topic, against one worker (`faust -A engine.app worker`, memory store). Every second:
+    4-partition input topic, against one worker (`orderbank worker`, memory store). Every second:
     input lag (end offsets of the input topic minus the ingest group's committed offsets), lanes lag (end
     offsets of the lanes topic minus the Faust group's committed offsets), the worker's RSS (/proc) and the
     events it has processed. Then the producer stops and the worker drains.
@@ -45,12 +45,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa:
 from aiokafka.admin import AIOKafkaAdminClient  # noqa: E402
 
 from bench.stream import free_port  # noqa: E402
-from engine.broker import Broker, BrokerSettings  # noqa: E402
-from engine.children import stop_child  # noqa: E402
-from engine.settings import Settings  # noqa: E402
-from engine.sink import producer_config  # noqa: E402
-from engine.topics import Topics, ensure  # noqa: E402
-from replay.synth import generate, preset  # noqa: E402
+from orderbank.engine.dev.broker import Broker, BrokerSettings  # noqa: E402
+from orderbank.engine.dev.children import stop_child  # noqa: E402
+from orderbank.engine.kafka.sink import producer_config  # noqa: E402
+from orderbank.engine.kafka.topics import Topics, ensure  # noqa: E402
+from orderbank.engine.settings import Settings  # noqa: E402
+from orderbank.engine.stream.app import APP  # noqa: E402
+from orderbank.replay.synth import generate, preset  # noqa: E402
 
 PARTITIONS = 4
 WARM_S = 30.0  # the worker counts as warm after this many seconds of load
@@ -80,7 +81,7 @@ class WorkerProcess:
                "ORDERBANK_STORE": s.store, "ORDERBANK_WEB_PORT": str(self.port),
                "ORDERBANK_DATA_DIR": str(self.folder / s.app_id)}
         with (self.folder / f"{s.app_id}.log").open("ab") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "faust", "-A", "engine.app", "worker", "-l", "info"],
+            self.proc = subprocess.Popen([sys.executable, "-m", "faust", "-A", APP, "worker", "-l", "info"],
                                          env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                          start_new_session=True)
         return self
@@ -112,7 +113,7 @@ class WorkerProcess:
         return 0.0
 
     def restores(self) -> str:
-        """The last restore of each shard, as the worker logged it (engine.agents)."""
+        """The last restore of each shard, as the worker logged it (orderbank.engine.stream.agents)."""
         lines = (self.folder / f"{self.settings.app_id}.log").read_text(errors="replace").splitlines()
         return "; ".join(line.split("]")[-1].strip() for line in [x for x in lines if ": restored " in x][-PARTITIONS:])
 

@@ -14,9 +14,9 @@ import argparse
 import random
 import time
 
-from projections.orders import Order
-from projections.policies import BoundedOvertake, Fifo, HighTrimFirst, PaidFirst, Policy
-from projections.queue import QueueProjection
+from orderbank.projections.orders import Order
+from orderbank.projections.policies import BoundedOvertake, Fifo, HighTrimFirst, PaidFirst, Policy
+from orderbank.projections.queue import QueueProjection
 
 
 def order(i: int, rng: random.Random) -> Order:

@@ -1,13 +1,13 @@
 """Replay benchmark: loading and per-policy replay speed on the yu7 preset, against ceilings
 measured in the same run.
 
-1. Loading: events/s of `replay.load` against orjson decoding the same file in a bare loop, side
+1. Loading: events/s of `orderbank.replay.load` against orjson decoding the same file in a bare loop, side
    by side `--rounds` times (the cores are shared: one pair is one sample); the peak memory of a
    process that only loads the log.
 2. Replay: seconds and events/s for each of the four policies (one replication: ranks,
    simulation and every figure), and the total against the 10 s target.
 3. Baseline: the same queue (priority classes, reneging customers, a fixed daily car schedule)
-   in SimPy on a scaled-down launch, against `replay.serve` on the same inputs.
+   in SimPy on a scaled-down launch, against `orderbank.replay.serve` on the same inputs.
 
 Run: .venv/bin/python bench/replay.py [--orders 300000] [--log yu7.jsonl] [--rounds 3] [--baseline-orders 20000]
 (`--log`: a log `orderbank synth` wrote, instead of synthesising one.)
@@ -34,17 +34,17 @@ import numpy as np  # noqa: E402
 import orjson  # noqa: E402
 import simpy  # noqa: E402
 
-from engine.logfile import read_lines, write_docs  # noqa: E402
-from projections.policies import HighTrimFirst, Policy, parse_policy, spec_of  # noqa: E402
-from replay.compare import DEFAULT_POLICIES  # noqa: E402
-from replay.counterfactual import policy_ranks, run_policy  # noqa: E402
-from replay.estimates import estimate_from  # noqa: E402
-from replay.figures import figures  # noqa: E402
-from replay.load import load  # noqa: E402
-from replay.orderlog import OrderLog  # noqa: E402
-from replay.serve import FOREVER, Queue, serve  # noqa: E402
-from replay.source import FileSource  # noqa: E402
-from replay.synth import generate, preset  # noqa: E402
+from orderbank.projections.policies import HighTrimFirst, Policy, parse_policy, spec_of  # noqa: E402
+from orderbank.replay.compare import DEFAULT_POLICIES  # noqa: E402
+from orderbank.replay.counterfactual import policy_ranks, run_policy  # noqa: E402
+from orderbank.replay.estimates import estimate_from  # noqa: E402
+from orderbank.replay.figures import figures  # noqa: E402
+from orderbank.replay.load import load  # noqa: E402
+from orderbank.replay.logfile import read_lines, write_docs  # noqa: E402
+from orderbank.replay.orderlog import OrderLog  # noqa: E402
+from orderbank.replay.serve import FOREVER, Queue, serve  # noqa: E402
+from orderbank.replay.source import FileSource  # noqa: E402
+from orderbank.replay.synth import generate, preset  # noqa: E402
 
 T = TypeVar("T")
 
@@ -84,7 +84,8 @@ def bench_loading(path: Path, rounds: int) -> None:
 def peak_memory(path: Path, load_it: bool) -> float:
     """Peak RSS in MB of a fresh interpreter that imports the loader and, if asked, loads the log
     (VmHWM: unlike ru_maxrss, it does not count the memory of the process that started it)."""
-    code = ("import sys; from pathlib import Path; from replay.load import load; from replay.source import FileSource; "
+    code = ("import sys; from pathlib import Path; from orderbank.replay.load import load; "
+            "from orderbank.replay.source import FileSource; "
             + ("load(FileSource(Path(sys.argv[1]))); " if load_it else "")
             + "print(next(line.split()[1] for line in open('/proc/self/status') if line.startswith('VmHWM')))")
     done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True)

@@ -2,18 +2,18 @@
 
 A synthetic launch is produced once into a fresh input topic; then, one after the other and each
 alone on the machine (with the broker):
-- ceiling: a bare aiokafka consumer that reads the topic, decodes (engine.codec.decode_batch, as a
+- ceiling: a bare aiokafka consumer that reads the topic, decodes (orderbank.projections.codec.decode_batch, as a
   shard does) and folds (OrderBank.apply) with no output at all: the most one Python process can
   do with these reducers;
 - naive:   a Faust agent that takes one event at a time, decodes, applies and writes the order to a
   changelog-backed table (one table write per event);
-- engine:  the engine's worker, `faust -A engine.app worker` with its ingest process (frames, shard
+- engine:  the engine's worker, `faust -A orderbank.engine.stream.app worker` with its ingest process (frames, shard
   agent, changelog, dead letters, published projections), timed from its first fetch until every
   event is applied and written, and until its full publish (positions, pool, rates and lane
   snapshots of the final state) is out: when the projection topics reflect every event.
 The ceiling and the engine run `--runs` times, alternately (the machine is shared and noisy);
 prints each run's events/s, the medians and their ratios. Startup time is excluded everywhere; all
-three run with the worker's garbage-collector thresholds (engine.app.GC_THRESHOLDS). The naive
+three run with the worker's garbage-collector thresholds (orderbank.engine.stream.app.GC_THRESHOLDS). The naive
 agent runs first: its long run also warms the broker's JVM up.
 
     .venv/bin/python bench/stream.py [--preset small|yu7] [--orders N] [--runs 3] [--seed 1] [--bootstrap HOST:PORT]
@@ -45,14 +45,14 @@ import msgspec  # noqa: E402
 import orjson  # noqa: E402
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa: E402
 
-from engine.app import tune_gc  # noqa: E402
-from engine.broker import Broker, BrokerSettings  # noqa: E402
-from engine.children import stop_child  # noqa: E402
-from engine.codec import Rejection, decode_batch  # noqa: E402
-from engine.settings import Settings  # noqa: E402
-from engine.topics import Topics, ensure  # noqa: E402
-from projections.bank import OrderBank  # noqa: E402
-from replay.synth import generate, preset  # noqa: E402
+from orderbank.engine.dev.broker import Broker, BrokerSettings  # noqa: E402
+from orderbank.engine.dev.children import stop_child  # noqa: E402
+from orderbank.engine.kafka.topics import Topics, ensure  # noqa: E402
+from orderbank.engine.settings import Settings  # noqa: E402
+from orderbank.engine.stream.app import APP, tune_gc  # noqa: E402
+from orderbank.projections.bank import OrderBank  # noqa: E402
+from orderbank.projections.codec import Rejection, decode_batch  # noqa: E402
+from orderbank.replay.synth import generate, preset  # noqa: E402
 
 PARTITIONS = 4
 CEILING, NAIVE = "ceiling: aiokafka + decode + fold", "naive Faust agent (table write/event)"
@@ -105,7 +105,7 @@ def naive_worker(bootstrap: str, prefix: str, total: int, port: int, datadir: st
     """Run in a child process: the naive Faust agent; writes its seconds to datadir/result once it saw `total`."""
     import faust
 
-    from engine.codec import decode
+    from orderbank.projections.codec import decode
 
     tune_gc()  # as the engine worker does, so the comparison is of the designs
     app = faust.App(f"{prefix}-naive", broker=f"kafka://{bootstrap}", store="memory://", autodiscover=False,
@@ -174,7 +174,7 @@ def engine(bootstrap: str, prefix: str, total: int, tmp: Path) -> tuple[float, f
     env = {**os.environ, "ORDERBANK_BOOTSTRAP_SERVERS": bootstrap, "ORDERBANK_TOPIC_PREFIX": prefix,
            "ORDERBANK_APP_ID": f"{prefix}-engine-{uuid.uuid4().hex[:6]}", "ORDERBANK_WEB_PORT": str(port),
            "ORDERBANK_DATA_DIR": str(tmp / "engine"), "ORDERBANK_INPUT_PARTITIONS": str(PARTITIONS)}
-    proc = child(["-m", "faust", "-A", "engine.app", "worker", "-l", "warn"], env)
+    proc = child(["-m", "faust", "-A", APP, "worker", "-l", "warn"], env)
     try:
         applied = 0.0
         for health in polled(f"http://127.0.0.1:{port}/health"):

@@ -4,7 +4,7 @@ Every field has a documented default and can be overridden by an environment var
 `ORDERBANK_<FIELD>` (e.g. `ORDERBANK_BOOTSTRAP_SERVERS=broker:9092`, `ORDERBANK_WEB_PORT=6067`).
 Values are validated on load; a bad value fails with the field's name and the rule it broke.
 `security` (TLS/SASL of every Kafka client) comes from the `ORDERBANK_KAFKA_*` variables instead
-(engine.security, docs/security.md); it is never dumped, so settings can be printed or passed on safely.
+(orderbank.engine.kafka.security, docs/security.md); it is never dumped, so settings can be printed or passed on safely.
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, InstanceOf, ValidationError, field_validator
 
-from engine import security
-from engine.broker import CACHE_VAR, BrokerSettings
-from engine.environ import unknown_variable
-from engine.security import KafkaSecurity, SecurityConfigError
-from projections.bank import BankSettings
-from projections.policies import parse_policy
+from orderbank.engine.cache import CACHE_VAR, cache_dir
+from orderbank.engine.environ import unknown_variable
+from orderbank.engine.kafka import security
+from orderbank.engine.kafka.security import KafkaSecurity, SecurityConfigError
+from orderbank.projections.bank import BankSettings
+from orderbank.projections.policies import parse_policy
 
 ENV_PREFIX = "ORDERBANK_"
 
@@ -42,7 +42,7 @@ class Settings(BaseModel):
     app_id: str = Field("orderbank", pattern=r"^[A-Za-z0-9._-]{1,100}$",
                         description="Faust app id: consumer group and changelog topic prefix")
     topic_prefix: str = Field("orderbank", pattern=r"^[A-Za-z0-9._-]{1,100}$",
-                              description="prefix of every topic name (see engine.topics)")
+                              description="prefix of every topic name (see orderbank.engine.kafka.topics)")
     input_partitions: int = Field(4, ge=1, le=1024, description="partitions of the input topic")
     shard_partitions: int = Field(4, ge=1, le=1024,
                                   description="partitions of the lanes topic: each one holds whole lanes")
@@ -59,7 +59,8 @@ class Settings(BaseModel):
                                "core, or inside the worker")
     store: str = Field("memory://", pattern=r"^(memory|rocksdb)://$", description="Faust table store")
     standby_replicas: int = Field(0, ge=0, le=8, description="Faust standby replicas of the bank table")
-    data_dir: Path | None = Field(None, description="Faust's local state; default .cache/workers/<app>-<port>")
+    data_dir: Path | None = Field(None,
+                              description="Faust's local state; default <cache>/workers/<app>-<port> (engine/cache.py)")
     session_timeout_s: float = Field(10.0, ge=6.0, le=300.0, description="consumer group session timeout")
     policy: str = Field("fifo", description="ordering policy, e.g. fifo, high-trim-first, bounded-overtake:k=500")
     lane_by: Literal["model", "model_trim"] = "model"
@@ -129,7 +130,7 @@ class Settings(BaseModel):
 
     @property
     def state_dir(self) -> Path:
-        return self.data_dir or BrokerSettings().cache_dir / "workers" / f"{self.app_id}-{self.web_port}"
+        return self.data_dir or cache_dir() / "workers" / f"{self.app_id}-{self.web_port}"
 
     def servers(self) -> list[str]:
         return [s.strip() for s in self.bootstrap_servers.split(",")]

@@ -1,4 +1,5 @@
-"""Pure projections of the order bank: deterministic reducers over events, no I/O.
+"""The pure core of the order bank: the event model, its codec, and deterministic reducers over events. No I/O.
 
-The Faust agents and the replay both call `projections.bank.fold` / `OrderBank.apply`.
+Everything else imports it and it imports nothing of `orderbank.engine` or `orderbank.replay`: the Faust agents and
+the replay lab fold events with the same `orderbank.projections.bank.OrderBank`.
 """

@@ -17,13 +17,13 @@ from typing import Any, Literal
 
 import msgspec
 
-from engine.codec import Reason, Rejection
-from engine.events import Event, OrderPlaced
-from projections.cancellations import CancellationProjection
-from projections.orders import Order, Status, check, cohort_of, iso, micros
-from projections.policies import Fifo, Policy
-from projections.pool import NOTHING, PoolProjection, contribution
-from projections.queue import Position, QueueProjection
+from orderbank.projections.cancellations import CancellationProjection
+from orderbank.projections.codec import Reason, Rejection
+from orderbank.projections.events import Event, OrderPlaced
+from orderbank.projections.orders import Order, Status, check, cohort_of, iso, micros
+from orderbank.projections.policies import Fifo, Policy
+from orderbank.projections.pool import NOTHING, PoolProjection, contribution
+from orderbank.projections.queue import Position, QueueProjection
 
 
 class Outcome(StrEnum):

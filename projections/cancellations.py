@@ -18,7 +18,7 @@ from typing import Any
 
 from sortedcontainers import SortedList
 
-from projections.orders import US_PER_DAY, Order
+from orderbank.projections.orders import US_PER_DAY, Order
 
 WINDOWS_DAYS = (7, 28)
 ALL = "*"

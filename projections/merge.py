@@ -13,9 +13,9 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from projections.bank import BankSettings, OrderBank
-from projections.orders import iso
-from projections.pool import totals
+from orderbank.projections.bank import BankSettings, OrderBank
+from orderbank.projections.orders import iso
+from orderbank.projections.pool import totals
 
 Part = dict[str, Any]
 

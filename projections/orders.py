@@ -12,8 +12,8 @@ from functools import cache
 
 import msgspec
 
-from engine.codec import Reason, Rejection
-from engine.events import Event, Money
+from orderbank.projections.codec import Reason, Rejection
+from orderbank.projections.events import Event, Money
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NAIVE_EPOCH = _EPOCH.replace(tzinfo=None)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from projections.orders import Order, Status
+from orderbank.projections.orders import Order, Status
 
 FIGURES = ("open_orders", "deposits", "balances", "refunds_owed", "refunds_paid", "held",
            "forfeited", "realised", "demanded_outstanding")

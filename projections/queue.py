@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 from sortedcontainers import SortedList
 
-from projections.orders import US_PER_DAY, Order, iso, micros
-from projections.policies import Key, Policy
+from orderbank.projections.orders import US_PER_DAY, Order, iso, micros
+from orderbank.projections.policies import Key, Policy
 
 LATEST_US = micros(datetime.max.replace(tzinfo=UTC))
 """9999-12-31T23:59:59.999999Z, the latest time a datetime (and so an ETA's text) can hold."""

@@ -14,9 +14,9 @@ from typing import Any
 
 import msgspec
 
-from projections.bank import BankSettings, OrderBank
-from projections.orders import Order, Status
-from projections.pool import NOTHING
+from orderbank.projections.bank import BankSettings, OrderBank
+from orderbank.projections.orders import Order, Status
+from orderbank.projections.pool import NOTHING
 
 
 def order_from_doc(doc: Mapping[str, Any]) -> Order:

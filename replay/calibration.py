@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from projections.orders import US_PER_DAY
-from replay.orderlog import NEVER, OrderLog
+from orderbank.projections.orders import US_PER_DAY
+from orderbank.replay.orderlog import NEVER, OrderLog
 
 NOVEMBER_FIRST = 128
 """Days from the 26 June 2025 launch day to 1 November 2025, the day of the seed article."""

@@ -12,11 +12,11 @@ from typing import get_args
 
 import numpy as np
 
-from projections.bank import BankSettings
-from replay.lifecycle import Indices, Orders
-from replay.orderlog import I64, NEVER, Flags, LoadReport, Movements, OrderLog, Payments
-from replay.rows import Names, Rows, Words
-from replay.shapes import CANCELLED, DELIVERED, DEMANDED, RECEIVED, REFUNDED, TRANSFERRED, Purpose
+from orderbank.projections.bank import BankSettings
+from orderbank.replay.lifecycle import Indices, Orders
+from orderbank.replay.orderlog import I64, NEVER, Flags, LoadReport, Movements, OrderLog, Payments
+from orderbank.replay.rows import Names, Rows, Words
+from orderbank.replay.shapes import CANCELLED, DELIVERED, DEMANDED, RECEIVED, REFUNDED, TRANSFERRED, Purpose
 
 _BALANCE = get_args(Purpose).index("balance")
 _LATEST = np.iinfo(np.int64).max

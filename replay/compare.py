@@ -16,18 +16,18 @@ from typing import Any
 
 import numpy as np
 
-from projections.bank import BankSettings, OrderBank
-from projections.orders import iso
-from projections.policies import Policy, parse_policy, spec_of
-from replay.counterfactual import policy_ranks, run_policy
-from replay.estimates import estimate_from
-from replay.figures import Figures, boundaries, figures
-from replay.history import replay_history
-from replay.load import load
-from replay.orderlog import OrderLog
-from replay.outcome import as_happened
-from replay.source import LineSource
-from replay.stats import interval
+from orderbank.projections.bank import BankSettings, OrderBank
+from orderbank.projections.orders import iso
+from orderbank.projections.policies import Policy, parse_policy, spec_of
+from orderbank.replay.counterfactual import policy_ranks, run_policy
+from orderbank.replay.estimates import estimate_from
+from orderbank.replay.figures import Figures, boundaries, figures
+from orderbank.replay.history import replay_history
+from orderbank.replay.load import load
+from orderbank.replay.orderlog import OrderLog
+from orderbank.replay.outcome import as_happened
+from orderbank.replay.source import LineSource
+from orderbank.replay.stats import interval
 
 Progress = Callable[[str, int, int | None], None]
 """Called with (stage, done, total or None)."""

@@ -4,7 +4,7 @@ Kept from the log, whatever the policy: order arrivals (time, trim, price, lane)
 (each historical allocation is a slot: a car allocated at that time, delivered when the log
 delivered it, or `lead` after allocation if it was not), voluntary prepayments (made while the
 order still waits, at their historical time), and the maker's own cancellations.
-Re-decided by the simulation: which waiting order each car goes to (`replay.serve` with the
+Re-decided by the simulation: which waiting order each car goes to (`orderbank.replay.serve` with the
 policy's ranks), and so when orders are allocated, pay, are delivered or run out of patience.
 
 Customers, one replication's draws (`Behaviour`, shared by all policies so they are compared
@@ -21,12 +21,23 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from projections.orders import US_PER_DAY
-from projections.policies import Policy
-from replay.estimates import Estimates
-from replay.orderlog import BALANCE_NOT_PAID, CUSTOMER, FRAUD, I32, I64, MAKER, NEVER, Flags, Movements, OrderLog
-from replay.outcome import Outcome, sum_by_order
-from replay.serve import FOREVER, Queue, serve
+from orderbank.projections.orders import US_PER_DAY
+from orderbank.projections.policies import Policy
+from orderbank.replay.estimates import Estimates
+from orderbank.replay.orderlog import (
+    BALANCE_NOT_PAID,
+    CUSTOMER,
+    FRAUD,
+    I32,
+    I64,
+    MAKER,
+    NEVER,
+    Flags,
+    Movements,
+    OrderLog,
+)
+from orderbank.replay.outcome import Outcome, sum_by_order
+from orderbank.replay.serve import FOREVER, Queue, serve
 
 
 @dataclass(frozen=True)
@@ -48,7 +59,7 @@ class Ranks:
 
 
 class _View:
-    """The facts a policy key reads (projections.policies.Queued), one order at a time."""
+    """The facts a policy key reads (orderbank.projections.policies.Queued), one order at a time."""
 
     __slots__ = ("fully_paid", "order_id", "ordinal", "placed_us", "trim_rank")
 

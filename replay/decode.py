@@ -2,11 +2,11 @@
 decoder for every line that fails either.
 
 `scan` looks with numpy at a block's lines (in the reader thread); `BlockReader` decodes the whole
-block with msgspec against the canonical shapes (`replay.shapes`) when its lines are plainly one
+block with msgspec against the canonical shapes (`orderbank.replay.shapes`) when its lines are plainly one
 JSON object each. `decode_block` then reads each column in one pass
 and checks with numpy what the shapes leave open: UUIDs, timestamps, order ids, currency codes,
 VINs. A block that was not read in one go is decoded a line at a time, still with msgspec. A line
-that fails any check goes through `engine.codec.decode` (pydantic): its rejection is kept with its
+that fails any check goes through `orderbank.projections.codec.decode` (pydantic): its rejection is kept with its
 line number, or its event joins the columns in canonical shape (`shapes.shape_of`). So a line is
 decoded to the same values, or rejected for the same reason, whichever path it takes.
 """
@@ -21,11 +21,11 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
-from engine.codec import MAX_EVENT_BYTES, Rejection, decode
-from replay.joined import Joined
-from replay.orderlog import I64, NEVER, Flags
-from replay.rows import I8, I16, Names, Rows, Words
-from replay.shapes import (
+from orderbank.projections.codec import MAX_EVENT_BYTES, Rejection, decode
+from orderbank.replay.joined import Joined
+from orderbank.replay.orderlog import I64, NEVER, Flags
+from orderbank.replay.rows import I8, I16, Names, Rows, Words
+from orderbank.replay.shapes import (
     CANCELLED,
     DECODER,
     DELIVERED,
@@ -38,7 +38,7 @@ from replay.shapes import (
     decoder_for,
     shape_of,
 )
-from replay.timestamps import as_chars, parse
+from orderbank.replay.timestamps import as_chars, parse
 
 _KIND, _SEQ, _MINOR = attrgetter("kind"), attrgetter("seq"), attrgetter("money.minor")
 _AT, _WHEN, _ID, _ORDER = attrgetter("occurred_at"), attrgetter("when"), attrgetter("event_id"), attrgetter("order_id")
@@ -62,7 +62,7 @@ _UUID_DASHES = np.array([8, 13, 18, 23])
 
 
 class ExactPath:
-    """Lines decoded by `engine.codec`: which, and the rejections with their line numbers."""
+    """Lines decoded by `orderbank.projections.codec`: which, and the rejections with their line numbers."""
 
     def __init__(self) -> None:
         self.lines: set[int] = set()
@@ -135,7 +135,7 @@ def decode_block(block: Block, first: int, names: Names, exact: ExactPath,
                  reader: BlockReader | None) -> tuple[Rows, int]:
     """The events of `block` (the first line numbered `first`) as rows; and how many lines it held.
     A block the reader cannot read in one go is decoded a line at a time, with msgspec first; with
-    no reader, every line goes through engine.codec."""
+    no reader, every line goes through orderbank.projections.codec."""
     whole = reader.read(block) if reader is not None else None
     lines: list[bytes] = []
     currency = None
@@ -161,7 +161,7 @@ def decode_block(block: Block, first: int, names: Names, exact: ExactPath,
                   for shape, number, good in zip(shapes, numbers.tolist(), ok.tolist(), strict=True)]
         numbers = numbers[[shape is not None for shape in redone]]
         rows, ok = columns([shape for shape in redone if shape is not None], numbers, names)
-        assert ok.all(), "an event engine.codec accepted fails the fast path's checks in canonical shape"
+        assert ok.all(), "an event orderbank.projections.codec accepted fails the fast path's checks in canonical shape"
     return rows, count
 
 
@@ -240,7 +240,7 @@ def _currencies(shapes: list[Shape], currency: attrgetter[str], names: Names) ->
 
 
 def _is_currency(name: str) -> bool:
-    """Three capital letters (the pattern of engine.events.Money.currency)."""
+    """Three capital letters (the pattern of orderbank.projections.events.Money.currency)."""
     return len(name) == 3 and name.isascii() and name.isupper() and name.isalpha()
 
 

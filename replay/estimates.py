@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from projections.orders import US_PER_DAY
-from replay.orderlog import CANCEL_REASONS, CUSTOMER, I64, NEVER, Flags, OrderLog
-from replay.outcome import allocation_times
-from replay.patience import F64, Patience, estimate
+from orderbank.projections.orders import US_PER_DAY
+from orderbank.replay.orderlog import CANCEL_REASONS, CUSTOMER, I64, NEVER, Flags, OrderLog
+from orderbank.replay.outcome import allocation_times
+from orderbank.replay.patience import F64, Patience, estimate
 
 
 @dataclass(frozen=True)

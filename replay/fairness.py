@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from replay.orderlog import I64, Flags
+from orderbank.replay.orderlog import I64, Flags
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ Scalars:
 - cancelled, cancel_rate, cancel_customer, cancel_void, revenue_lost: orders cancelled (by
   customers, voided for an unpaid balance, by the maker) over orders placed, and their list prices;
 - wait_mean, wait_p50, wait_p95, wait_p99: days from placed_at to delivered_at of delivered cars;
-- overtakes, largest_overtake, kendall_tau, share_overtaken: see replay.fairness, on the
+- overtakes, largest_overtake, kendall_tau, share_overtaken: see orderbank.replay.fairness, on the
   allocation sequence (who got a car on an earlier day than whom);
 - trim.<trim>.* and cohort.<ISO week>.cancel_rate: the same, by trim and by week of order.
 Series (value at the end of each day): backlog (open orders), waiting (open, no car yet),
@@ -26,10 +26,10 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from projections.orders import US_PER_DAY
-from replay.fairness import NOBODY, Fairness, fairness
-from replay.orderlog import BALANCE_NOT_PAID, CUSTOMER, I64, NEVER, OrderLog
-from replay.outcome import Outcome, sum_by_order
+from orderbank.projections.orders import US_PER_DAY
+from orderbank.replay.fairness import NOBODY, Fairness, fairness
+from orderbank.replay.orderlog import BALANCE_NOT_PAID, CUSTOMER, I64, NEVER, OrderLog
+from orderbank.replay.outcome import Outcome, sum_by_order
 
 SERIES = ("backlog", "waiting", "pool", "delivered", "revenue", "cancelled")
 Scalars = dict[str, float | None]

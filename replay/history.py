@@ -1,6 +1,6 @@
 """The log as it happened: fold it with the live engine's reducer and sample the projections daily.
 
-This is `projections.bank.OrderBank.apply`, event by event, exactly as the stream runs it. At
+This is `orderbank.projections.bank.OrderBank.apply`, event by event, exactly as the stream runs it. At
 each midnight UTC the fold passes, the cheap totals are read off the projections (never a full
 snapshot of every open order): open orders per lane and the days to clear them at the lane's
 trailing throughput, the prepayment pool, deliveries, cancellations and their rolling rates.
@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from engine.codec import Rejection, decode
-from projections.bank import BankSettings, OrderBank
-from projections.cancellations import ALL
-from projections.orders import US_PER_DAY, iso, micros
-from projections.pool import FIGURES
-from replay.source import LineSource
+from orderbank.projections.bank import BankSettings, OrderBank
+from orderbank.projections.cancellations import ALL
+from orderbank.projections.codec import Rejection, decode
+from orderbank.projections.orders import US_PER_DAY, iso, micros
+from orderbank.projections.pool import FIGURES
+from orderbank.replay.source import LineSource
 
 _HELD = FIGURES.index("held")
 _REALISED = FIGURES.index("realised")

@@ -10,14 +10,14 @@ from typing import Any
 
 from rich.console import Console
 
-from engine.logfile import write_docs
-from engine.render import print_snapshot
-from projections.bank import OrderBank
-from replay.compare import Progress, Settings, compare
-from replay.report import write_report
-from replay.source import FileSource, LineSource
-from replay.synth import generate, preset
-from replay.terminal import comparison_table, progress_bars
+from orderbank.projections.bank import OrderBank
+from orderbank.replay.compare import Progress, Settings, compare
+from orderbank.replay.logfile import write_docs
+from orderbank.replay.render import print_snapshot
+from orderbank.replay.report import write_report
+from orderbank.replay.source import FileSource, LineSource
+from orderbank.replay.synth import generate, preset
+from orderbank.replay.terminal import comparison_table, progress_bars
 
 DEMO_PRESET = "yu7"
 

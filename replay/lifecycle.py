@@ -1,12 +1,12 @@
 """Which decoded events apply: the bank's lifecycle rules, over columns where an order goes the
-expected way, event by event through `projections.orders.check` where it does not.
+expected way, event by event through `orderbank.projections.orders.check` where it does not.
 
 The rows are grouped by order (one sort that keeps each order's events in log order). An order
 goes the expected way when its first event is its OrderPlaced at seq 1, its seqs run 1, 2, 3, ...,
 every amount is in its currency, nothing follows a delivery, only refunds follow a cancellation,
 a cancellation refunds at most what was paid and refunds stay within what is owed: then every one
 of its events applies, which numpy checks for all orders at once. The other orders' events (a
-duplicate, a gap, an event for an order never placed, ...) are decoded again by `engine.codec`
+duplicate, a gap, an event for an order never placed, ...) are decoded again by `orderbank.projections.codec`
 and folded one by one with the bank's rules, which say what applies, what is a duplicate and why
 the rest is rejected. Where a lane could fill up (the bank's `max_open_per_lane` depends on every
 order before) or amounts could overflow int64 sums, every order is folded one by one. One bank
@@ -23,14 +23,21 @@ from typing import TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from engine.codec import Reason, Rejection, decode
-from engine.events import Event, OrderCancelled, OrderPlaced, PaymentReceived, RefundPaid, VehicleDelivered
-from projections.bank import BankSettings
-from projections.orders import Order, Status, check
-from replay.orderlog import I64, Flags
-from replay.rows import Rows, Words
-from replay.shapes import CANCELLED, DELIVERED, PLACED, RECEIVED, REFUNDED, TRANSFERRED
-from replay.source import LineSource
+from orderbank.projections.bank import BankSettings
+from orderbank.projections.codec import Reason, Rejection, decode
+from orderbank.projections.events import (
+    Event,
+    OrderCancelled,
+    OrderPlaced,
+    PaymentReceived,
+    RefundPaid,
+    VehicleDelivered,
+)
+from orderbank.projections.orders import Order, Status, check
+from orderbank.replay.orderlog import I64, Flags
+from orderbank.replay.rows import Rows, Words
+from orderbank.replay.shapes import CANCELLED, DELIVERED, PLACED, RECEIVED, REFUNDED, TRANSFERRED
+from orderbank.replay.source import LineSource
 
 Indices = npt.NDArray[np.intp]
 _HAS_MONEY = np.ones(7, dtype=bool)
@@ -104,7 +111,7 @@ class Outcome:
     duplicates: int
     rejections: list[tuple[int, Rejection]]
     decoded: set[int]
-    """Line numbers decoded again by engine.codec to fold them one by one."""
+    """Line numbers decoded again by orderbank.projections.codec to fold them one by one."""
 
 
 def settle(rows: Rows, orders: Orders, settings: BankSettings, source: LineSource, exact: bool) -> Outcome:

@@ -1,10 +1,10 @@
 """Load an event log into columns (`OrderLog`) by the bank's rules, a block of lines at a time.
 
-Three steps, each in its own module: decode (`replay.decode`: msgspec and numpy on the fast path,
-`engine.codec` for any line that leaves it; a reader thread reads the blocks and looks at their
-lines while the last one decodes), settle (`replay.lifecycle`: which events apply, in
-bulk for the orders that go the expected way, one by one through `projections.orders.check` for
-the others) and fold the applied events into per-order columns (`replay.columns`). Rejections
+Three steps, each in its own module: decode (`orderbank.replay.decode`: msgspec and numpy on the fast path,
+`orderbank.projections.codec` for any line that leaves it; a reader thread reads the blocks and looks at their
+lines while the last one decodes), settle (`orderbank.replay.lifecycle`: which events apply, in
+bulk for the orders that go the expected way, one by one through `orderbank.projections.orders.check` for
+the others) and fold the applied events into per-order columns (`orderbank.replay.columns`). Rejections
 carry the reason, rule and message the bank gives them; the first `MAX_EXAMPLES` are kept with
 their line numbers. `exact=True` takes the slow path for every line and every order: what the
 tests compare the fast path with.
@@ -16,13 +16,13 @@ import gc
 from collections import Counter
 from collections.abc import Callable
 
-from projections.bank import BankSettings
-from replay.columns import order_log
-from replay.decode import BlockReader, ExactPath, decode_block, no_rows, scan
-from replay.lifecycle import Orders, settle
-from replay.orderlog import LoadReport, OrderLog
-from replay.rows import Names, Rows
-from replay.source import LineSource, ahead
+from orderbank.projections.bank import BankSettings
+from orderbank.replay.columns import order_log
+from orderbank.replay.decode import BlockReader, ExactPath, decode_block, no_rows, scan
+from orderbank.replay.lifecycle import Orders, settle
+from orderbank.replay.orderlog import LoadReport, OrderLog
+from orderbank.replay.rows import Names, Rows
+from orderbank.replay.source import LineSource, ahead
 
 Progress = Callable[[int], None]
 """Called with the number of lines read so far, after each block."""
@@ -31,7 +31,7 @@ MAX_EXAMPLES = 20
 
 def load(source: LineSource, settings: BankSettings | None = None, progress: Progress | None = None,
          exact: bool = False) -> OrderLog:
-    """The log's orders as columns (`exact`: every line through engine.codec and every order through
+    """The log's orders as columns (`exact`: every line through orderbank.projections.codec and every order through
     the bank's rules one event at a time; slow, for checking the fast path)."""
     settings = settings or BankSettings()
     # Decoding makes millions of short-lived objects and no cycles: the cyclic collector would

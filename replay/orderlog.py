@@ -2,8 +2,8 @@
 
 This is what the replay reads instead of events. Times are int64 microseconds since the epoch,
 `NEVER` (-1) when a fact did not happen; money is int64 minor units of the log's one currency.
-The rules that fold events into these columns are those of `projections.bank` (same lifecycle,
-same rejections), applied by `replay.load`.
+The rules that fold events into these columns are those of `orderbank.projections.bank` (same lifecycle,
+same rejections), applied by `orderbank.replay.load`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from projections.orders import US_PER_DAY
+from orderbank.projections.orders import US_PER_DAY
 
 NEVER = -1
 CANCEL_REASONS = ("customer", "balance_not_paid", "maker", "fraud")
@@ -50,7 +50,7 @@ class LoadReport:
     rejected: dict[str, int]
     examples: list[dict[str, object]] = field(default_factory=list)
     exact_lines: int = 0
-    """Lines that left the fast path and were decoded by engine.codec (pydantic)."""
+    """Lines that left the fast path and were decoded by orderbank.projections.codec (pydantic)."""
 
     def as_dict(self) -> dict[str, object]:
         return {"lines": self.lines, "applied": self.applied, "duplicates": self.duplicates,

@@ -2,7 +2,7 @@
 
 An `Outcome` says, per order of an `OrderLog`, when it was allocated a car, delivered or
 cancelled (and why), what it was owed back, and every payment and refund. `as_happened` reads
-it off the log; `replay.counterfactual` simulates one. Times are int64 microseconds, NEVER when
+it off the log; `orderbank.replay.counterfactual` simulates one. Times are int64 microseconds, NEVER when
 the fact did not happen by the end of the log.
 """
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from replay.orderlog import I32, I64, NEVER, Movements, OrderLog
+from orderbank.replay.orderlog import I32, I64, NEVER, Movements, OrderLog
 
 
 @dataclass(frozen=True)

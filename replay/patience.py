@@ -17,7 +17,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from replay.orderlog import Flags
+from orderbank.replay.orderlog import Flags
 
 F64 = npt.NDArray[np.float64]
 

@@ -13,9 +13,9 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from projections.bank import canonical
-from replay.svg import bar_chart, line_chart
-from replay.terminal import HEADLINES, cell
+from orderbank.projections.bank import canonical
+from orderbank.replay.svg import bar_chart, line_chart
+from orderbank.replay.terminal import HEADLINES, cell
 
 HAPPENED = "as it happened"
 

@@ -16,8 +16,8 @@ from typing import TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from replay.orderlog import I32, I64
-from replay.shapes import NO_MONEY
+from orderbank.replay.orderlog import I32, I64
+from orderbank.replay.shapes import NO_MONEY
 
 I8 = npt.NDArray[np.int8]
 I16 = npt.NDArray[np.int16]
@@ -56,7 +56,7 @@ class Rows:
     line: I64
     """The event's line number in the log (1 = first non-blank line)."""
     kind: I8
-    """replay.shapes.PLACED, DEMANDED, ..."""
+    """orderbank.replay.shapes.PLACED, DEMANDED, ..."""
     order: Words
     """The order id's bytes, zero-padded to whole 64-bit words (equal rows = the same order)."""
     seq: I64

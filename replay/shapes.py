@@ -1,10 +1,10 @@
 """The canonical shapes of the seven events as msgspec Structs: what the loader's fast path decodes.
 
 msgspec checks in C, a block of lines at a time, most of what the pydantic models in
-`engine.events` check: JSON types without coercion, every key present and no other, lengths,
+`orderbank.projections.events` check: JSON types without coercion, every key present and no other, lengths,
 integer ranges and the literal values. What it cannot check as cheaply (UUIDs, timestamps, the
-order id, currency and VIN patterns) `replay.decode` checks with numpy. A line failing either goes
-to `engine.codec.decode`, so the fast path accepts only lines the exact path accepts, with the same
+order id, currency and VIN patterns) `orderbank.replay.decode` checks with numpy. A line failing either goes
+to `orderbank.projections.codec.decode`, so the fast path accepts only lines the exact path accepts, with the same
 values. Optional fields the encoder leaves out (correlation_id, causation_id) and defaults are not
 part of the canonical shape: lines using them take the exact path.
 
@@ -24,15 +24,15 @@ from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
 
 import msgspec
 
-from engine.events import SCHEMA_VERSION, Event
+from orderbank.projections.events import SCHEMA_VERSION, Event
 
 INT64_MAX = 2**63 - 1
 Minor = Annotated[int, msgspec.Meta(ge=0, le=INT64_MAX)]
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Time = Annotated[str, msgspec.Meta(min_length=20, max_length=27)]
-"""A timestamp's text; `replay.timestamps` checks its form (20 or 27 characters, UTC)."""
+"""A timestamp's text; `orderbank.replay.timestamps` checks its form (20 or 27 characters, UTC)."""
 Code = Annotated[str, msgspec.Meta(min_length=3, max_length=3)]
-"""Any currency code's text; `replay.decode` checks it is three capitals."""
+"""Any currency code's text; `orderbank.replay.decode` checks it is three capitals."""
 Channel = Literal["app", "web", "store", "dealer"]
 Purpose = Literal["deposit", "balance", "fee"]
 CancelReason = Literal["customer", "balance_not_paid", "maker", "fraud"]

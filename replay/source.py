@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, TypeVar, cast
 
-from engine.logfile import read_lines
+from orderbank.replay.logfile import read_lines
 
 T = TypeVar("T")
 BLOCK_BYTES = 4 << 20

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from projections.orders import US_PER_DAY, iso, micros
-from projections.policies import HighTrimFirst, Key, Policy
+from orderbank.projections.orders import US_PER_DAY, iso, micros
+from orderbank.projections.policies import HighTrimFirst, Key, Policy
 
 
 @dataclass(frozen=True)

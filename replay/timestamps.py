@@ -1,6 +1,6 @@
 """ISO 8601 UTC timestamps to integer microseconds, a whole column at a time.
 
-The log writer (`projections.orders.iso`) writes `YYYY-MM-DDTHH:MM:SS.ffffffZ`, or
+The log writer (`orderbank.projections.orders.iso`) writes `YYYY-MM-DDTHH:MM:SS.ffffffZ`, or
 `YYYY-MM-DDTHH:MM:SSZ` on a whole second. `parse` reads a column of such texts: the separators,
 digits and the fields' ranges are checked with numpy, and the rows that pass are read by numpy's
 datetime64 parser. It says which rows passed rather than raising: the loader sends the others
@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from replay.joined import Joined
-from replay.orderlog import I64, Flags
+from orderbank.replay.joined import Joined
+from orderbank.replay.orderlog import I64, Flags
 
 CANONICAL_LENGTH = 27
 """len('2025-06-26T14:00:00.017130Z')"""

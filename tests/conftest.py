@@ -1,4 +1,4 @@
-"""Shared fixtures. `broker`: one real Apache Kafka (engine.broker) for the whole test session."""
+"""Shared fixtures. `broker`: one real Apache Kafka (orderbank.engine.dev.broker) for the whole test session."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from engine.broker import Broker, BrokerSettings
+from orderbank.engine.dev.broker import Broker, BrokerSettings
 
 
 @pytest.fixture(scope="session")

@@ -6,8 +6,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from engine.codec import Rejection
-from engine.events import (
+from orderbank.projections.codec import Rejection
+from orderbank.projections.events import (
     Money,
     OrderCancelled,
     OrderPlaced,
@@ -70,7 +70,7 @@ def transferred(order_id: str, seq: int, day: float, to: str = "c2") -> OrderTra
 
 def values_of(decoded: Any) -> object:
     """What a reducer reads of a decoded event, comparable whether it is a model or its Struct
-    (engine.structs): the type and every field's value, money as (minor, currency); a rejection as is."""
+    (orderbank.projections.structs): the type and every field's value, money as (minor, currency); a rejection as is."""
     if isinstance(decoded, Rejection):
         return decoded
     kind = type(decoded)

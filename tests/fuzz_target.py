@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import sys
 
-from engine.codec import Reason, Rejection, decode
-from projections.bank import OrderBank, Outcome, canonical
+from orderbank.projections.bank import OrderBank, Outcome, canonical
+from orderbank.projections.codec import Reason, Rejection, decode
 from tests import factories as f
 
 

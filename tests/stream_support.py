@@ -1,7 +1,7 @@
 """Helpers for the streaming tests: worker processes, producing, reading topics back, the fold to compare.
 
 Each test gets its own topic prefix and app id, so tests share one broker (tests/conftest.py)
-without seeing each other's data. Workers run as child processes (`faust -A engine.app worker`) so a test
+without seeing each other's data. Workers run as child processes (`orderbank worker`) so a test
 can stop or kill them like an operator would.
 """
 
@@ -27,13 +27,14 @@ from typing import Any, TypeVar
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from engine.children import stop_child, tied_to_this_process
-from engine.codec import Rejection, decode
-from engine.settings import Settings
-from engine.shards import saved_of
-from engine.topics import Topics, ensure, partitions_of
-from projections.bank import BankSettings, OrderBank, fold
-from projections.pool import totals
+from orderbank.engine.dev.children import stop_child, tied_to_this_process
+from orderbank.engine.kafka.topics import Topics, ensure, partitions_of
+from orderbank.engine.settings import Settings
+from orderbank.engine.stream.app import APP
+from orderbank.engine.stream.shards import saved_of
+from orderbank.projections.bank import BankSettings, OrderBank, fold
+from orderbank.projections.codec import Rejection, decode
+from orderbank.projections.pool import totals
 
 T = TypeVar("T")
 
@@ -71,7 +72,7 @@ def wait_for(workers: Iterable[Worker], probe: Callable[[], T | None], timeout: 
 
 @dataclass
 class Worker:
-    """One worker child process (`faust -A engine.app worker`) with its own web port and state dir."""
+    """One worker child process (`faust -A orderbank.engine.stream.app worker`) with its own web port and state dir."""
 
     settings: Settings
     state: Path
@@ -93,7 +94,7 @@ class Worker:
         # The way the docs say Faust users run it; settings come from the ORDERBANK_* environment.
         faust = (["-c", f"import {self.preload}; from faust.cli.faust import cli; cli()"] if self.preload
                  else ["-m", "faust"])
-        self.proc = subprocess.Popen([sys.executable, *faust, "-A", "engine.app", "worker", "-l", "info"],
+        self.proc = subprocess.Popen([sys.executable, *faust, "-A", APP, "worker", "-l", "info"],
                                      env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                      start_new_session=True,  # killed with the tests, however they end
                                      preexec_fn=tied_to_this_process(signal.SIGKILL))
@@ -276,7 +277,7 @@ def fold_lines(lines: Iterable[bytes], settings: BankSettings | None = None) -> 
 
 def killed(worker: Worker) -> None:
     """SIGKILL the worker's process alone, as a crash or the OOM killer would: no revocation, no flush,
-    no commit. Its ingest process (engine.ingest_process) must die with it."""
+    no commit. Its ingest process (orderbank.engine.stream.ingest_process) must die with it."""
     assert worker.proc is not None
     pid = worker.proc.pid
     os.kill(pid, signal.SIGKILL)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.broker import Broker, BrokerSettings, start_background, status, stop_background
+from orderbank.engine.dev.broker import Broker, BrokerSettings, start_background, status, stop_background
 
 pytestmark = pytest.mark.broker  # Java 17 and Maven are requirements: without them these fail, not skip
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from engine.cli import app, schemas
-from projections.policies import REGISTRY
+from orderbank.engine.cli.app import app, schemas
+from orderbank.projections.policies import REGISTRY
 
 runner = CliRunner()
 SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"

@@ -7,8 +7,8 @@ from typing import Any
 import orjson
 import pytest
 
-from engine.codec import MAX_EVENT_BYTES, Reason, Rejection, decode, encode
-from engine.events import SCHEMA_VERSION, Envelope, OrderPlaced
+from orderbank.projections.codec import MAX_EVENT_BYTES, Reason, Rejection, decode, encode
+from orderbank.projections.events import SCHEMA_VERSION, Envelope, OrderPlaced
 from tests import factories as f
 
 ALL_EVENTS: list[Envelope] = [

@@ -17,9 +17,10 @@ import typer
 from typer.core import TyperGroup
 from typer.testing import CliRunner
 
-from engine import cli
-from engine.broker import REPO_ROOT, BrokerSettings
-from engine.settings import Settings
+from orderbank.engine.cli import app as cli
+from orderbank.engine.dev.broker import BrokerSettings
+from orderbank.engine.settings import Settings
+from tests import REPO_ROOT
 
 try:
     import compose

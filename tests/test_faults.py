@@ -11,7 +11,7 @@ A worker told to stop after its broker died exits within the stop deadline inste
 
 A shard applies its lanes frames strictly in offset order from the offset its changelog reached:
 Faust drops (and acks) messages around rebalances, which lost a range of a shard's events here
-before the engine read such frames again (engine.agents, tests/test_stream_order.py).
+before the engine read such frames again (orderbank.engine.stream.agents, tests/test_stream_order.py).
 """
 
 from __future__ import annotations
@@ -28,13 +28,13 @@ from typing import Any
 import orjson
 import pytest
 
-from engine.app import EXIT_STOP_DEADLINE, STOP_DEADLINE_S
-from engine.broker import Broker, BrokerSettings
-from engine.producer import EventProducer
-from engine.settings import Settings
-from engine.topics import ensure
-from projections.bank import canonical
-from replay.synth import generate, preset
+from orderbank.engine.dev.broker import Broker, BrokerSettings
+from orderbank.engine.kafka.producer import EventProducer
+from orderbank.engine.kafka.topics import ensure
+from orderbank.engine.settings import Settings
+from orderbank.engine.stream.app import EXIT_STOP_DEADLINE, STOP_DEADLINE_S
+from orderbank.projections.bank import canonical
+from orderbank.replay.synth import generate, preset
 from tests.stream_support import (
     Conservation,
     Worker,
@@ -83,7 +83,7 @@ def stream(settings: Settings, tmp_path: Path, lines: list[bytes], rate: int) ->
     log = tmp_path / "log.jsonl"
     log.write_bytes(b"\n".join(lines) + b"\n")
     return subprocess.Popen(
-        [sys.executable, "-c", "from engine.cli import main; main()", "produce", str(log), "--rate", str(rate),
+        [sys.executable, "-m", "orderbank.engine.cli", "produce", str(log), "--rate", str(rate),
          "--bootstrap", settings.bootstrap_servers, "--prefix", settings.topic_prefix],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 

@@ -14,8 +14,8 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.codec import MAX_EVENT_BYTES, Reason, Rejection, decode, decode_batch, encode
-from projections.bank import Outcome
+from orderbank.projections.bank import Outcome
+from orderbank.projections.codec import MAX_EVENT_BYTES, Reason, Rejection, decode, decode_batch, encode
 from tests import factories as f
 from tests.factories import values_of
 from tests.fuzz_target import feed, seeded_bank

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from engine.codec import Rejection, decode_obj
-from projections.bank import BankSettings, canonical, fold
-from projections.policies import Fifo, HighTrimFirst
-from projections.schema import Snapshot
-from replay.synth import generate, preset
+from orderbank.projections.bank import BankSettings, canonical, fold
+from orderbank.projections.codec import Rejection, decode_obj
+from orderbank.projections.policies import Fifo, HighTrimFirst
+from orderbank.projections.schema import Snapshot
+from orderbank.replay.synth import generate, preset
 
 
 @pytest.fixture(scope="module")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from engine.codec import Reason, Rejection
-from engine.events import Event
-from projections.bank import BankSettings, OrderBank, Outcome, fold
-from projections.orders import Status
+from orderbank.projections.bank import BankSettings, OrderBank, Outcome, fold
+from orderbank.projections.codec import Reason, Rejection
+from orderbank.projections.events import Event
+from orderbank.projections.orders import Status
 from tests import factories as f
 
 

@@ -9,11 +9,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.events import Event
-from projections.bank import BankSettings, OrderBank, fold
-from projections.orders import micros
-from projections.policies import BoundedOvertake, Fifo, HighTrimFirst, PaidFirst, Policy, parse_policy, spec_of
-from projections.queue import LATEST_US, eta, etas
+from orderbank.projections.bank import BankSettings, OrderBank, fold
+from orderbank.projections.events import Event
+from orderbank.projections.orders import micros
+from orderbank.projections.policies import (
+    BoundedOvertake,
+    Fifo,
+    HighTrimFirst,
+    PaidFirst,
+    Policy,
+    parse_policy,
+    spec_of,
+)
+from orderbank.projections.queue import LATEST_US, eta, etas
 from tests import factories as f
 
 

@@ -13,11 +13,11 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.events import Event
-from projections.bank import BankSettings, OrderBank, canonical, fold
-from projections.orders import Status
-from projections.policies import BoundedOvertake, Fifo, HighTrimFirst, PaidFirst, Policy
-from projections.pool import FIGURES, bucket_of, contribution
+from orderbank.projections.bank import BankSettings, OrderBank, canonical, fold
+from orderbank.projections.events import Event
+from orderbank.projections.orders import Status
+from orderbank.projections.policies import BoundedOvertake, Fifo, HighTrimFirst, PaidFirst, Policy
+from orderbank.projections.pool import FIGURES, bucket_of, contribution
 from tests import factories as f
 
 POLICIES: list[Policy] = [Fifo(), HighTrimFirst(), PaidFirst(), BoundedOvertake(k=2)]

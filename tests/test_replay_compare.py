@@ -9,13 +9,13 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
-from engine.cli import app
-from engine.logfile import write_docs
-from projections.bank import canonical
-from replay.compare import Settings, compare
-from replay.report import write_report
-from replay.source import MemorySource
-from replay.synth import generate, preset
+from orderbank.engine.cli.app import app
+from orderbank.projections.bank import canonical
+from orderbank.replay.compare import Settings, compare
+from orderbank.replay.logfile import write_docs
+from orderbank.replay.report import write_report
+from orderbank.replay.source import MemorySource
+from orderbank.replay.synth import generate, preset
 
 POLICIES = ("fifo", "high-trim-first", "paid-first", "bounded-overtake:k=50")
 

@@ -13,18 +13,18 @@ import numpy as np
 import pytest
 from pydantic import AwareDatetime, TypeAdapter
 
-import replay.lifecycle
-import replay.source
-from engine.events import EVENT_TYPES, OrderCancelled, OrderPlaced, PaymentDemanded
-from projections.orders import micros
-from replay.decode import columns
-from replay.joined import Joined
-from replay.lifecycle import Orders
-from replay.orderlog import CANCEL_REASONS
-from replay.rows import Names
-from replay.shapes import SHAPES, CancelReason, Channel, PaymentReceived, Purpose, decoder_for
-from replay.source import MemorySource, ahead, blocks_of
-from replay.timestamps import as_chars, parse
+import orderbank.replay.lifecycle
+import orderbank.replay.source
+from orderbank.projections.events import EVENT_TYPES, OrderCancelled, OrderPlaced, PaymentDemanded
+from orderbank.projections.orders import micros
+from orderbank.replay.decode import columns
+from orderbank.replay.joined import Joined
+from orderbank.replay.lifecycle import Orders
+from orderbank.replay.orderlog import CANCEL_REASONS
+from orderbank.replay.rows import Names
+from orderbank.replay.shapes import SHAPES, CancelReason, Channel, PaymentReceived, Purpose, decoder_for
+from orderbank.replay.source import MemorySource, ahead, blocks_of
+from orderbank.replay.timestamps import as_chars, parse
 
 TIMES = ["2025-06-26T14:00:00.017130Z", "2025-06-26T14:00:00Z", "2024-02-29T23:59:59.999999Z",
          "2025-02-29T00:00:00.000000Z", "2025-02-30T10:00:00Z", "2025-13-01T00:00:00Z", "2025-00-10T00:00:00Z",
@@ -91,12 +91,12 @@ def test_orders_group_by_id_even_when_hashes_collide(monkeypatch: pytest.MonkeyP
 
     expected = sorted([k for k, i in enumerate(ids) if i == one] for one in set(ids))
     assert groups() == expected  # each order's rows, in log order
-    monkeypatch.setattr(replay.lifecycle, "_MIX", np.uint64(0))  # every id hashes alike
+    monkeypatch.setattr(orderbank.replay.lifecycle, "_MIX", np.uint64(0))  # every id hashes alike
     assert groups() == expected
 
 
 def test_blocks_end_on_whole_lines(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(replay.source, "BLOCK_BYTES", 16)
+    monkeypatch.setattr(orderbank.replay.source, "BLOCK_BYTES", 16)
     text = b"short\n" + b"a line much longer than one block\n" * 3 + b"x\nlast line, no newline"
     blocks = [bytes(block) for block in blocks_of(io.BytesIO(text))]
     assert b"".join(blocks) == text + b"\n"

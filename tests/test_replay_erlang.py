@@ -2,7 +2,7 @@
 
 Poisson arrivals, n servers with exponential service, exponential patience: the share of
 arrivals who abandon must agree with the closed form within the simulation's 95% interval
-(batch means over independent replications, all run by replay.serve, the counterfactual's core).
+(batch means over independent replications, all run by orderbank.replay.serve, the counterfactual's core).
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from replay.serve import Queue, serve
-from replay.stats import interval
-from replay.theory import erlang_a_abandonment
+from orderbank.replay.serve import Queue, serve
+from orderbank.replay.stats import interval
+from orderbank.replay.theory import erlang_a_abandonment
 
 US = 1_000_000
 

@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from engine.codec import encode
-from engine.events import (
+from orderbank.projections.codec import encode
+from orderbank.projections.events import (
     Money,
     OrderCancelled,
     OrderPlaced,
@@ -19,13 +19,13 @@ from engine.events import (
     RefundPaid,
     VehicleDelivered,
 )
-from replay.estimates import estimate_from
-from replay.fairness import fairness
-from replay.figures import figures
-from replay.history import replay_history
-from replay.load import load
-from replay.outcome import as_happened
-from replay.source import MemorySource
+from orderbank.replay.estimates import estimate_from
+from orderbank.replay.fairness import fairness
+from orderbank.replay.figures import figures
+from orderbank.replay.history import replay_history
+from orderbank.replay.load import load
+from orderbank.replay.outcome import as_happened
+from orderbank.replay.source import MemorySource
 
 DAY0 = datetime(2025, 6, 26, tzinfo=UTC)
 NEVER = np.iinfo(np.int64).max

@@ -12,12 +12,12 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from typer.testing import CliRunner
 
-from engine.broker import Broker
-from engine.cli import app
-from replay.compare import Settings, compare
-from replay.kafka_source import KafkaSource
-from replay.source import FileSource
-from replay.synth import generate, preset
+from orderbank.engine.cli.app import app
+from orderbank.engine.dev.broker import Broker
+from orderbank.engine.kafka.source import KafkaSource
+from orderbank.replay.compare import Settings, compare
+from orderbank.replay.source import FileSource
+from orderbank.replay.synth import generate, preset
 
 
 async def _produce(bootstrap: str, topic: str, lines: list[bytes]) -> None:

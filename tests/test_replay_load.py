@@ -13,16 +13,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import replay.source
-from engine.codec import MAX_EVENT_BYTES
-from engine.logfile import write_docs
-from projections.bank import BankSettings
-from projections.orders import Status
-from replay.history import replay_history
-from replay.load import load
-from replay.orderlog import NEVER, OrderLog
-from replay.source import FileSource, LineSource, MemorySource
-from replay.synth import generate, preset
+import orderbank.replay.source
+from orderbank.projections.bank import BankSettings
+from orderbank.projections.codec import MAX_EVENT_BYTES
+from orderbank.projections.orders import Status
+from orderbank.replay.history import replay_history
+from orderbank.replay.load import load
+from orderbank.replay.logfile import write_docs
+from orderbank.replay.orderlog import NEVER, OrderLog
+from orderbank.replay.source import FileSource, LineSource, MemorySource
+from orderbank.replay.synth import generate, preset
 
 
 def synthetic(orders: int = 400) -> list[dict[str, object]]:
@@ -168,7 +168,7 @@ def test_a_bad_timestamp_in_canonical_shape_leaves_the_fast_path_alone() -> None
 
 
 def test_odd_text_in_a_file_of_many_blocks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(replay.source, "BLOCK_BYTES", 4096)  # about a dozen lines a block
+    monkeypatch.setattr(orderbank.replay.source, "BLOCK_BYTES", 4096)  # about a dozen lines a block
     path = tmp_path / "odd.jsonl"
     path.write_bytes(odd_text(synthetic(150)))
     log = assert_like_the_bank(FileSource(path))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from replay.patience import estimate, fit_weibull, kaplan_meier
+from orderbank.replay.patience import estimate, fit_weibull, kaplan_meier
 
 
 def test_kaplan_meier_hand_case_with_censoring() -> None:

@@ -24,8 +24,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pydantic import SecretStr
 
-from engine.broker import REPO_ROOT, Broker, BrokerSettings, SaslSslListener
-from engine.security import (
+from orderbank.engine.dev.broker import Broker, BrokerSettings, SaslSslListener
+from orderbank.engine.kafka.security import (
     FILE_VAR,
     KafkaAuthError,
     KafkaConnectError,
@@ -36,6 +36,7 @@ from engine.security import (
     check_connection,
     var,
 )
+from tests import REPO_ROOT
 
 PASSWORD = "pw-Zq8-do-not-leak"
 

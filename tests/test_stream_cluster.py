@@ -17,9 +17,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from engine.broker import Broker
-from projections.bank import canonical
-from replay.synth import generate, preset
+from orderbank.engine.dev.broker import Broker
+from orderbank.projections.bank import canonical
+from orderbank.replay.synth import generate, preset
 from tests.stream_support import (
     Worker,
     caught_up,
@@ -100,7 +100,7 @@ def test_a_worker_stopped_mid_stream_recovers_from_its_changelog_and_redeliverie
         produce_raw(settings, keyed(lines[:first]))
         caught_up([worker])
         feeding = subprocess.Popen(
-            [sys.executable, "-c", "from engine.cli import main; main()", "produce", str(rest), "--rate", "3000",
+            [sys.executable, "-m", "orderbank.engine.cli", "produce", str(rest), "--rate", "3000",
              "--bootstrap", broker.bootstrap, "--prefix", settings.topic_prefix],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for([worker], lambda: processed([worker]) > first + 1500, 60, "the worker to be mid-stream")

@@ -9,9 +9,9 @@ from typing import Any
 import orjson
 import pytest
 
-from engine.broker import Broker
-from projections.bank import canonical
-from replay.synth import generate, preset
+from orderbank.engine.dev.broker import Broker
+from orderbank.projections.bank import canonical
+from orderbank.replay.synth import generate, preset
 from tests.stream_support import Worker, caught_up, fold_lines, keyed, produce_raw, read_topic, unique_settings
 
 pytestmark = pytest.mark.broker

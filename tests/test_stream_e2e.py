@@ -14,14 +14,14 @@ from pathlib import Path
 import orjson
 import pytest
 
-from engine.broker import Broker
-from engine.codec import Reason, Rejection
-from engine.producer import EventProducer
-from engine.publish import Buckets
-from engine.views import order_view
-from projections.bank import canonical
-from projections.orders import Status
-from replay.synth import generate, preset
+from orderbank.engine.dev.broker import Broker
+from orderbank.engine.kafka.producer import EventProducer
+from orderbank.engine.stream.publish import Buckets
+from orderbank.engine.stream.views import order_view
+from orderbank.projections.bank import canonical
+from orderbank.projections.codec import Reason, Rejection
+from orderbank.projections.orders import Status
+from orderbank.replay.synth import generate, preset
 from tests.stream_support import Worker, caught_up, fold_lines, latest, published, read_topic, unique_settings
 
 pytestmark = pytest.mark.broker
@@ -29,7 +29,7 @@ ORDERS, SEED = 23_000, 11
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", "from engine.cli import main; main()", *args],
+    return subprocess.run([sys.executable, "-m", "orderbank.engine.cli", *args],
                           capture_output=True, text=True, timeout=300, check=True)
 
 

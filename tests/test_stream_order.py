@@ -20,14 +20,14 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 
-from engine.broker import Broker
-from engine.frames import FrameBuilder, unpack
-from engine.ingest import LaneDirectory
-from engine.settings import Settings
-from engine.sink import Outbox, Sink
-from engine.topics import Topics, ensure
-from projections.bank import canonical
-from replay.synth import generate, preset
+from orderbank.engine.dev.broker import Broker
+from orderbank.engine.kafka.sink import Outbox, Sink
+from orderbank.engine.kafka.topics import Topics, ensure
+from orderbank.engine.settings import Settings
+from orderbank.engine.stream.frames import FrameBuilder, unpack
+from orderbank.engine.stream.ingest import LaneDirectory
+from orderbank.projections.bank import canonical
+from orderbank.replay.synth import generate, preset
 from tests.stream_support import Worker, caught_up, fold_lines, unique_settings
 
 pytestmark = pytest.mark.broker

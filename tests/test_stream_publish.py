@@ -8,11 +8,18 @@ import math
 import orjson
 import pytest
 
-from engine.agents import CATCH_UP_SLOWDOWN, SNAPSHOT_SHARE, Held, SnapshotBudget, idle_publish_due, snapshots_due
-from engine.publish import POSITIONS, QUEUE, Buckets, Publisher, Record
-from engine.settings import Settings
-from engine.shards import Shard
-from projections.bank import OrderBank, canonical
+from orderbank.engine.settings import Settings
+from orderbank.engine.stream.agents import (
+    CATCH_UP_SLOWDOWN,
+    SNAPSHOT_SHARE,
+    Held,
+    SnapshotBudget,
+    idle_publish_due,
+    snapshots_due,
+)
+from orderbank.engine.stream.publish import POSITIONS, QUEUE, Buckets, Publisher, Record
+from orderbank.engine.stream.shards import Shard
+from orderbank.projections.bank import OrderBank, canonical
 from tests.factories import cancelled, delivered, placed
 
 OPEN = 3000

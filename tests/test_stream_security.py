@@ -17,13 +17,15 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from engine.broker import REPO_ROOT, Broker, BrokerSettings
-from engine.producer import EventProducer
-from engine.security import KafkaSecurity
-from engine.settings import Settings
-from engine.topics import Topics
-from projections.bank import canonical
-from replay.synth import generate, preset
+from orderbank.engine.dev.broker import Broker, BrokerSettings
+from orderbank.engine.kafka.producer import EventProducer
+from orderbank.engine.kafka.security import KafkaSecurity
+from orderbank.engine.kafka.topics import Topics
+from orderbank.engine.settings import Settings
+from orderbank.engine.stream.app import APP
+from orderbank.projections.bank import canonical
+from orderbank.replay.synth import generate, preset
+from tests import REPO_ROOT
 from tests.stream_support import Worker, fold_lines, free_port, read_topic, unique_settings, wait_until
 from tests.test_security import listener_env
 
@@ -95,7 +97,7 @@ def test_a_worker_with_a_wrong_password_exits_at_once_with_a_clear_message(broke
            "ORDERBANK_APP_ID": "wrong-pw", "ORDERBANK_TOPIC_PREFIX": "wrong-pw",
            "ORDERBANK_WEB_PORT": str(free_port()), "ORDERBANK_DATA_DIR": str(tmp_path / "worker")}
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "faust", "-A", "engine.app", "worker", "-l", "info"], env=env,
+    done = subprocess.run([sys.executable, "-m", "faust", "-A", APP, "worker", "-l", "info"], env=env,
                           cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
     elapsed, output = time.monotonic() - started, done.stdout + done.stderr
     assert done.returncode != 0, output[-3000:]

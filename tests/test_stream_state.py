@@ -10,20 +10,20 @@ import msgspec
 import orjson
 import pytest
 
-from engine.agents import RECOVERY_STALLED_AFTER_S, RecoveryWatch
-from engine.app import create_app
-from engine.codec import Reason, Rejection, decode_obj
-from engine.events import Event
-from engine.frames import FrameBuilder, FrameError, unpack
-from engine.ingest import LaneDirectory, partition_for
-from engine.settings import Settings, SettingsError
-from engine.shards import Shard, restore_shard
-from engine.transport import FETCH_MAX_WAIT_MS, Transport
-from projections.bank import BankSettings, OrderBank, canonical, fold
-from projections.merge import merge, part
-from projections.policies import parse_policy
-from projections.restore import order_from_doc, restore
-from replay.synth import generate, preset
+from orderbank.engine.kafka.transport import FETCH_MAX_WAIT_MS, Transport
+from orderbank.engine.settings import Settings, SettingsError
+from orderbank.engine.stream.agents import RECOVERY_STALLED_AFTER_S, RecoveryWatch
+from orderbank.engine.stream.app import create_app
+from orderbank.engine.stream.frames import FrameBuilder, FrameError, unpack
+from orderbank.engine.stream.ingest import LaneDirectory, partition_for
+from orderbank.engine.stream.shards import Shard, restore_shard
+from orderbank.projections.bank import BankSettings, OrderBank, canonical, fold
+from orderbank.projections.codec import Reason, Rejection, decode_obj
+from orderbank.projections.events import Event
+from orderbank.projections.merge import merge, part
+from orderbank.projections.policies import parse_policy
+from orderbank.projections.restore import order_from_doc, restore
+from orderbank.replay.synth import generate, preset
 
 POLICIES = ["fifo", "high-trim-first", "paid-first", "bounded-overtake:k=40"]
 
@@ -172,7 +172,7 @@ def test_a_misspelt_variable_is_an_error_not_a_default() -> None:
 
 
 async def test_the_worker_consumer_waits_briefly_on_fetches(tmp_path: Path) -> None:
-    """Faust's own 1.5 s fetch wait starved a busy shard behind fetches of idle partitions (engine.transport)."""
+    """Faust's own 1.5 s fetch wait starved a busy shard behind fetches of idle partitions (kafka/transport.py)."""
     app = create_app(Settings(data_dir=tmp_path))
     assert isinstance(app.transport, Transport)
     consumer = app.consumer._thread._create_worker_consumer(app.transport)  # type: ignore[attr-defined]

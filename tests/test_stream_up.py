@@ -12,11 +12,11 @@ import urllib.request
 import orjson
 import pytest
 
-from engine.broker import BrokerSettings, status
-from engine.settings import Settings
-from engine.stream_up import python_cli, up_state
-from projections.bank import canonical
-from replay.synth import generate, preset
+from orderbank.engine.cli.up import python_cli, up_state
+from orderbank.engine.dev.broker import BrokerSettings, status
+from orderbank.engine.settings import Settings
+from orderbank.projections.bank import canonical
+from orderbank.replay.synth import generate, preset
 from tests.stream_support import fold_lines, free_port, wait_until
 
 pytestmark = pytest.mark.broker

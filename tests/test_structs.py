@@ -1,4 +1,4 @@
-"""The fold's fast path (engine.structs, engine.codec.decode_batch) against the models: whatever it
+"""The fold's fast path (projections/structs.py, codec.decode_batch) against the models: whatever it
 accepts, the models accept with the same values; whatever it cannot vouch for goes to the models.
 
 Hypothesis writes events the way a producer might (any valid value, times with other offsets and
@@ -15,9 +15,9 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine import structs
-from engine.codec import decode, decode_batch, encode
-from engine.events import EVENT_TYPES
+from orderbank.projections import structs
+from orderbank.projections.codec import decode, decode_batch, encode
+from orderbank.projections.events import EVENT_TYPES
 from tests import factories as f
 from tests.factories import values_of
 
@@ -162,6 +162,6 @@ def test_a_time_the_fast_path_reads_is_the_instant_the_models_read(doc: dict[str
 def test_one_failing_raw_sends_only_itself_to_the_models() -> None:
     good = encode(f.placed("N"))
     batch = decode_batch([good, b'{"type":"OrderPlaced"}', good.replace(b"Z", b"+08:00"), good])
-    assert [type(event).__module__ for event in batch] == ["engine.structs", "engine.codec", "engine.events",
-                                                           "engine.structs"]
+    assert [type(event).__module__ for event in batch] == [f"orderbank.projections.{name}"
+                                                           for name in ("structs", "codec", "events", "structs")]
     assert values_of(batch[3]) == values_of(batch[0]) == values_of(f.placed("N"))

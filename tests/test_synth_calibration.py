@@ -16,10 +16,10 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from replay.calibration import headline
-from replay.load import load
-from replay.source import MemorySource
-from replay.synth import generate, preset
+from orderbank.replay.calibration import headline
+from orderbank.replay.load import load
+from orderbank.replay.source import MemorySource
+from orderbank.replay.synth import generate, preset
 
 SCALE = 0.1
 

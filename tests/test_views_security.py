@@ -14,11 +14,11 @@ from typing import Any
 import orjson
 import pytest
 
-from engine.broker import Broker
-from engine.settings import Settings
-from engine.views import guarded
-from projections.bank import canonical
-from replay.synth import generate, preset
+from orderbank.engine.dev.broker import Broker
+from orderbank.engine.settings import Settings
+from orderbank.engine.stream.views import guarded
+from orderbank.projections.bank import canonical
+from orderbank.replay.synth import generate, preset
 from tests.stream_support import Worker, caught_up, fold_lines, keyed, produce_raw, unique_settings
 
 ORDER_RULE = {"error": "order_id must be 1-64 of A-Z a-z 0-9 _ . : - starting alphanumeric"}

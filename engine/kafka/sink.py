@@ -21,8 +21,8 @@ from aiokafka.errors import KafkaError
 from aiokafka.producer.message_accumulator import BatchBuilder
 from mode import Service
 
-from engine.settings import Settings
-from engine.topics import Topics, ensure, message_limits
+from orderbank.engine.kafka.topics import Topics, ensure, message_limits
+from orderbank.engine.settings import Settings
 
 log = logging.getLogger(__name__)
 Headers = Sequence[tuple[str, bytes]]

@@ -1,10 +1,10 @@
 """`orderbank up`: the whole pipeline on this machine in one command, stopped by Ctrl-C.
 
-It starts a fresh local Kafka (engine.broker), one worker (a child `orderbank worker`), and a
-producer streaming a synthetic launch (replay.synth) at a fixed rate, and shows a live summary
+It starts a fresh local Kafka (orderbank.engine.dev.broker), one worker (a child `orderbank worker`), and a
+producer streaming a synthetic launch (orderbank.replay.synth) at a fixed rate, and shows a live summary
 read from the worker's HTTP views. Ctrl-C or SIGTERM stops the producer, the worker and the broker,
 in that order, each cleanly; killed outright, it takes the worker and the broker with it
-(engine.children).
+(orderbank.engine.dev.children).
 """
 
 from __future__ import annotations
@@ -27,18 +27,18 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from engine.broker import Broker, BrokerSettings
-from engine.children import stop_child, tied_to_this_process
-from engine.producer import EventProducer
-from engine.settings import ENV_PREFIX, Settings
-from replay.synth import generate, preset
+from orderbank.engine.dev.broker import Broker, BrokerSettings
+from orderbank.engine.dev.children import stop_child, tied_to_this_process
+from orderbank.engine.kafka.producer import EventProducer
+from orderbank.engine.settings import ENV_PREFIX, Settings
+from orderbank.replay.synth import generate, preset
 
 console = Console()
 
 
 def python_cli(*args: str) -> list[str]:
     """The command line that runs `orderbank <args>` with this interpreter."""
-    return [sys.executable, "-c", "from engine.cli import main; main()", *args]
+    return [sys.executable, "-m", "orderbank.engine.cli", *args]
 
 
 def up_state() -> Path:

@@ -17,8 +17,8 @@ import msgspec
 import orjson
 from pydantic import TypeAdapter, ValidationError
 
-from engine import structs
-from engine.events import SCHEMA_VERSION, Envelope, Event
+from orderbank.projections import structs
+from orderbank.projections.events import SCHEMA_VERSION, Envelope, Event
 
 MAX_EVENT_BYTES = 64 * 1024
 """Largest encoded event accepted; real events are a few hundred bytes."""
@@ -85,7 +85,7 @@ def decode(raw: bytes | str) -> Event | Rejection:
 def decode_batch(raws: Sequence[bytes]) -> list[Event | Rejection]:
     """`[decode(raw) for raw in raws]` for a fold, several times faster.
 
-    The raws are decoded in one msgspec call into the events' Structs (engine.structs), which the
+    The raws are decoded in one msgspec call into the events' Structs (orderbank.projections.structs), which the
     reducers fold exactly as they fold the models. Whatever the Structs leave to the models goes
     through `decode`: a raw that fails them or is not one plain line of JSON (so every line is one
     raw), a schema version to upcast, a time not in UTC or with more than six decimals. So an event

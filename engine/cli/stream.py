@@ -19,10 +19,10 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from engine import broker as kafka
-from engine.codec import Rejection
-from engine.logfile import read_lines
-from engine.settings import ENV_PREFIX, Settings, SettingsError
+from orderbank.engine.dev import broker as kafka
+from orderbank.engine.settings import ENV_PREFIX, Settings, SettingsError
+from orderbank.projections.codec import Rejection
+from orderbank.replay.logfile import read_lines
 
 console = Console()
 err = Console(stderr=True)
@@ -95,7 +95,7 @@ def produce(
 
 async def _produce(settings: Settings, lines: Iterator[bytes],
                    rate: float | None) -> tuple[int, list[tuple[int, Rejection]]]:
-    from engine.producer import EventProducer
+    from orderbank.engine.kafka.producer import EventProducer
 
     rejected: list[tuple[int, Rejection]] = []
     columns = (TextColumn("produce"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[speed]}"))
@@ -127,10 +127,10 @@ def worker(
     ingest: Annotated[str | None, typer.Option(help="process (its own, on another core) or inline")] = None,
     loglevel: Annotated[str, typer.Option(help="debug, info, warning, error")] = "warning",
 ) -> None:
-    """Run a Faust worker of the engine (same as `faust -A engine.app worker`)."""
+    """Run a Faust worker of the engine (same as `faust -A orderbank.engine.stream.app worker`)."""
     from faust.worker import Worker
 
-    from engine.app import create_app
+    from orderbank.engine.stream.app import create_app
 
     settings = settings_from(bootstrap_servers=bootstrap, topic_prefix=prefix, app_id=app_id, web_port=web_port,
                              worker_id=worker_id, ingest=ingest)
@@ -159,7 +159,7 @@ def watch(
 async def _watch(settings: Settings, projection: str, order: str | None, seconds: float | None) -> None:
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    from engine.topics import partitions_of
+    from orderbank.engine.kafka.topics import partitions_of
 
     topic = f"{settings.topic_prefix}.{projection}"
     consumer = AIOKafkaConsumer(**settings.kafka_kwargs(), group_id=None, enable_auto_commit=False,
@@ -197,7 +197,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(broker_app, name="broker")
     for command in (produce, worker, watch):
         app.command()(command)
-    from engine.stream_up import up
+    from orderbank.engine.cli.up import up
 
     app.command()(up)
 

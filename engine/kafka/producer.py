@@ -4,7 +4,7 @@
         rejection = await producer.send(doc)          # an Event, a dict or raw JSON bytes
         if rejection: print(rejection.message)        # invalid events are never sent
 
-Each event is validated by engine.codec and written in its canonical encoding with the order_id
+Each event is validated by orderbank.projections.codec and written in its canonical encoding with the order_id
 as key, so all events of an order land in one partition, in order. The Kafka producer is
 idempotent (acks=all): retries after a broker fault do not duplicate. `assign_seq=True` fills a
 missing `seq` with the next number for that order, counting the events this producer has sent.
@@ -18,11 +18,11 @@ from typing import Any, Self
 
 from aiokafka import AIOKafkaProducer
 
-from engine.codec import Rejection, decode, decode_obj, encode
-from engine.events import Envelope
-from engine.settings import Settings
-from engine.sink import producer_config
-from engine.topics import Topics, ensure
+from orderbank.engine.kafka.sink import producer_config
+from orderbank.engine.kafka.topics import Topics, ensure
+from orderbank.engine.settings import Settings
+from orderbank.projections.codec import Rejection, decode, decode_obj, encode
+from orderbank.projections.events import Envelope
 
 
 class EventProducer:

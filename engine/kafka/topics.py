@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from engine.settings import Settings
+from orderbank.engine.settings import Settings
 
 TOPIC_ALREADY_EXISTS = 36
 KEEP_FOREVER = {"cleanup.policy": "delete", "retention.ms": "-1"}
@@ -23,7 +23,7 @@ KEEP_FOREVER = {"cleanup.policy": "delete", "retention.ms": "-1"}
 # recovering worker reads about one record per order instead of one per change.
 FRAME_BYTES_MAX = str(8 * 1024 * 1024)
 """max.message.bytes of the topics the worker writes in bulk: the largest record batch the broker takes
-(the engine's sink writes batches of up to 4 MiB within each topic's limit, engine.sink)."""
+(the engine's sink writes batches of up to 4 MiB within each topic's limit, orderbank.engine.kafka.sink)."""
 COMPACTED = {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1", "segment.ms": "3600000",
              "segment.bytes": str(32 * 1024 * 1024), "max.message.bytes": FRAME_BYTES_MAX}
 BANK_TABLE = "bank"

@@ -32,9 +32,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from engine.children import tied_to_this_process
+from orderbank.engine.cache import cache_dir
+from orderbank.engine.dev.children import tied_to_this_process
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 POM = Path(__file__).with_name("broker.pom.xml")
 STARTED_LINE = b"Kafka Server started"  # logged only once the broker is registered and unfenced
 SCRAM_USER = "orderbank"
@@ -46,17 +46,9 @@ class BrokerError(Exception):
     """The broker could not be provisioned, started or stopped."""
 
 
-CACHE_VAR = "ORDERBANK_CACHE"
-"""Where the broker's jars and state go (default: .cache in the repository)."""
-
-
-def _default_cache() -> Path:
-    return Path(os.environ.get(CACHE_VAR) or REPO_ROOT / ".cache")
-
-
 @dataclass(frozen=True)
 class BrokerSettings:
-    cache_dir: Path = field(default_factory=_default_cache)
+    cache_dir: Path = field(default_factory=cache_dir)
     kafka_version: str = "4.1.1"
     host: str = "127.0.0.1"
     port: int = 0  # 0 = pick a free port

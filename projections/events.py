@@ -14,7 +14,7 @@ from uuid import UUID
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 SCHEMA_VERSION = 2
-"""The version this code writes. Older versions are upcast on decode (engine.codec)."""
+"""The version this code writes. Older versions are upcast on decode (orderbank.projections.codec)."""
 
 OrderId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")]
 CustomerId = Annotated[str, Field(min_length=1, max_length=64)]

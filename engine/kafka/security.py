@@ -31,7 +31,7 @@ from aiokafka.helpers import create_ssl_context
 from aiokafka.protocol.metadata import MetadataRequest
 from pydantic import SecretStr
 
-from engine.environ import unknown_variable
+from orderbank.engine.environ import unknown_variable
 
 if TYPE_CHECKING:
     from faust.types.auth import CredentialsT

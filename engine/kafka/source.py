@@ -18,8 +18,8 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from engine.security import KafkaSecurity
-from replay.source import BLOCK_BYTES
+from orderbank.engine.kafka.security import KafkaSecurity
+from orderbank.replay.source import BLOCK_BYTES
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@
   A worker that does not own the order asks the others (`?local=1` stops the fan-out).
 - `/queue/{lane}`: one lane's exact snapshot, routed to the worker owning the lane's shard.
 - `/snapshot`, `/queue`, `/pool`, `/cancellations`: the whole bank across every worker's shards,
-  merged at the latest shard clock (projections.merge): byte for byte the fold's snapshot once
+  merged at the latest shard clock (orderbank.projections.merge): byte for byte the fold's snapshot once
   the workers are caught up.
 - `/health`, `/metrics` (Prometheus); `/shards/clock` and `/shards/parts` serve the merge.
 Only GET; path and query parameters are validated; errors are `{"error": ...}` without internals.
@@ -24,14 +24,14 @@ import orjson
 from aiohttp import ClientTimeout
 from pydantic import TypeAdapter, ValidationError
 
-from engine.agents import Runtime
-from engine.events import OrderId
-from engine.ingest import partition_for
-from engine.metrics import CONTENT_TYPE
-from engine.topics import BANK_TABLE
-from projections.bank import OrderBank, canonical
-from projections.merge import Part, merge, part
-from projections.orders import iso
+from orderbank.engine.kafka.topics import BANK_TABLE
+from orderbank.engine.stream.agents import Runtime
+from orderbank.engine.stream.ingest import partition_for
+from orderbank.engine.stream.metrics import CONTENT_TYPE
+from orderbank.projections.bank import OrderBank, canonical
+from orderbank.projections.events import OrderId
+from orderbank.projections.merge import Part, merge, part
+from orderbank.projections.orders import iso
 
 log = logging.getLogger(__name__)
 ORDER_ID: TypeAdapter[str] = TypeAdapter(OrderId)

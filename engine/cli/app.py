@@ -14,21 +14,21 @@ from rich.console import Console
 from rich.progress import Progress, TaskID
 from rich.table import Table
 
-from engine import stream_cli
-from engine.codec import Rejection, decode
-from engine.events import EVENT_TYPES
-from engine.logfile import read_lines, write_docs
-from engine.render import print_snapshot
-from engine.security import KafkaSecurity
-from projections.bank import BankSettings, OrderBank, canonical
-from projections.policies import REGISTRY, parse_policy
-from projections.schema import PROJECTIONS
-from replay import job
-from replay.compare import DEFAULT_POLICIES
-from replay.compare import Settings as ReplaySettings
-from replay.kafka_source import KafkaSource
-from replay.source import FileSource, LineSource
-from replay.synth import generate, preset
+from orderbank.engine.cli import stream as stream_cli
+from orderbank.engine.kafka.security import KafkaSecurity
+from orderbank.engine.kafka.source import KafkaSource
+from orderbank.projections.bank import BankSettings, OrderBank, canonical
+from orderbank.projections.codec import Rejection, decode
+from orderbank.projections.events import EVENT_TYPES
+from orderbank.projections.policies import REGISTRY, parse_policy
+from orderbank.projections.schema import PROJECTIONS
+from orderbank.replay import job
+from orderbank.replay.compare import DEFAULT_POLICIES
+from orderbank.replay.compare import Settings as ReplaySettings
+from orderbank.replay.logfile import read_lines, write_docs
+from orderbank.replay.render import print_snapshot
+from orderbank.replay.source import FileSource, LineSource
+from orderbank.replay.synth import generate, preset
 
 T = TypeVar("T")
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
@@ -176,7 +176,7 @@ def replay(
         raise typer.Exit(130) from None
 
 
-stream_cli.register(app)  # broker, produce, worker, watch, up (engine.stream_cli)
+stream_cli.register(app)  # broker, produce, worker, watch, up (orderbank.engine.cli.stream)
 
 
 def main() -> None:

@@ -12,10 +12,10 @@ changed position would cost O(open orders) messages per event. Instead:
   restored bank (a restart or a takeover) first republishes every order of its shard once.
 - lane snapshots (key ["lane", name] plus pages ["page", name, i]): every lane's exact positions
   and ETAs, published every `snapshot_interval_s` (ten times less often while the shard catches
-  up) and whenever it is caught up or goes idle (engine.agents decides when).
+  up) and whenever it is caught up or goes idle (orderbank.engine.stream.agents decides when).
 - pool rows and cancellation figures: each record is published when its value changed.
 
-Exact positions are always available by query (engine.views). Nothing here touches Kafka: the
+Exact positions are always available by query (orderbank.engine.stream.views). Nothing here touches Kafka: the
 publisher returns records, remembers what it returned, and the shard agent sends them.
 """
 
@@ -29,9 +29,9 @@ from typing import Any, cast
 
 import msgspec
 
-from projections.bank import OrderBank, canonical
-from projections.orders import iso
-from projections.queue import etas
+from orderbank.projections.bank import OrderBank, canonical
+from orderbank.projections.orders import iso
+from orderbank.projections.queue import etas
 
 POSITIONS, QUEUE, POOL, CANCELLATIONS = "positions", "queue", "pool", "cancellations"
 Record = tuple[str, bytes, bytes | None]
@@ -164,7 +164,7 @@ def _lanes_of(bank: OrderBank, orders: set[str]) -> set[str]:
 class PositionRecord(msgspec.Struct, gc=False):
     """An order's record on the positions topic; an order not in the queue has no position, bucket or
     ETA. The fields are in alphabetical order: msgspec writes them in that order, so its JSON is the
-    canonical form (projections.bank.canonical) without a dict to sort."""
+    canonical form (orderbank.projections.bank.canonical) without a dict to sort."""
 
     as_of: str
     bucket: tuple[int, int] | None

@@ -1,4 +1,4 @@
-"""The events as msgspec Structs, derived from the pydantic models of engine.events: the fold's fast path.
+"""The events as msgspec Structs, derived from the pydantic models of projections/events.py: the fold's fast path.
 
 msgspec validates a batch of events in C at about twice the speed of the models' own validation,
 and a Struct costs a fraction of a model to build; a shard spends more on decoding than on folding
@@ -7,7 +7,7 @@ one definition of the events: the same field names, defaults, lengths, ranges, p
 literal values, and values of the same types (UUID, aware datetime, Money with minor/currency).
 The reducers read events through attributes and `event.type` only, so they fold either alike.
 
-Where the two libraries differ, the fast path leaves the verdict to the models (engine.codec
+Where the two libraries differ, the fast path leaves the verdict to the models (orderbank.projections.codec
 sends those events through them): msgspec rounds fractions of a second past six digits where
 pydantic truncates; it reads integers of any size where the models' JSON reader (orjson) reads
 those past 64 bits as floats, so the fast path takes int64 only; it keeps a timestamp's offset
@@ -30,7 +30,7 @@ from pydantic import AwareDatetime, BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from engine.events import EVENT_TYPES
+from orderbank.projections.events import EVENT_TYPES
 
 TIME = Annotated[datetime, msgspec.Meta(tz=True)]
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -103,5 +103,5 @@ TIMES = {struct: tuple(name for name, info in model.model_fields.items() if info
 
 
 def in_utc(event: Any) -> bool:
-    """Whether every time of a decoded event is in UTC (the form engine.codec.encode writes)."""
+    """Whether every time of a decoded event is in UTC (the form orderbank.projections.codec.encode writes)."""
     return all(getattr(event, name).tzinfo is UTC for name in TIMES[type(event)])

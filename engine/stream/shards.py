@@ -1,6 +1,6 @@
 """A shard: one partition of the lanes topic, its OrderBank, and how it is saved and restored.
 
-`Shard.apply(frame)` decodes the entries with engine.codec and hands it to OrderBank.apply, the
+`Shard.apply(frame)` decodes the entries with orderbank.projections.codec and hands it to OrderBank.apply, the
 same reducer the replay uses; no business rule lives here. It returns the rejected entries (for
 the dead-letter topic) and remembers which orders changed, for the changelog.
 
@@ -22,11 +22,11 @@ from typing import Any
 import msgspec
 import orjson
 
-from engine.codec import Reason, Rejection, decode_batch
-from engine.frames import Entry, Frame
-from projections.bank import BankSettings, OrderBank, Outcome
-from projections.orders import Order
-from projections.restore import restore
+from orderbank.engine.stream.frames import Entry, Frame
+from orderbank.projections.bank import BankSettings, OrderBank, Outcome
+from orderbank.projections.codec import Reason, Rejection, decode_batch
+from orderbank.projections.orders import Order
+from orderbank.projections.restore import restore
 
 
 def order_key(shard: int, order_id: str) -> bytes:

@@ -1,11 +1,11 @@
-"""The Faust app factory. `faust -A engine.app worker` and `orderbank worker` both run it.
+"""The Faust app factory. `faust -A orderbank.engine.stream.app worker` and `orderbank worker` both run it.
 
 Importing this module does nothing: `create_app(settings)` builds an app (no connection is made
 until a worker starts it), and the module attribute `app`, which `faust -A` looks up, is built on
 first access from `Settings.from_env()` (ORDERBANK_* variables). Every Kafka client of the app uses
 the settings' security (ORDERBANK_KAFKA_*); a worker first checks it can connect and log in, so wrong
 credentials stop it at once with a clear message instead of retrying forever. Its Kafka transport is
-engine.transport's, whose consumer waits at most 100 ms on a fetch.
+orderbank.engine.kafka.transport's, whose consumer waits at most 100 ms on a fetch.
 """
 
 from __future__ import annotations
@@ -19,11 +19,14 @@ from typing import Any
 
 import faust
 
-from engine import agents, views
-from engine.security import KafkaSecurityError, check_connection
-from engine.settings import Settings
-from engine.topics import ensure
-from engine.transport import Transport
+from orderbank.engine.kafka.security import KafkaSecurityError, check_connection
+from orderbank.engine.kafka.topics import ensure
+from orderbank.engine.kafka.transport import Transport
+from orderbank.engine.settings import Settings
+from orderbank.engine.stream import agents, views
+
+APP = __name__
+"""What `faust -A` is given to run this app: `faust -A orderbank.engine.stream.app worker`."""
 
 log = logging.getLogger(__name__)
 GC_THRESHOLDS = (50_000, 20, 100)

@@ -2,7 +2,7 @@
 
 Faust's consumer costs ~100 us per message, so the input topic (one event per message) is read by a
 plain aiokafka consumer group (`<app_id>-ingest`) with `getmany`, as a service in a process of its
-own beside the worker (engine.ingest_process) or inside its Faust app. Routing needs an order's
+own beside the worker (orderbank.engine.stream.ingest_process) or inside its Faust app. Routing needs an order's
 lane, which only its OrderPlaced says: the `LaneDirectory` learns it from the placements it forwards
 (a cheap byte search, then msgspec for placements only) and, when given a partition, rebuilds itself
 by scanning that partition up to the committed offset. Events are not validated here: the shard
@@ -25,13 +25,13 @@ from aiokafka.errors import CommitFailedError, IllegalStateError
 from aiokafka.partitioner import murmur2
 from mode import Service
 
-from engine.events import OrderPlaced
-from engine.frames import FrameBuilder
-from engine.settings import Settings
-from engine.sink import Outbox, Sink
-from engine.topics import Topics, ensure
-from engine.transport import FETCH_MAX_WAIT_MS
-from projections.bank import BankSettings
+from orderbank.engine.kafka.sink import Outbox, Sink
+from orderbank.engine.kafka.topics import Topics, ensure
+from orderbank.engine.kafka.transport import FETCH_MAX_WAIT_MS
+from orderbank.engine.settings import Settings
+from orderbank.engine.stream.frames import FrameBuilder
+from orderbank.projections.bank import BankSettings
+from orderbank.projections.events import OrderPlaced
 
 log = logging.getLogger(__name__)
 PLACED = b'"OrderPlaced"'

@@ -3,8 +3,8 @@ on another core than folding.
 
 A worker's main thread folds frames, writes the changelog and publishes; reading the input topic,
 routing its events and writing the frames took ~15% of that thread (bench/stream.py, py-spy). With
-`ingest=process` (the default) the worker starts `python -m engine.ingest_process`, which runs the
-same engine.ingest.Ingest with a producer of its own. The worker writes the child its settings on
+`ingest=process` (the default) the worker starts `python -m orderbank.engine.stream.ingest_process`, which runs the
+same orderbank.engine.stream.ingest.Ingest with a producer of its own. The worker writes the child its settings on
 stdin (the Kafka security settings the child reads from the environment, as the worker did) and
 reads a `Progress` line from its stdout four times a second, for its health view and metrics.
 
@@ -28,10 +28,10 @@ from typing import Any
 import msgspec
 from mode import Service
 
-from engine.children import die_with
-from engine.ingest import Ingest, Progress
-from engine.settings import Settings
-from engine.sink import Sink
+from orderbank.engine.dev.children import die_with
+from orderbank.engine.kafka.sink import Sink
+from orderbank.engine.settings import Settings
+from orderbank.engine.stream.ingest import Ingest, Progress
 
 log = logging.getLogger(__name__)
 REPORT_EVERY_S = 0.25
@@ -59,7 +59,7 @@ class IngestProcess(Service):
 
     async def on_start(self) -> None:
         self._proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "engine.ingest_process", str(os.getpid()),
+            sys.executable, "-m", "orderbank.engine.stream.ingest_process", str(os.getpid()),
             str(logging.getLogger().getEffectiveLevel()),
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
         assert self._proc.stdin is not None

@@ -1,17 +1,17 @@
 """The worker's stream processing inside the Faust app: the shard agent, its table and its outputs.
 
 `install(app, settings)` wires, on one Faust app:
-- the ingest (engine.ingest) that turns input messages into frames on the lanes topic, in a process
-  of its own (engine.ingest_process) or as a service of the app;
+- the ingest (orderbank.engine.stream.ingest) that turns input messages into frames on the lanes topic, in a process
+  of its own (orderbank.engine.stream.ingest_process) or as a service of the app;
 - the `shards` agent on the lanes topic: one Faust event per frame, so Faust's per-message cost
   is paid once per thousand events. It folds each frame into its shard's OrderBank
-  (engine.shards), then writes, in one acknowledged flush before the frame is acked: the
+  (orderbank.engine.stream.shards), then writes, in one acknowledged flush before the frame is acked: the
   rejected entries to the dead-letter topic, the changed orders to the `bank` table's changelog,
   and (every publish period, ten times longer while frames wait) the projection records chosen
-  by engine.publish, in full (lane snapshots too) when the frame leaves the shard caught up and
+  by orderbank.engine.stream.publish, in full (lane snapshots too) when the frame leaves the shard caught up and
   the snapshots' share of the time allows;
 - the `bank` table: Faust owns its changelog topic, recovery and standby replicas; after each
-  recovery the worker restores the shards it was given from the table (projections.restore);
+  recovery the worker restores the shards it was given from the table (orderbank.projections.restore);
 - the order guard: a shard applies its frames strictly in lanes-offset order, from the offset its
   changelog says it reached, and reads a partition again from there when a frame arrives early.
   Faust's stream drops, and acks, messages that arrive while its flow control is off or that
@@ -37,16 +37,16 @@ from aiokafka.errors import IllegalStateError, KafkaError
 from faust.types import TP
 from mode import Service
 
-from engine.codec import Rejection
-from engine.frames import Entry, FrameError, unpack
-from engine.ingest import Ingest, Progress, partition_for
-from engine.ingest_process import IngestProcess
-from engine.metrics import Metrics
-from engine.publish import CANCELLATIONS, POOL, POSITIONS, QUEUE, Publisher
-from engine.settings import Settings
-from engine.shards import Shard, restore_shard
-from engine.sink import Outbox, Sink
-from engine.topics import BANK_TABLE, Topics
+from orderbank.engine.kafka.sink import Outbox, Sink
+from orderbank.engine.kafka.topics import BANK_TABLE, Topics
+from orderbank.engine.settings import Settings
+from orderbank.engine.stream.frames import Entry, FrameError, unpack
+from orderbank.engine.stream.ingest import Ingest, Progress, partition_for
+from orderbank.engine.stream.ingest_process import IngestProcess
+from orderbank.engine.stream.metrics import Metrics
+from orderbank.engine.stream.publish import CANCELLATIONS, POOL, POSITIONS, QUEUE, Publisher
+from orderbank.engine.stream.shards import Shard, restore_shard
+from orderbank.projections.codec import Rejection
 
 log = logging.getLogger(__name__)
 FRAMES_IN_FLIGHT = 8

@@ -1,0 +1,1 @@
+"""The `orderbank` command: one Typer app (`app.py`), a module per command group."""

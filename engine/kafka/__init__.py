@@ -1,0 +1,1 @@
+"""The Kafka plumbing: topics, the bulk sink, the producer API, the transport, security, partitioning."""
