@@ -7,7 +7,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from orderbank.engine.cli.app import app, schemas
+from orderbank.engine.cli.app import app
+from orderbank.engine.cli.core import schemas
 from orderbank.projections.policies import REGISTRY
 
 runner = CliRunner()

@@ -9,7 +9,8 @@ import orjson
 import pytest
 
 from orderbank.engine.settings import Settings
-from orderbank.engine.stream.agents import (
+from orderbank.engine.stream.publish import POSITIONS, QUEUE, Buckets, Publisher, Record
+from orderbank.engine.stream.schedule import (
     CATCH_UP_SLOWDOWN,
     SNAPSHOT_SHARE,
     Held,
@@ -17,7 +18,6 @@ from orderbank.engine.stream.agents import (
     idle_publish_due,
     snapshots_due,
 )
-from orderbank.engine.stream.publish import POSITIONS, QUEUE, Buckets, Publisher, Record
 from orderbank.engine.stream.shards import Shard
 from orderbank.projections.bank import OrderBank, canonical
 from tests.factories import cancelled, delivered, placed

@@ -10,12 +10,13 @@ import msgspec
 import orjson
 import pytest
 
+from orderbank.engine.kafka.partitioning import partition_for
 from orderbank.engine.kafka.transport import FETCH_MAX_WAIT_MS, Transport
 from orderbank.engine.settings import Settings, SettingsError
-from orderbank.engine.stream.agents import RECOVERY_STALLED_AFTER_S, RecoveryWatch
 from orderbank.engine.stream.app import create_app
 from orderbank.engine.stream.frames import FrameBuilder, FrameError, unpack
-from orderbank.engine.stream.ingest import LaneDirectory, partition_for
+from orderbank.engine.stream.ingest import LaneDirectory
+from orderbank.engine.stream.recovery import RECOVERY_STALLED_AFTER_S, RecoveryWatch
 from orderbank.engine.stream.shards import Shard, restore_shard
 from orderbank.projections.bank import BankSettings, OrderBank, canonical, fold
 from orderbank.projections.codec import Reason, Rejection, decode_obj

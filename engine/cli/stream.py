@@ -16,16 +16,14 @@ from typing import Annotated, Any
 
 import orjson
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+from orderbank.engine.cli.output import console, err
 from orderbank.engine.dev import broker as kafka
 from orderbank.engine.settings import ENV_PREFIX, Settings, SettingsError
 from orderbank.projections.codec import Rejection
 from orderbank.replay.logfile import read_lines
 
-console = Console()
-err = Console(stderr=True)
 broker_app = typer.Typer(no_args_is_help=True, help="Run a local Apache Kafka (KRaft) from Maven Central jars.")
 
 Bootstrap = Annotated[str | None, typer.Option("--bootstrap", help="Kafka host:port (default: the local broker)")]
@@ -197,7 +195,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(broker_app, name="broker")
     for command in (produce, worker, watch):
         app.command()(command)
-    from orderbank.engine.cli.up import up
+    from orderbank.engine.cli.up import up  # up starts a broker, a worker and a producer: imported when run
 
     app.command()(up)
 

@@ -22,9 +22,9 @@ from typing import Any, cast
 import msgspec
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
-from aiokafka.partitioner import murmur2
 from mode import Service
 
+from orderbank.engine.kafka.partitioning import partition_for
 from orderbank.engine.kafka.sink import Outbox, Sink
 from orderbank.engine.kafka.topics import Topics, ensure
 from orderbank.engine.kafka.transport import FETCH_MAX_WAIT_MS
@@ -47,11 +47,6 @@ class _Placement(msgspec.Struct):
 
 
 _PLACEMENT = msgspec.json.Decoder(_Placement)
-
-
-def partition_for(key: bytes | None, partitions: int) -> int:
-    """Kafka's default partitioner (murmur2), so Faust's router finds the same partition."""
-    return (murmur2(key) & 0x7FFFFFFF) % partitions if key is not None else 0
 
 
 class LaneDirectory:

@@ -24,10 +24,10 @@ import orjson
 from aiohttp import ClientTimeout
 from pydantic import TypeAdapter, ValidationError
 
+from orderbank.engine.kafka.partitioning import partition_for
 from orderbank.engine.kafka.topics import BANK_TABLE
-from orderbank.engine.stream.agents import Runtime
-from orderbank.engine.stream.ingest import partition_for
 from orderbank.engine.stream.metrics import CONTENT_TYPE
+from orderbank.engine.stream.runtime import Runtime
 from orderbank.projections.bank import OrderBank, canonical
 from orderbank.projections.events import OrderId
 from orderbank.projections.merge import Part, merge, part

@@ -1,0 +1,118 @@
+"""Commands over event logs and the core: synth, fold, policies, schema."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.progress import Progress, TaskID
+from rich.table import Table
+
+from orderbank.engine.cli.output import console, err
+from orderbank.projections.bank import BankSettings, OrderBank, canonical
+from orderbank.projections.codec import Rejection, decode
+from orderbank.projections.events import EVENT_TYPES
+from orderbank.projections.policies import REGISTRY, parse_policy
+from orderbank.projections.schema import PROJECTIONS
+from orderbank.replay.logfile import read_lines, write_docs
+from orderbank.replay.render import print_snapshot
+from orderbank.replay.synth import generate, preset
+
+T = TypeVar("T")
+
+
+def policy_option(spec: str) -> BankSettings:
+    """A --policy option's bank settings, or a usage error naming the policy."""
+    try:
+        return BankSettings(policy=parse_policy(spec))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def synth(
+    output: Annotated[Path, typer.Option("-o", "--output", help="file to write; .gz compresses")],
+    orders: Annotated[int | None, typer.Option(help="orders in the launch (default: the preset's)")] = None,
+    seed: Annotated[int, typer.Option(help="random seed; same seed, same bytes")] = 1,
+    preset_name: Annotated[str, typer.Option("--preset", help="small or yu7")] = "small",
+) -> None:
+    """Write a seeded synthetic launch history as JSON lines."""
+    scenario = preset(preset_name, orders)
+    with Progress(console=err, transient=True) as progress:
+        task = progress.add_task(f"synth {scenario.name}", total=None)
+        count = write_docs(output, _advancing(progress, task, generate(scenario, seed)))
+    console.print(f"wrote {count:,} events for {scenario.orders:,} orders to {output}")
+
+
+def _advancing(progress: Progress, task: TaskID, items: Iterable[T]) -> Iterator[T]:
+    for item in items:
+        progress.advance(task)
+        yield item
+
+
+def fold_log(log: Path, settings: BankSettings) -> tuple[OrderBank, list[tuple[int, Rejection]]]:
+    """Fold a log file with a progress bar; returns the bank and the rejected lines."""
+    bank = OrderBank(settings)
+    rejected: list[tuple[int, Rejection]] = []
+    with Progress(console=err, transient=True) as progress:
+        task = progress.add_task(f"fold {log.name}", total=None)
+        for number, line in enumerate(read_lines(log), start=1):
+            event = decode(line)
+            outcome = event if isinstance(event, Rejection) else bank.apply(event)
+            if isinstance(outcome, Rejection):
+                if isinstance(event, Rejection):
+                    bank.rejections[outcome.reason.value] += 1
+                rejected.append((number, outcome))
+            if number % 4096 == 0:
+                progress.update(task, completed=number)
+    return bank, rejected
+
+
+def fold(
+    log: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSON lines event log")],
+    policy: Annotated[str, typer.Option(help="ordering policy, e.g. fifo or bounded-overtake:k=500")] = "fifo",
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the canonical snapshot here")] = None,
+) -> None:
+    """Fold an event log and print the projections."""
+    bank, rejected = fold_log(log, policy_option(policy))
+    for number, rejection in rejected[:20]:
+        err.print(f"line {number}: {rejection.reason.value} ({rejection.rule}): {rejection.message}")
+    if len(rejected) > 20:
+        err.print(f"... and {len(rejected) - 20:,} more rejected lines")
+    snap = bank.snapshot()
+    print_snapshot(console, snap, bank.stats())
+    if json_out is not None:
+        json_out.write_bytes(canonical(snap))
+        console.print(f"snapshot written to {json_out}")
+
+
+def policies() -> None:
+    """List the ordering policies."""
+    table = Table("policy", "what it does", title="Ordering policies")
+    for name, factory in REGISTRY.items():
+        table.add_row(name, factory().describe())
+    console.print(table)
+
+
+def schemas() -> dict[str, dict[str, Any]]:
+    """JSON Schema of every event and projection, by file name."""
+    models = [*EVENT_TYPES, *PROJECTIONS]
+    return {f"{model.__name__}.json": model.model_json_schema() for model in models}
+
+
+def schema(output: Annotated[Path, typer.Option("-o", "--output")] = Path("schemas")) -> None:
+    """Write JSON Schema for every event and projection."""
+    output.mkdir(parents=True, exist_ok=True)
+    for name, doc in schemas().items():
+        (output / name).write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    console.print(f"wrote {len(schemas())} schemas to {output}/")
+
+
+
+
+def register(app: typer.Typer) -> None:
+    """Add these commands to the `orderbank` app."""
+    for command in (synth, fold, policies, schema):
+        app.command()(command)

@@ -1,0 +1,72 @@
+"""Commands of the replay lab: demo and replay."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from orderbank.engine.cli.output import console, err
+from orderbank.engine.kafka.security import KafkaSecurity
+from orderbank.engine.kafka.source import KafkaSource
+from orderbank.replay import job
+from orderbank.replay.compare import DEFAULT_POLICIES
+from orderbank.replay.compare import Settings as ReplaySettings
+from orderbank.replay.source import FileSource, LineSource
+
+
+def _replay_settings(policy: list[str] | None, replications: int, seed: int, patience: str) -> ReplaySettings:
+    settings = ReplaySettings(tuple(policy) if policy else DEFAULT_POLICIES, replications, seed, patience)
+    try:
+        settings.parsed()
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    return settings
+
+
+def demo(
+    seed: int = 1,
+    replications: Annotated[int, typer.Option(help="seeds per policy")] = 3,
+    output: Annotated[Path, typer.Option("-o", "--output", help="report directory")] = Path("report"),
+) -> None:
+    """The main job on the embedded default: synth the yu7 launch, replay it under every policy, report."""
+    try:
+        job.demo(seed, _replay_settings(None, replications, seed, "km"), output, console, err)
+    except KeyboardInterrupt:
+        err.print("interrupted: no report written")
+        raise typer.Exit(130) from None
+
+
+def replay(
+    log: Annotated[Path | None, typer.Argument(exists=True, dir_okay=False,
+                                               help="JSON lines event log (.jsonl, .jsonl.gz)")] = None,
+    policy: Annotated[list[str] | None, typer.Option(
+        help="repeatable: fifo, high-trim-first, paid-first, bounded-overtake:k=500 (default: all four)")] = None,
+    replications: Annotated[int, typer.Option(help="seeds per policy; means get 95% intervals")] = 3,
+    seed: Annotated[int, typer.Option(help="first seed; same log and seed, same summary.json")] = 1,
+    patience: Annotated[str, typer.Option(help="patience estimator: km (Kaplan-Meier) or weibull")] = "km",
+    output: Annotated[Path, typer.Option("-o", "--output", help="report directory")] = Path("report"),
+    topic: Annotated[str | None, typer.Option(help="replay a Kafka topic instead of a file")] = None,
+    bootstrap: Annotated[str, typer.Option(help="Kafka bootstrap servers, with --topic")] = "127.0.0.1:9092",
+    since: Annotated[datetime | None, typer.Option(help="with --topic: from this time (UTC) on, not the earliest")]
+    = None,
+) -> None:
+    """Replay a log (a file, or a Kafka topic) under ordering policies and compare them with what happened."""
+    if (log is None) == (topic is None):
+        raise typer.BadParameter("give either LOG or --topic")
+    source: LineSource = FileSource(log) if log is not None else KafkaSource(
+        bootstrap, str(topic), since.replace(tzinfo=UTC) if since and since.tzinfo is None else since,
+        KafkaSecurity.from_env())
+    try:
+        job.replay_log(source, _replay_settings(policy, replications, seed, patience), output, console, err)
+    except KeyboardInterrupt:
+        err.print("interrupted: no report written")
+        raise typer.Exit(130) from None
+
+
+def register(app: typer.Typer) -> None:
+    """Add these commands to the `orderbank` app."""
+    for command in (demo, replay):
+        app.command()(command)

@@ -1,0 +1,267 @@
+"""A worker's shards at run time: fold each frame, write its outputs in one flush, keep frames in order.
+
+The order guard: a shard applies its frames strictly in lanes-offset order, from the offset its changelog says
+it reached, and reads a partition again from there when a frame arrives early. Faust's stream drops, and acks,
+messages that arrive while its flow control is off or that were fetched in an older rebalance generation, so
+its committed offsets can pass frames that were never applied; the shard's own offset, not the group's commit,
+says where to resume. A frame's outputs (dead letters, changelog records, the projection records that
+orderbank.engine.stream.publish chooses) are written in one acknowledged flush before the frame is acked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import faust
+from aiokafka.errors import IllegalStateError, KafkaError
+from faust.types import TP
+
+from orderbank.engine.kafka.partitioning import partition_for
+from orderbank.engine.kafka.sink import Outbox, Sink
+from orderbank.engine.kafka.topics import Topics
+from orderbank.engine.settings import Settings
+from orderbank.engine.stream.frames import Entry, FrameError, unpack
+from orderbank.engine.stream.ingest import Ingest, Progress
+from orderbank.engine.stream.ingest_process import IngestProcess
+from orderbank.engine.stream.metrics import Metrics
+from orderbank.engine.stream.publish import CANCELLATIONS, POOL, POSITIONS, QUEUE, Publisher
+from orderbank.engine.stream.schedule import (
+    CATCH_UP_SHARE,
+    CATCH_UP_SLOWDOWN,
+    SNAPSHOT_SHARE,
+    Held,
+    SnapshotBudget,
+    idle_publish_due,
+    snapshots_due,
+)
+from orderbank.engine.stream.shards import restore_shard
+from orderbank.projections.codec import Rejection
+
+log = logging.getLogger(__name__)
+RESEEK_AFTER_S = 2.0  # seek again if the frames sought have not come (a rebalance may have moved the position)
+STALLED_AFTER_S = 3.0  # no frame for this long while Kafka holds unapplied ones: read the partition again
+
+
+def dead_letter_headers(topic: str, entry: Entry, rejection: Rejection) -> list[tuple[str, bytes]]:
+    """Why and where from, as Kafka headers; the record's key and value stay the original bytes."""
+    fields = {"reason": rejection.reason.value, "rule": rejection.rule, "field": rejection.field,
+              "message": rejection.message, "order_id": rejection.order_id, "event_id": rejection.event_id,
+              "source.topic": topic, "source.partition": str(entry.partition), "source.offset": str(entry.offset)}
+    return [(f"orderbank.{name}", value.encode()) for name, value in fields.items() if value is not None]
+
+
+class Runtime:
+    """The shards this worker owns and the services that feed and drain them."""
+
+    def __init__(self, app: faust.App, settings: Settings) -> None:
+        self.app, self.settings, self.topics = app, settings, Topics(settings)
+        self.metrics = Metrics()
+        self.sink = Sink(settings)
+        self.ingest: Ingest | IngestProcess = (
+            IngestProcess(settings, on_fatal=app.crash) if settings.ingest == "process"
+            else Ingest(settings, self.sink, on_fatal=app.crash))
+        self.held: dict[int, Held] = {}
+        self.table: Any = None
+        self._outputs = {POSITIONS: self.topics.positions.name, QUEUE: self.topics.queue.name,
+                         POOL: self.topics.pool.name, CANCELLATIONS: self.topics.cancellations.name}
+
+    # -- ownership ---------------------------------------------------------------------------
+    def adopt(self, actives: Iterable[Any]) -> None:
+        """Restore the lanes partitions newly given to this worker from the recovered table."""
+        lanes = self.topics.lanes.name
+        mine = {tp.partition for tp in actives if tp.topic == lanes}
+        self.drop(p for p in list(self.held) if p not in mine)
+        for partition in sorted(mine - self.held.keys()):
+            self._restore(partition)
+
+    def _restore(self, partition: int) -> Held:
+        started = time.perf_counter()
+        shard = restore_shard(partition, self.table.items(), self.settings.bank)
+        held = self.held[partition] = Held(
+            shard, Publisher(partition, self.settings.position_bucket_ratio, self.settings.snapshot_page_size),
+            SnapshotBudget(SNAPSHOT_SHARE * self.settings.snapshot_interval_s), snapshot_at=time.monotonic())
+        log.info("shard %d: restored %d orders in %.2fs", partition, len(shard.bank.orders),
+                 time.perf_counter() - started)
+        return held
+
+    def drop(self, partitions: Iterable[int]) -> None:
+        for partition in list(partitions):
+            if self.held.pop(partition, None) is not None:
+                log.info("shard %d: handed over", partition)
+
+    # -- processing --------------------------------------------------------------------------
+    async def on_frame(self, partition: int, offset: int, raw: bytes) -> asyncio.Future[None] | None:
+        """Fold one frame and submit its outputs; the future completes once they are durable."""
+        # Recovery callbacks normally restore a shard before its first frame arrives.
+        held = self.held.get(partition) or self._restore(partition)
+        if offset > held.shard.offset + 1 and not await self._missing_frames_gone(held, offset):
+            return None
+        started = time.perf_counter()
+        try:
+            frame = unpack(raw)
+        except FrameError as exc:
+            log.error("shard %d: skipping lanes offset %d: %s", partition, offset, exc)
+            return None
+        async with held.lock:
+            shard, bank = held.shard, held.shard.bank
+            counts = (bank.applied, bank.duplicates)
+            rejected = shard.apply(frame, offset)
+            if rejected is None:
+                return None
+            outbox, deadletter = Outbox(), self.topics.deadletter
+            for entry, rejection in rejected:
+                outbox.add(deadletter.name, partition_for(entry.key, deadletter.partitions), entry.key,
+                           entry.value, dead_letter_headers(frame.topic, entry, rejection))
+                self.metrics.rejections.labels(rejection.reason.value).inc()
+            outbox.extend(self.topics.changelog.name, partition, shard.changelog())
+            now, lag = time.monotonic(), self._lag(partition, offset)
+            held.caught_up = not lag
+            # While frames wait, publish less often: later frames would move the same positions again
+            # (a launch's lane of 300,000 orders takes ~1.5 s to publish). Caught up, publish in full
+            # (lane snapshots too) as soon as their share of the time allows.
+            period = (max(self.settings.publish_interval_s * CATCH_UP_SLOWDOWN, held.publish_seconds / CATCH_UP_SHARE)
+                      if lag else self.settings.publish_interval_s)
+            full = False
+            if now - held.published_at >= period:
+                full = snapshots_due(held, now, self.settings, catching_up=bool(lag))
+                self._publish(held, outbox, snapshot=full)
+            published = offset if full and not lag else None  # the offset whose whole state these outputs carry
+            if published is not None:
+                held.publishing = published
+            written = await self.sink.submit(outbox)
+        self.metrics.applied.inc(bank.applied - counts[0])
+        self.metrics.duplicates.inc(bank.duplicates - counts[1])
+        self.metrics.batch_events.observe(len(frame.entries))
+        written.add_done_callback(lambda _: self._written(held, started, published))
+        return written
+
+    async def _missing_frames_gone(self, held: Held, offset: int) -> bool:
+        """Whether the frames before `offset` that this shard has not applied no longer exist.
+
+        Frames skipped on the way (see the module docstring) are read again instead: the early
+        frame is left for the second pass. Only frames deleted by the lanes topic's retention are
+        given up, loudly."""
+        now = time.monotonic()
+        if held.sought is not None and held.sought[0] > held.shard.offset and now - held.sought[1] < RESEEK_AFTER_S:
+            return False  # already reading them again; frames fetched before the seek still drain
+        log.warning("shard %d: frame %d came before frames %d..%d", held.shard.partition, offset,
+                    held.shard.offset + 1, offset - 1)
+        return await self._read_again(held, offset)
+
+    async def resume_stalled(self) -> None:
+        """Read a shard's partition again from its next frame when Kafka holds frames it has not
+        applied and none has come for a while: whatever held up Faust's delivery (a position left
+        behind by a rebalance), the shard's offset says where to resume."""
+        if self.app.rebalancing or self.app.in_recovery:
+            return
+        now, lanes = time.monotonic(), self.topics.lanes.name
+        quiet = {TP(lanes, p): held for p, held in list(self.held.items())
+                 if now - max(held.shard.last_frame_at, held.sought[1] if held.sought else 0.0) >= STALLED_AFTER_S}
+        if not quiet:
+            return
+        try:
+            ends = await self.app.consumer.highwaters(*quiet)
+        except (TimeoutError, KafkaError) as exc:  # the broker is away: nothing can be read meanwhile anyway
+            log.warning("could not read the lanes end offsets: %r", exc)
+            return
+        for tp, held in quiet.items():
+            if ends.get(tp, 0) > held.shard.offset + 1 and self.held.get(tp.partition) is held:
+                log.warning("shard %d: frames up to %d wait in Kafka but none came for %.0fs", tp.partition,
+                            ends[tp] - 1, now - held.shard.last_frame_at)
+                await self._read_again(held, None)
+
+    async def _read_again(self, held: Held, offset: int | None) -> bool:
+        """Seek the shard's partition to its next frame; True if that frame is gone (retention) and
+        the frame at `offset`, if one came, is the next that exists."""
+        expected, tp = held.shard.offset + 1, TP(self.topics.lanes.name, held.shard.partition)
+        earliest = (await self.app.consumer.earliest_offsets(tp)).get(tp, 0)
+        if earliest > expected:
+            log.error("shard %d: lanes offsets %d..%d were deleted by retention before being applied",
+                      held.shard.partition, expected, earliest - 1)
+            if offset is not None and offset <= earliest:
+                return True
+            expected = earliest
+        self.metrics.rereads.inc()
+        try:
+            await self.app.consumer.seek_wait({tp: expected})
+        except (TimeoutError, IllegalStateError) as exc:  # revoked meanwhile: its new owner reads them
+            log.warning("shard %d: could not seek back to %d: %r", held.shard.partition, expected, exc)
+            return False
+        log.info("shard %d: reading again from lanes offset %d", held.shard.partition, expected)
+        held.sought = (expected, time.monotonic())
+        return False
+
+    def _lag(self, partition: int, offset: int) -> int:
+        """Frames of this shard in Kafka after `offset` (as far as the consumer has seen)."""
+        highwater = self.app.consumer.highwater(TP(self.topics.lanes.name, partition))
+        lag = max(0, (highwater or 0) - offset - 1)
+        self.metrics.lag.labels(self.topics.lanes.name, str(partition)).set(lag)
+        return lag
+
+    def _written(self, held: Held, started: float, published: int | None) -> None:
+        """A frame's outputs are durable; `published`: its offset, when they were a full publish."""
+        held.written_wall = time.time()
+        self.metrics.batch_seconds.observe(time.perf_counter() - started)
+        if published is not None and held.publishing == published:
+            held.publishing = None
+            if held.shard.offset == published:  # and no frame came since
+                held.shard.unpublished, held.published_wall = False, held.written_wall
+
+    def _publish(self, held: Held, outbox: Outbox, *, snapshot: bool) -> None:
+        shard, publisher, now = held.shard, held.publisher, time.monotonic()
+        records = publisher.positions(shard.bank, shard.touched) + publisher.figures(shard.bank)
+        shard.touched = set()
+        held.publish_seconds = time.monotonic() - now
+        if snapshot:
+            started = time.monotonic()
+            records += publisher.lane_snapshots(shard.bank)
+            held.snapshot_at = started
+            held.budget.spend(started, time.monotonic() - started)
+        by_projection: dict[str, list[tuple[bytes, bytes | None]]] = {}
+        for projection, key, value in records:
+            by_projection.setdefault(projection, []).append((key, value))
+        for projection, pairs in by_projection.items():
+            outbox.extend(self._outputs[projection], shard.partition, pairs)
+            self.metrics.published.labels(projection).inc(len(pairs))
+        held.published_at = now
+
+    async def publish_idle(self) -> None:
+        """Publish in full every shard that has unpublished changes and no frame for a while."""
+        for held in list(self.held.values()):
+            shard = held.shard
+            # A frame's full publish being written publishes that frame's state: no need to repeat it.
+            if (shard.unpublished and held.publishing != shard.offset
+                    and idle_publish_due(held, time.monotonic(), self.settings)):
+                async with held.lock:
+                    outbox, offset = Outbox(), shard.offset
+                    self._publish(held, outbox, snapshot=True)
+                    written = await self.sink.submit(outbox)
+                await written
+                held.published_wall = time.time()
+                shard.unpublished = shard.offset != offset  # frames that came meanwhile are published next
+
+    def ingest_progress(self) -> Progress:
+        """The ingest's state, its counts since the last call added to the metrics."""
+        progress = self.ingest.progress()
+        self.metrics.ingested.inc(progress.forwarded)
+        for seconds in progress.write_seconds:
+            self.metrics.forward_seconds.observe(seconds)
+        for partition, lag in progress.lag.items():
+            self.metrics.lag.labels(self.topics.events.name, str(partition)).set(lag)
+        return progress
+
+    def render_metrics(self) -> bytes:
+        self.ingest_progress()
+        return self.metrics.render()
+
+    def health(self) -> dict[str, Any]:
+        ingest = self.ingest_progress()
+        return {"status": "ok", "worker": self.settings.worker_id,
+                "shards": {str(p): {**h.shard.health(), "written_at": h.written_wall, "published_at": h.published_wall}
+                           for p, h in sorted(self.held.items())},
+                "ingest": {"partitions": ingest.partitions, "lag": sum(ingest.lag.values()),
+                           "first_fetch_at": ingest.first_fetch_at}}
