@@ -98,7 +98,9 @@ def decode_batch(raws: Sequence[bytes]) -> list[Event | Rejection]:
         lines = b"\n".join(raws[i] for i in plain)
     try:
         fast: list[Any] = structs.DECODER.decode_lines(lines)
-    except (msgspec.DecodeError, UnicodeDecodeError):  # one raw failed: the others one by one
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):  # one raw failed: the others one by one
+        fast = [_decode_fast(raws[i]) for i in plain]
+    if len(fast) != len(plain):  # a raw held several values ({...}{...}): each raw alone decides its own
         fast = [_decode_fast(raws[i]) for i in plain]
     out: list[Event | Rejection | None] = [None] * len(raws)
     for i, event in zip(plain, fast, strict=True):
@@ -111,7 +113,7 @@ def decode_batch(raws: Sequence[bytes]) -> list[Event | Rejection]:
 def _decode_fast(raw: bytes) -> Any:
     try:
         return structs.DECODER.decode(raw)
-    except (msgspec.DecodeError, UnicodeDecodeError):
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):  # nesting past msgspec's depth: the models say
         return None
 
 

@@ -11,10 +11,21 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, Strict
+from pydantic_core import PydanticCustomError
 
 SCHEMA_VERSION = 2
 """The version this code writes. Older versions are upcast on decode (orderbank.projections.codec)."""
+
+MAX_MINOR = 10**12
+"""Largest amount of one event, in minor units (10 billion CNY). With at most MAX_SEQ events an order's
+sums stay below 10^18, inside int64, which the replay lab's columns use."""
+MAX_SEQ = 1_000_000
+"""Most events one order may have."""
+
+# The schema's types are the law: an integer is a JSON integer (not "2", 2.0 or true), a time an ISO 8601
+# string; pydantic's lax mode would coerce all of those, so every integer is strict and times are checked.
+Count = Annotated[int, Strict()]
 
 OrderId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")]
 CustomerId = Annotated[str, Field(min_length=1, max_length=64)]
@@ -28,14 +39,20 @@ def _to_utc(value: datetime) -> datetime:
         raise ValueError("the time in UTC is outside years 1-9999") from None
 
 
-UtcTime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+def _iso_text(value: object) -> object:
+    if not isinstance(value, str | datetime):
+        raise PydanticCustomError("iso_time", "a time is an ISO 8601 string with its offset, e.g. 2025-06-26T14:00:00Z")
+    return value
+
+
+UtcTime = Annotated[AwareDatetime, BeforeValidator(_iso_text), AfterValidator(_to_utc)]
 
 
 class Money(BaseModel):
     """An amount in integer minor units (fen, cents) of one currency."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    minor: int = Field(ge=0, description="amount in minor units, never negative")
+    minor: Count = Field(ge=0, le=MAX_MINOR, description="amount in minor units, never negative, at most 10^12")
     currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code")
 
 
@@ -45,9 +62,9 @@ class Envelope(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     event_id: UUID
     order_id: OrderId
-    seq: int = Field(ge=1, description="1, 2, ... per order; a gap is rejected")
+    seq: Count = Field(ge=1, le=MAX_SEQ, description="1, 2, ... per order; a gap is rejected")
     occurred_at: UtcTime
-    schema_version: int = Field(default=SCHEMA_VERSION, ge=1)
+    schema_version: Count = Field(default=SCHEMA_VERSION, ge=1)
     correlation_id: UUID | None = None
     causation_id: UUID | None = None
 
@@ -59,7 +76,7 @@ class OrderPlaced(Envelope):
     customer_id: CustomerId
     model: Name
     trim: Name
-    trim_rank: int = Field(ge=0, le=100, description="margin rank of the trim, 0 = base")
+    trim_rank: Count = Field(ge=0, le=100, description="margin rank of the trim, 0 = base")
     list_price: Money
     deposit: Money
     placed_at: UtcTime

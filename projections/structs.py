@@ -26,7 +26,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import annotated_types
 import msgspec
-from pydantic import AwareDatetime, BaseModel
+from pydantic import AwareDatetime, BaseModel, Strict
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
@@ -57,6 +57,8 @@ def _constraints(info: FieldInfo) -> dict[str, Any]:
             out["pattern"] = _pattern(item.pattern)
         elif info.annotation is AwareDatetime:
             continue  # the UTC conversion: the fast path keeps the offset (see the module docstring)
+        elif isinstance(item, Strict):
+            continue  # msgspec takes no "2", 2.0 or true for an integer either
         else:
             raise TypeError(f"no msgspec equivalent for {item!r}")
     return out

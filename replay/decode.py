@@ -115,7 +115,7 @@ class BlockReader:
         for decoder, currency in tries:
             try:
                 shapes: list[Shape] = decoder.decode_lines(block.text)
-            except ValueError:  # msgspec's DecodeError and ValidationError, or bad UTF-8
+            except (ValueError, RecursionError):  # msgspec's errors, bad UTF-8, nesting past msgspec's depth
                 continue
             if len(shapes) != block.plain_lines:
                 return None
@@ -170,7 +170,7 @@ def _one(line: bytes) -> Shape | None:
         return None
     try:
         shape: Shape = DECODER.decode(line)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     return shape
 

@@ -66,10 +66,21 @@ def test_missing_type() -> None:
 @pytest.mark.parametrize(
     ("path", "value", "rule"),
     [
-        (("seq",), "one", "int_parsing"),
+        (("seq",), "one", "int_type"),
         (("seq",), 0, "greater_than_equal"),
         (("list_price", "minor"), -1, "greater_than_equal"),
-        (("deposit", "minor"), 1.5, "int_from_float"),
+        (("deposit", "minor"), 1.5, "int_type"),
+        # The schema's types are the law: no coercion of strings, floats, booleans or epoch numbers.
+        (("seq",), "2", "int_type"),
+        (("seq",), 2.0, "int_type"),
+        (("seq",), 1_000_001, "less_than_equal"),
+        (("trim_rank",), False, "int_type"),
+        (("deposit", "minor"), True, "int_type"),
+        (("deposit", "minor"), "1_000", "int_type"),
+        (("deposit", "minor"), 10**12 + 1, "less_than_equal"),
+        (("list_price", "minor"), 2**64 - 1, "less_than_equal"),
+        (("occurred_at",), 1751018400, "iso_time"),
+        (("schema_version",), "2", "int>=1"),
         (("list_price", "currency"), "yuan", "string_pattern_mismatch"),
         (("placed_at",), "2025-06-26T14:00:00", "timezone_aware"),
         (("occurred_at",), "yesterday", "datetime_from_date_parsing"),
