@@ -7,4 +7,4 @@ import sys
 from rich.console import Console
 
 console = Console(width=None if sys.stdout.isatty() else 140)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True, highlight=False)  # an error is one line, whatever the width

@@ -149,26 +149,32 @@ def watch(
     """Print a projection topic's records as they arrive (from its start), until Ctrl-C."""
     if what not in WATCHED:
         raise typer.BadParameter(f"what must be one of {', '.join(WATCHED)}, got {what!r}")
+    from orderbank.engine.kafka.topics import TopicMismatch
+
     settings = settings_from(bootstrap_servers=bootstrap, topic_prefix=prefix)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_watch(settings, WATCHED[what], order, seconds))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(_watch(settings, WATCHED[what], order, seconds))
+    except TopicMismatch as exc:
+        err.print(f"orderbank watch: {exc}")
+        raise typer.Exit(2) from None
 
 
 async def _watch(settings: Settings, projection: str, order: str | None, seconds: float | None) -> None:
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    from orderbank.engine.kafka.topics import partitions_of
+    from orderbank.engine.kafka.topics import Topics, check
 
-    topic = f"{settings.topic_prefix}.{projection}"
+    spec = getattr(Topics(settings), projection)
+    if not await check(settings, [spec]):
+        err.print(f"topic {spec.name} does not exist yet (is a worker running?)")
+        return
+    topic = spec.name
     consumer = AIOKafkaConsumer(**settings.kafka_kwargs(), group_id=None, enable_auto_commit=False,
                                 auto_offset_reset="earliest")
     await consumer.start()
     try:
-        partitions = await partitions_of(settings, topic)
-        if not partitions:
-            err.print(f"topic {topic} does not exist yet (is a worker running?)")
-            return
-        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        tps = [TopicPartition(topic, p) for p in range(spec.partitions)]
         consumer.assign(tps)
         deadline = time.monotonic() + seconds if seconds is not None else None
         wanted = order.encode() if order is not None else None

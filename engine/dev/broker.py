@@ -399,7 +399,9 @@ inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL
 log.dirs={data}
 num.partitions=1
-auto.create.topics.enable=true
+# Topics are created by the engine with their partitions and configs, never by a client that reads one
+# (a `watch` before any worker once created a projection topic of one partition, and broke the worker).
+auto.create.topics.enable=false
 offsets.topic.replication.factor=1
 transaction.state.log.replication.factor=1
 transaction.state.log.min.isr=1

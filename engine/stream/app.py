@@ -20,7 +20,7 @@ from typing import Any
 import faust
 
 from orderbank.engine.kafka.security import KafkaSecurityError, check_connection
-from orderbank.engine.kafka.topics import ensure
+from orderbank.engine.kafka.topics import TopicMismatch, ensure
 from orderbank.engine.kafka.transport import Transport
 from orderbank.engine.settings import Settings
 from orderbank.engine.stream import agents, views
@@ -114,7 +114,11 @@ class EngineApp(faust.App):
             log.error("cannot start: %s", exc)
             sys.exit(f"orderbank worker: {exc}")
         # Faust ignores a subscribed topic that does not exist yet and may not assign it for minutes.
-        await ensure(self.settings)
+        try:
+            await ensure(self.settings)
+        except TopicMismatch as exc:
+            log.error("cannot start: %s", exc)
+            sys.exit(f"orderbank worker: {exc}")
         await super().on_first_start()
 
 
