@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import importlib.util
 import os
+import secrets
 import signal
 import statistics
 import subprocess
@@ -54,6 +55,7 @@ from orderbank.engine.stream.app import APP  # noqa: E402
 from orderbank.replay.synth import generate, preset  # noqa: E402
 
 PARTITIONS = 4
+TOKEN = secrets.token_urlsafe(24)  # the worker's service token, for /snapshot
 WARM_S = 30.0  # the worker counts as warm after this many seconds of load
 
 
@@ -79,7 +81,7 @@ class WorkerProcess:
         env = {**os.environ, "ORDERBANK_BOOTSTRAP_SERVERS": s.bootstrap_servers, "ORDERBANK_APP_ID": s.app_id,
                "ORDERBANK_TOPIC_PREFIX": s.topic_prefix, "ORDERBANK_INPUT_PARTITIONS": str(PARTITIONS),
                "ORDERBANK_STORE": s.store, "ORDERBANK_WEB_PORT": str(self.port),
-               "ORDERBANK_DATA_DIR": str(self.folder / s.app_id)}
+               "ORDERBANK_DATA_DIR": str(self.folder / s.app_id), "ORDERBANK_WEB_SERVICE_TOKEN": TOKEN}
         with (self.folder / f"{s.app_id}.log").open("ab") as log:
             self.proc = subprocess.Popen([sys.executable, "-m", "faust", "-A", APP, "worker", "-l", "info"],
                                          env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -90,7 +92,9 @@ class WorkerProcess:
         if self.proc is not None and self.proc.poll() is not None:
             raise RuntimeError(f"the worker exited with {self.proc.returncode}; see {self.folder}")
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=30) as response:
+            request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}",
+                                             headers={"Authorization": f"Bearer {TOKEN}"})
+            with urllib.request.urlopen(request, timeout=30) as response:
                 return response.status, response.read()
         except urllib.error.HTTPError as exc:
             return exc.code, b""

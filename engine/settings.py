@@ -15,8 +15,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, InstanceOf, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, InstanceOf, SecretStr, ValidationError, field_validator
 
+from orderbank.engine.access import Access
 from orderbank.engine.cache import CACHE_VAR, cache_dir
 from orderbank.engine.environ import unknown_variable
 from orderbank.engine.kafka import security
@@ -53,6 +54,12 @@ class Settings(BaseModel):
     web_advertised_host: str | None = Field(
         None, description="host other workers use to reach this one; default web_host, or the hostname "
                           "when binding all interfaces")
+    web_lookup_key: SecretStr | None = Field(
+        None, min_length=16, exclude=True, repr=False,
+        description="key of customers' order lookup secrets (HMAC of the order id, engine/access.py); unset: none")
+    web_service_token: SecretStr | None = Field(
+        None, min_length=16, exclude=True, repr=False,
+        description="bearer token for whole-bank views and any order; unset: those views are off")
     processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
     ingest: Literal["process", "inline"] = Field(
         "process", description="run the ingest (input reading and routing) in a process of its own, on another "
@@ -131,6 +138,12 @@ class Settings(BaseModel):
     @property
     def state_dir(self) -> Path:
         return self.data_dir or cache_dir() / "workers" / f"{self.app_id}-{self.web_port}"
+
+    @property
+    def access(self) -> Access:
+        """Who may read what over HTTP (engine/access.py)."""
+        return Access(self.web_lookup_key.get_secret_value() if self.web_lookup_key else None,
+                      self.web_service_token.get_secret_value() if self.web_service_token else None)
 
     def servers(self) -> list[str]:
         return [s.strip() for s in self.bootstrap_servers.split(",")]

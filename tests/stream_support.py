@@ -45,10 +45,21 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+SERVICE_TOKEN = "test-service-token-0123456789"
+LOOKUP_KEY = "test-lookup-key-0123456789"
+
+
 def unique_settings(bootstrap: str, **overrides: Any) -> Settings:
     name = f"t{uuid.uuid4().hex[:10]}"
     return Settings(bootstrap_servers=bootstrap, app_id=name, topic_prefix=name, session_timeout_s=6.0,
-                    publish_interval_s=0.5, idle_after_s=0.3, **overrides)
+                    publish_interval_s=0.5, idle_after_s=0.3, web_service_token=SERVICE_TOKEN,
+                    web_lookup_key=LOOKUP_KEY, **overrides)
+
+
+def secrets_env(settings: Settings) -> dict[str, str]:
+    """The web credentials of `settings` as ORDERBANK_* variables (settings' dumps leave them out)."""
+    pairs = (("WEB_SERVICE_TOKEN", settings.web_service_token), ("WEB_LOOKUP_KEY", settings.web_lookup_key))
+    return {f"ORDERBANK_{name}": value.get_secret_value() for name, value in pairs if value is not None}
 
 
 def wait_until(probe: Callable[[], T | None], timeout: float, what: str, every: float = 0.1) -> T:
@@ -89,7 +100,7 @@ class Worker:
         env = {**os.environ, **{f"ORDERBANK_{k.upper()}": str(v) for k, v in self.settings.model_dump().items()
                                 if v is not None and k not in ("worker_id", "web_port", "data_dir")},
                "ORDERBANK_WORKER_ID": self.name, "ORDERBANK_WEB_PORT": str(self.port),
-               "ORDERBANK_DATA_DIR": str(self.state / self.name)}
+               "ORDERBANK_DATA_DIR": str(self.state / self.name), **secrets_env(self.settings)}
         log = (self.state / f"{self.name}.log").open("ab")
         # The way the docs say Faust users run it; settings come from the ORDERBANK_* environment.
         faust = (["-c", f"import {self.preload}; from faust.cli.faust import cli; cli()"] if self.preload
@@ -102,9 +113,14 @@ class Worker:
         wait_until(self.health, 90, f"worker {self.name} to serve /health")
         return self
 
-    def get(self, path: str) -> tuple[int, bytes]:
+    def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+        """GET as the service (the settings' token) unless other headers are given."""
+        token = self.settings.web_service_token
+        if headers is None:
+            headers = {"Authorization": f"Bearer {token.get_secret_value()}"} if token else {}
         try:
-            with urllib.request.urlopen(self.url + path, timeout=10) as response:
+            with urllib.request.urlopen(urllib.request.Request(self.url + path, headers=headers),
+                                        timeout=10) as response:
                 return response.status, response.read()
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read()

@@ -4,6 +4,7 @@ SIGTERM stops it as cleanly, and killed outright it leaves no worker or broker b
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import urllib.error
@@ -17,7 +18,7 @@ from orderbank.engine.dev.broker import BrokerSettings, status
 from orderbank.engine.settings import Settings
 from orderbank.projections.bank import canonical
 from orderbank.replay.synth import generate, preset
-from tests.stream_support import fold_lines, free_port, wait_until
+from tests.stream_support import SERVICE_TOKEN, fold_lines, free_port, wait_until
 
 pytestmark = pytest.mark.broker
 ORDERS = 1_500
@@ -25,7 +26,9 @@ ORDERS = 1_500
 
 def snapshot(port: int) -> bytes | None:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/snapshot", timeout=5) as response:
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/snapshot",
+                                         headers={"Authorization": f"Bearer {SERVICE_TOKEN}"})
+        with urllib.request.urlopen(request, timeout=5) as response:
             return bytes(response.read())
     except (OSError, urllib.error.HTTPError):
         return None
@@ -35,6 +38,7 @@ def start_up(port: int) -> subprocess.Popen[bytes]:
     # As from a terminal: a shell that runs the tests in the background makes its children ignore
     # SIGINT, and a program that inherits that ignore keeps it (Python does).
     return subprocess.Popen(python_cli("up", "--orders", str(ORDERS), "--rate", "5000", "--web-port", str(port)),
+                            env={**os.environ, "ORDERBANK_WEB_SERVICE_TOKEN": SERVICE_TOKEN},
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 

@@ -72,7 +72,7 @@ def test_a_compacted_input_topic_is_refused(broker: Broker) -> None:
     settings = unique_settings(broker.bootstrap)
     events = Topics(settings).events
     asyncio.run(_create(settings, events, 2, {"cleanup.policy": "compact"}))
-    with pytest.raises(RuntimeError, match="cleanup.policy=compact, the engine needs delete"):
+    with pytest.raises(RuntimeError, match=r"cleanup\.policy=compact, the engine needs delete"):
         asyncio.run(ensure(settings))
     created = wait_until(lambda: asyncio.run(_topics(settings)), 10, "topics")
     assert Topics(settings).lanes.name not in created  # nothing created past the first problem

@@ -14,12 +14,22 @@ from typing import Any
 import orjson
 import pytest
 
+from orderbank.engine.access import lookup_secret
 from orderbank.engine.dev.broker import Broker
 from orderbank.engine.settings import Settings
 from orderbank.engine.stream.views import guarded
 from orderbank.projections.bank import canonical
 from orderbank.replay.synth import generate, preset
-from tests.stream_support import Worker, caught_up, fold_lines, keyed, produce_raw, unique_settings
+from tests.stream_support import (
+    LOOKUP_KEY,
+    SERVICE_TOKEN,
+    Worker,
+    caught_up,
+    fold_lines,
+    keyed,
+    produce_raw,
+    unique_settings,
+)
 
 ORDER_RULE = {"error": "order_id must be 1-64 of A-Z a-z 0-9 _ . : - starting alphanumeric"}
 LANE_RULE = {"error": "lane must be a model or model/trim of 1-64 printable characters, not '.' or '..'"}
@@ -43,11 +53,15 @@ def worker(broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         running.stop()
 
 
-def request(worker: Worker, method: str, path: str) -> tuple[int, bytes]:
-    """One raw request: the path is sent exactly as written (urllib would refuse or rewrite some)."""
+AS_SERVICE = {"Authorization": f"Bearer {SERVICE_TOKEN}"}
+
+
+def request(worker: Worker, method: str, path: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    """One raw request, as the service unless other headers are given: the path is sent exactly as written
+    (urllib would refuse or rewrite some)."""
     connection = http.client.HTTPConnection("127.0.0.1", worker.port, timeout=10)
     try:
-        connection.request(method, path)
+        connection.request(method, path, headers=AS_SERVICE if headers is None else headers)
         response = connection.getresponse()
         return response.status, response.read()
     finally:
@@ -107,7 +121,7 @@ def test_errors_reveal_no_internals(worker: Worker) -> None:
         ("GET", "/orders/NOPE-1"), ("GET", "/orders/NOPE-1?local=1"), ("GET", "/queue/NOPE"), ("GET", "/nope"),
         ("GET", "/orders/../../etc/passwd"), ("GET", "/table"), ("GET", "/router"), ("GET", "/stats"),
         ("GET", "/orders/%ff"), ("POST", "/snapshot"), ("DELETE", "/orders/YU7-001")]}
-    assert answers["/orders/NOPE-1"] == (404, b'{"error":"unknown order"}')
+    assert answers["/orders/NOPE-1"] == (404, b'{"error":"unknown order or wrong secret"}')
     assert answers["/queue/NOPE"] == (404, b'{"error":"unknown lane"}')
     for path, (status, body) in answers.items():
         assert status in (400, 404, 405), path
@@ -132,3 +146,39 @@ def test_an_unexpected_failure_is_a_bare_500_with_the_details_only_in_the_log(
     caplog.set_level(logging.ERROR)
     assert asyncio.run(view()) == (500, b'{"error":"internal error"}')
     assert "secret_state.py" in caplog.text and "view /snapshot failed" in caplog.text
+
+
+WHOLE_BANK = ("/snapshot", "/queue", "/queue/YU7", "/pool", "/cancellations", "/shards/clock", "/shards/parts?at=0")
+UNKNOWN = (404, b'{"error":"unknown order or wrong secret"}')
+
+
+@pytest.mark.parametrize("path", WHOLE_BANK)
+def test_whole_bank_views_need_the_service_token(worker: Worker, path: str) -> None:
+    """Found on 48cf5fe: any caller could list every open order with its position and ETA."""
+    needs = b'{"error":"this view needs the service token (Authorization: Bearer ...)"}'
+    for headers in ({}, {"Authorization": "Bearer wrong-token-0123456789"}, {"Authorization": SERVICE_TOKEN},
+                    {"Authorization": f"Basic {SERVICE_TOKEN}"}, {"X-Orderbank-Secret": SERVICE_TOKEN}):
+        assert request(worker, "GET", path, headers) == (401, needs), headers
+    assert request(worker, "GET", path)[0] == 200
+
+
+def test_an_order_answers_to_its_own_secret_only(worker: Worker) -> None:
+    """Found on 48cf5fe: /orders/YU7-001 ... YU7-400 all answered with deposit, payments and refunds."""
+    order, other = "YU7-001", "YU7-002"
+    right = lookup_secret(LOOKUP_KEY, order)
+    status, body = request(worker, "GET", f"/orders/{order}?secret={right}", {})
+    assert status == 200 and orjson.loads(body)["order_id"] == order
+    assert request(worker, "GET", f"/orders/{order}", {"X-Orderbank-Secret": right}) == (status, body)
+    assert request(worker, "GET", f"/orders/{order}", AS_SERVICE) == (status, body)
+    for path in (f"/orders/{order}", f"/orders/{order}?secret=", f"/orders/{order}?secret={right.upper()}",
+                 f"/orders/{order}?secret={right[:-1]}", f"/orders/{other}?secret={right}",
+                 f"/orders/{order}?secret={lookup_secret('another-key-0123456789', order)}",
+                 f"/orders/{order}?secret={'x' * 5000}"):
+        assert request(worker, "GET", path, {}) == UNKNOWN, path
+    # an order that does not exist looks exactly like a wrong secret, even with a well-formed one
+    assert request(worker, "GET", f"/orders/NOPE-1?secret={lookup_secret(LOOKUP_KEY, 'NOPE-1')}", {}) == UNKNOWN
+
+
+def test_health_and_metrics_stay_open(worker: Worker) -> None:
+    assert request(worker, "GET", "/health", {})[0] == 200
+    assert request(worker, "GET", "/metrics", {})[0] == 200

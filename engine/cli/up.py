@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -60,9 +61,13 @@ def up(
     try:
         with console.status("starting Kafka (the first run downloads its jars with mvn)..."):
             bootstrap = broker.start()
-        settings = Settings.from_env(bootstrap_servers=bootstrap, web_port=web_port, data_dir=state / "worker")
+        # The views are private: without a configured service token, this run makes one and says it.
+        token = os.environ.get(ENV_PREFIX + "WEB_SERVICE_TOKEN") or secrets.token_urlsafe(24)
+        settings = Settings.from_env(bootstrap_servers=bootstrap, web_port=web_port, data_dir=state / "worker",
+                                     web_service_token=token)
         env = {**os.environ, **{ENV_PREFIX + k.upper(): str(v) for k, v in (
-            ("bootstrap_servers", bootstrap), ("web_port", web_port), ("data_dir", state / "worker"))}}
+            ("bootstrap_servers", bootstrap), ("web_port", web_port), ("data_dir", state / "worker"),
+            ("web_service_token", token))}}
         with (state / "worker.log").open("wb") as log:
             worker = subprocess.Popen(python_cli("worker", "--loglevel", "info"), env=env, stdout=log,
                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
@@ -70,6 +75,7 @@ def up(
                                       # a minute of retries to stop gracefully.
                                       preexec_fn=tied_to_this_process(signal.SIGKILL))
             console.print(f"broker {bootstrap}; worker http://127.0.0.1:{web_port} (log {state / 'worker.log'})")
+            console.print(f"service token of the views: {ENV_PREFIX}WEB_SERVICE_TOKEN={token}", soft_wrap=True)
             asyncio.run(_run(settings, orders, rate, seed, worker))
     except KeyboardInterrupt:
         console.print("stopping...")
@@ -114,7 +120,9 @@ async def _feed(producer: EventProducer, orders: int, rate: float, seed: int, pr
 
 async def _summary(settings: Settings, produced: list[int], worker: subprocess.Popen[bytes]) -> None:
     url = f"http://127.0.0.1:{settings.web_port}"
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
+    token = settings.access.service_token
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5),
+                                     headers={"Authorization": f"Bearer {token}"}) as http:
         with Live(console=console, refresh_per_second=2) as live:
             while worker.poll() is None:
                 live.update(_table(produced[0], *[await _get(http, url + path)

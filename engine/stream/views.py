@@ -8,22 +8,28 @@
   the workers are caught up.
 - `/health`, `/metrics` (Prometheus); `/shards/clock` and `/shards/parts` serve the merge.
 Only GET; path and query parameters are validated; errors are `{"error": ...}` without internals.
+
+Private (orderbank.engine.access): an order answers to its lookup secret (`?secret=`) or the service token
+(`Authorization: Bearer`), and says "unknown order or wrong secret" alike for an order that does not exist
+and a wrong secret; every other view but `/health` and `/metrics` needs the service token. Workers send it
+to each other when they route a request.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from functools import wraps
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import faust
 import orjson
 from aiohttp import ClientTimeout
 from pydantic import TypeAdapter, ValidationError
 
+from orderbank.engine.access import SECRET_HEADER, SECRET_PARAM, Grant
 from orderbank.engine.kafka.partitioning import partition_for
 from orderbank.engine.kafka.topics import BANK_TABLE
 from orderbank.engine.stream.metrics import CONTENT_TYPE
@@ -43,8 +49,21 @@ PEER_TIMEOUT = ClientTimeout(total=10)
 Handler = Callable[..., Awaitable[Any]]
 
 
+UNKNOWN_ORDER = "unknown order or wrong secret"
+NEEDS_TOKEN = "this view needs the service token (Authorization: Bearer ...)"
+TOKEN_OFF = "this view is off: no service token is configured (ORDERBANK_WEB_SERVICE_TOKEN)"
+
+
 class Unavailable(Exception):
     """Some shard has no reachable owner right now (rebalancing, or a worker is down)."""
+
+
+class Forbidden(Exception):
+    """The request's credentials do not allow this view."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.headers = status, headers
 
 
 def guarded(fun: Handler) -> Handler:
@@ -54,6 +73,8 @@ def guarded(fun: Handler) -> Handler:
     async def view(self: Any, request: Any, **params: Any) -> Any:
         try:
             return await fun(self, request, **params)
+        except Forbidden as exc:
+            return self.error(exc.status, str(exc), headers=exc.headers)
         except Unavailable as exc:
             return self.error(503, str(exc))
         except Exception:
@@ -85,6 +106,16 @@ class Views:
     def __init__(self, app: faust.App, runtime: Runtime) -> None:
         self.app, self.runtime = app, runtime
         self.me = runtime.settings.advertised_url.rstrip("/")
+        self.access = runtime.settings.access
+        token = self.access.service_token
+        self.as_service = {"Authorization": f"Bearer {token}"} if token else {}
+
+    def service_only(self, request: Any) -> None:
+        """Forbidden unless the request carries the service token."""
+        if not self.access.service_token:
+            raise Forbidden(403, TOKEN_OFF)
+        if self.access.bearer(request.headers) is not Grant.SERVICE:
+            raise Forbidden(401, NEEDS_TOKEN, {"WWW-Authenticate": 'Bearer realm="orderbank"'})
 
     def owners(self) -> dict[str, set[int]]:
         """Worker URL -> the shards it owns; Unavailable unless every shard has an owner."""
@@ -100,8 +131,10 @@ class Views:
     def peers(self) -> list[str]:
         return [url for url in self.owners() if url != self.me]
 
-    async def fetch(self, url: str, path: str) -> tuple[int, bytes]:
-        async with self.app.http_client.get(f"{url}{path}", timeout=PEER_TIMEOUT) as response:
+    async def fetch(self, url: str, path: str, headers: Mapping[str, str] | None = None) -> tuple[int, bytes]:
+        """GET from another worker, as this service unless other credentials are given."""
+        async with self.app.http_client.get(f"{url}{path}", timeout=PEER_TIMEOUT,
+                                            headers=self.as_service if headers is None else headers) as response:
             return response.status, await response.read()
 
     def local_clock(self) -> int:
@@ -154,19 +187,25 @@ def install(app: faust.App, runtime: Runtime) -> Views:
             ORDER_ID.validate_python(order_id)
         except ValidationError:
             return self.error(400, "order_id must be 1-64 of A-Z a-z 0-9 _ . : - starting alphanumeric")
+        if views.access.order(order_id, request.headers, request.query) is Grant.NONE:
+            return self.error(404, UNKNOWN_ORDER)  # whether the order exists is the secret's to tell
         for held in runtime.held.values():
             if order_id in held.shard.bank.orders:
                 return self.bytes(canonical(order_view(held.shard.bank, order_id)), **canonical_json)
         if request.query.get("local") != "1":
+            secret = request.query.get(SECRET_PARAM)
+            query = urlencode({"local": "1", **({SECRET_PARAM: secret} if secret else {})})
+            asked = {k: request.headers[k] for k in ("Authorization", SECRET_HEADER) if k in request.headers}
             for url in views.peers():
-                status, body = await views.fetch(url, f"/orders/{order_id}?local=1")
+                status, body = await views.fetch(url, f"/orders/{order_id}?{query}", asked)
                 if status == 200:
                     return self.bytes(body, **canonical_json)
-        return self.error(404, "unknown order")
+        return self.error(404, UNKNOWN_ORDER)
 
     @app.page("/queue/{lane:.+}")
     @guarded
     async def lane(self: Any, request: Any, lane: str) -> Any:
+        views.service_only(request)
         if not LANE.match(lane):
             return self.error(400, "lane must be a model or model/trim of 1-64 printable characters, "
                                    "not '.' or '..'")
@@ -184,6 +223,7 @@ def install(app: faust.App, runtime: Runtime) -> Views:
 
     def whole(name: str | None) -> Handler:
         async def handler(self: Any, request: Any) -> Any:
+            views.service_only(request)
             snapshot = await views.merged()
             return self.bytes(canonical(snapshot if name is None else snapshot[name]), **canonical_json)
         handler.__name__ = name or "snapshot"
@@ -196,11 +236,13 @@ def install(app: faust.App, runtime: Runtime) -> Views:
     @app.page("/shards/clock")
     @guarded
     async def clock(self: Any, request: Any) -> Any:
+        views.service_only(request)
         return self.bytes(canonical({"clock": views.local_clock()}), **canonical_json)
 
     @app.page("/shards/parts")
     @guarded
     async def parts(self: Any, request: Any) -> Any:
+        views.service_only(request)
         at = request.query.get("at", "")
         if not at.isdigit() or len(at) > 20:
             return self.error(400, "at must be a non-negative integer (microseconds since the epoch)")
