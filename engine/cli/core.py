@@ -16,7 +16,7 @@ from orderbank.projections.bank import BankSettings, OrderBank, canonical
 from orderbank.projections.codec import Rejection, decode
 from orderbank.projections.events import EVENT_TYPES
 from orderbank.projections.policies import REGISTRY, parse_policy
-from orderbank.projections.schema import PROJECTIONS
+from orderbank.projections.schema import DOCS
 from orderbank.replay.logfile import read_lines, write_docs
 from orderbank.replay.render import print_snapshot
 from orderbank.replay.synth import generate, preset
@@ -98,7 +98,7 @@ def policies() -> None:
 
 def schemas() -> dict[str, dict[str, Any]]:
     """JSON Schema of every event and projection, by file name."""
-    models = [*EVENT_TYPES, *PROJECTIONS]
+    models = [*EVENT_TYPES, *DOCS]
     return {f"{model.__name__}.json": model.model_json_schema() for model in models}
 
 
