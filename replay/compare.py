@@ -29,13 +29,13 @@ from orderbank.replay.outcome import as_happened
 from orderbank.replay.source import LineSource
 from orderbank.replay.stats import interval
 
-Progress = Callable[[str, int, int | None], None]
+ReplayProgress = Callable[[str, int, int | None], None]
 """Called with (stage, done, total or None)."""
 DEFAULT_POLICIES = ("fifo", "high-trim-first", "paid-first", "bounded-overtake:k=1000")
 
 
 @dataclass(frozen=True)
-class Settings:
+class ReplaySettings:
     """What to compare and how. Policies are specs as `parse_policy` reads them."""
 
     policies: tuple[str, ...] = DEFAULT_POLICIES
@@ -64,7 +64,7 @@ def _quiet(stage: str, done: int, total: int | None) -> None:
     """The default progress: none."""
 
 
-def compare(source: LineSource, settings: Settings, progress: Progress = _quiet,
+def compare(source: LineSource, settings: ReplaySettings, progress: ReplayProgress = _quiet,
             on_folded: Callable[[OrderBank], None] | None = None) -> dict[str, Any]:
     """The comparison summary; `on_folded` receives the bank the live reducer folded (fold_history)."""
     policies = settings.parsed()

@@ -12,8 +12,7 @@ from orderbank.engine.cli.output import console, err
 from orderbank.engine.kafka.security import KafkaSecurity
 from orderbank.engine.kafka.source import KafkaSource
 from orderbank.replay import job
-from orderbank.replay.compare import DEFAULT_POLICIES
-from orderbank.replay.compare import Settings as ReplaySettings
+from orderbank.replay.compare import DEFAULT_POLICIES, ReplaySettings
 from orderbank.replay.source import FileSource, LineSource
 
 
