@@ -13,6 +13,8 @@ from uuid import UUID
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
+from orderbank.projections.errors import LogError
+
 SCHEMA_VERSION = 2
 """The version this code writes. Older versions are upcast on decode (orderbank.projections.codec)."""
 
@@ -25,7 +27,7 @@ def _to_utc(value: datetime) -> datetime:
     try:
         return value.astimezone(UTC)
     except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is in year 0 in UTC
-        raise ValueError("the time in UTC is outside years 1-9999") from None
+        raise LogError("the time in UTC is outside years 1-9999") from None
 
 
 UtcTime = Annotated[AwareDatetime, AfterValidator(_to_utc)]

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from orderbank.projections.bank import BankSettings, OrderBank
+from orderbank.projections.errors import ConfigError
 from orderbank.projections.orders import iso
 from orderbank.projections.policies import Policy, parse_policy, spec_of
 from orderbank.replay.counterfactual import policy_ranks, run_policy
@@ -46,13 +47,13 @@ class ReplaySettings:
 
     def parsed(self) -> list[Policy]:
         if not self.policies:
-            raise ValueError("compare: name at least one policy")
+            raise ConfigError("compare: name at least one policy")
         if self.replications < 1:
-            raise ValueError(f"compare: replications must be >= 1, got {self.replications}")
+            raise ConfigError(f"compare: replications must be >= 1, got {self.replications}")
         parsed = [parse_policy(spec) for spec in self.policies]
         specs = [spec_of(policy) for policy in parsed]
         if len(set(specs)) != len(specs):
-            raise ValueError(f"compare: a policy is named twice in {', '.join(specs)}")
+            raise ConfigError(f"compare: a policy is named twice in {', '.join(specs)}")
         return parsed
 
     def as_dict(self) -> dict[str, object]:

@@ -29,6 +29,7 @@ from orderbank.engine.kafka.topics import BANK_TABLE
 from orderbank.engine.stream.metrics import CONTENT_TYPE
 from orderbank.engine.stream.runtime import Runtime
 from orderbank.projections.bank import OrderBank, canonical
+from orderbank.projections.errors import StreamError
 from orderbank.projections.events import OrderId
 from orderbank.projections.merge import Part, merge, part
 from orderbank.projections.orders import iso
@@ -43,7 +44,7 @@ PEER_TIMEOUT = ClientTimeout(total=10)
 Handler = Callable[..., Awaitable[Any]]
 
 
-class Unavailable(Exception):
+class Unavailable(StreamError):
     """Some shard has no reachable owner right now (rebalancing, or a worker is down)."""
 
 
