@@ -23,12 +23,13 @@ from orderbank.engine.environ import unknown_variable
 from orderbank.engine.kafka import security
 from orderbank.engine.kafka.security import KafkaSecurity, SecurityConfigError
 from orderbank.projections.bank import BankSettings
+from orderbank.projections.errors import ConfigError
 from orderbank.projections.policies import parse_policy
 
 ENV_PREFIX = "ORDERBANK_"
 
 
-class SettingsError(ValueError):
+class SettingsError(ConfigError):
     """A setting has a value that breaks its rule."""
 
 
@@ -85,7 +86,7 @@ class Settings(BaseModel):
     @field_validator("policy")
     @classmethod
     def _known_policy(cls, value: str) -> str:
-        parse_policy(value)  # raises ValueError naming the policy and the parameter
+        parse_policy(value)  # raises PolicyError (a ValueError) naming the policy and the parameter
         return value
 
     @field_validator("bootstrap_servers")
@@ -94,7 +95,7 @@ class Settings(BaseModel):
         for server in value.split(","):
             host, sep, port = server.strip().rpartition(":")
             if not sep or not host or not port.isdigit():
-                raise ValueError(f"{server!r} is not host:port")
+                raise SettingsError(f"{server!r} is not host:port")
         return value
 
     @classmethod

@@ -26,7 +26,9 @@ from orderbank.projections.pool import NOTHING, PoolProjection, contribution
 from orderbank.projections.queue import Position, QueueProjection
 
 
-class Outcome(StrEnum):
+class Verdict(StrEnum):
+    """What `OrderBank.apply` did with an event it did not reject (a rejected one gets a `Rejection`)."""
+
     APPLIED = "applied"
     DUPLICATE = "duplicate"
 
@@ -59,12 +61,12 @@ class OrderBank:
         self.rejections: Counter[str] = Counter()
         self._seen: set[int] = set()
 
-    def apply(self, event: Event) -> Outcome | Rejection:
+    def apply(self, event: Event) -> Verdict | Rejection:
         order = self.orders.get(event.order_id)
         event_id = event.event_id.int
         if event_id in self._seen or (order is not None and event.seq <= order.last_seq):
             self.duplicates += 1
-            return Outcome.DUPLICATE
+            return Verdict.DUPLICATE
         rejection = check(order, event) if order is not None else self._placement_rule(event)
         if rejection is not None:
             self.rejections[rejection.reason.value] += 1
@@ -82,7 +84,7 @@ class OrderBank:
         if occurred_us > order.updated_us:
             order.updated_us = occurred_us
         self.applied += 1
-        return Outcome.APPLIED
+        return Verdict.APPLIED
 
     def _placement_rule(self, event: Event) -> Rejection | None:
         """Why an event for an order not placed yet is refused: the lifecycle's rules, then the lane's limit."""

@@ -14,6 +14,8 @@ from uuid import UUID
 from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, Strict
 from pydantic_core import PydanticCustomError
 
+from orderbank.projections.errors import LogError
+
 SCHEMA_VERSION = 2
 """The version this code writes. Older versions are upcast on decode (orderbank.projections.codec)."""
 
@@ -36,7 +38,7 @@ def _to_utc(value: datetime) -> datetime:
     try:
         return value.astimezone(UTC)
     except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is in year 0 in UTC
-        raise ValueError("the time in UTC is outside years 1-9999") from None
+        raise LogError("the time in UTC is outside years 1-9999") from None
 
 
 def _iso_text(value: object) -> object:

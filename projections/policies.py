@@ -16,7 +16,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
+from orderbank.projections.errors import ConfigError
+
 Key = tuple[int | str, ...]
+
+
+class PolicyError(ConfigError):
+    """A policy spec names no policy, or gives it a parameter it does not take or a value out of its range."""
 
 
 class Queued(Protocol):
@@ -99,9 +105,9 @@ class BoundedOvertake(_Base):
 
     def __post_init__(self) -> None:
         if self.k < 0:
-            raise ValueError(f"bounded-overtake: k must be >= 0, got {self.k}")
+            raise PolicyError(f"bounded-overtake: k must be >= 0, got {self.k}")
         if self.top_rank < 1:
-            raise ValueError(f"bounded-overtake: top_rank must be >= 1, got {self.top_rank}")
+            raise PolicyError(f"bounded-overtake: top_rank must be >= 1, got {self.top_rank}")
 
     def boost(self, trim_rank: int) -> int:
         return self.k * min(trim_rank, self.top_rank) // self.top_rank
@@ -124,17 +130,17 @@ def parse_policy(spec: str) -> Policy:
     """Build a policy from `name` or `name:param=value,...`, e.g. `bounded-overtake:k=500`."""
     name, _, params = spec.partition(":")
     if name not in REGISTRY:
-        raise ValueError(f"unknown policy {name!r}; known: {', '.join(sorted(REGISTRY))}")
+        raise PolicyError(f"unknown policy {name!r}; known: {', '.join(sorted(REGISTRY))}")
     kwargs: dict[str, int] = {}
     for item in filter(None, params.split(",")):
         key, sep, value = item.partition("=")
         if not sep or not value.strip().lstrip("-").isdigit():
-            raise ValueError(f"policy {name!r}: parameter {item!r} must be name=integer")
+            raise PolicyError(f"policy {name!r}: parameter {item!r} must be name=integer")
         kwargs[key.strip()] = int(value)
     try:
         return REGISTRY[name](**kwargs)
     except TypeError as exc:
-        raise ValueError(f"policy {name!r}: {exc}") from None
+        raise PolicyError(f"policy {name!r}: {exc}") from None
 
 
 def spec_of(policy: Policy) -> str:

@@ -1,7 +1,8 @@
 """The published shape of each projection, as pydantic models.
 
 `OrderBank.snapshot()` builds plain dicts for speed; these models document the shape, give
-`orderbank schema` its JSON Schema, and a test validates real snapshots against them.
+`orderbank schema` its JSON Schema, and a test validates real snapshots against them. A `...Doc` is the
+document a reducer publishes (`QueueDoc` is what `queue.QueueProjection` snapshots to).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ class LaneQueue(_Strict):
     positions: dict[str, QueueEntry] = Field(description="by order_id")
 
 
-class QueueProjection(_Strict):
+class QueueDoc(_Strict):
     policy: str
     window_days: int
     lanes: dict[str, LaneQueue]
@@ -52,7 +53,7 @@ class PoolBucket(PoolFigures):
     currency: str
 
 
-class PoolProjection(_Strict):
+class PoolDoc(_Strict):
     buckets: list[PoolBucket]
     totals: dict[str, PoolFigures] = Field(description="by currency")
 
@@ -81,7 +82,7 @@ class Overall(_Strict):
     rate: float | None
 
 
-class CancellationProjection(_Strict):
+class CancellationDoc(_Strict):
     windows: list[WindowRate]
     cohorts: list[CohortRate]
     overall: Overall
@@ -91,9 +92,9 @@ class Snapshot(_Strict):
     """Every projection of the order bank at `as_of` (the latest occurred_at folded)."""
 
     as_of: str | None
-    queue: QueueProjection
-    pool: PoolProjection
-    cancellations: CancellationProjection
+    queue: QueueDoc
+    pool: PoolDoc
+    cancellations: CancellationDoc
 
 
-PROJECTIONS: tuple[type[BaseModel], ...] = (QueueProjection, PoolProjection, CancellationProjection, Snapshot)
+DOCS: tuple[type[BaseModel], ...] = (QueueDoc, PoolDoc, CancellationDoc, Snapshot)

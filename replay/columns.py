@@ -13,6 +13,7 @@ from typing import get_args
 import numpy as np
 
 from orderbank.projections.bank import BankSettings
+from orderbank.projections.errors import LogError
 from orderbank.replay.lifecycle import Indices, Orders
 from orderbank.replay.orderlog import I64, NEVER, Flags, LoadReport, Movements, OrderLog, Payments
 from orderbank.replay.rows import Names, Rows, Words
@@ -64,10 +65,10 @@ def order_log(rows: Rows, orders: Orders, applied: Flags, names: Names, settings
     placed, at = events.placed, events.at
     amounts = np.sum(rows.minor, where=applied, dtype=np.float64) + np.sum(rows.deposit[placed], dtype=np.float64)
     if amounts >= 2.0**62:
-        raise OverflowError("the log's amounts are too large to sum in 64-bit integers")
+        raise LogError("the log's amounts are too large to sum in 64-bit integers")
     currencies = sorted({names.currency.names[code] for code in np.unique(rows.currency[placed]).tolist()})
     if len(currencies) > 1:
-        raise ValueError(f"the replay sums money in one currency; this log has {', '.join(currencies)}")
+        raise LogError(f"the replay sums money in one currency; this log has {', '.join(currencies)}")
     lanes, lane = _lanes(rows, placed, names, settings)
     trim, first_of_trim = _by_first_sight(rows.trim[placed].astype(np.int64), len(names.trim.names))
     demands = events.of_kind(DEMANDED)

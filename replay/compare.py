@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from orderbank.projections.bank import BankSettings, OrderBank
+from orderbank.projections.errors import ConfigError
 from orderbank.projections.orders import iso
 from orderbank.projections.policies import Policy, parse_policy, spec_of
 from orderbank.replay.counterfactual import policy_ranks, run_policy
@@ -29,13 +30,13 @@ from orderbank.replay.outcome import as_happened
 from orderbank.replay.source import LineSource
 from orderbank.replay.stats import interval
 
-Progress = Callable[[str, int, int | None], None]
+ReplayProgress = Callable[[str, int, int | None], None]
 """Called with (stage, done, total or None)."""
 DEFAULT_POLICIES = ("fifo", "high-trim-first", "paid-first", "bounded-overtake:k=1000")
 
 
 @dataclass(frozen=True)
-class Settings:
+class ReplaySettings:
     """What to compare and how. Policies are specs as `parse_policy` reads them."""
 
     policies: tuple[str, ...] = DEFAULT_POLICIES
@@ -46,13 +47,13 @@ class Settings:
 
     def parsed(self) -> list[Policy]:
         if not self.policies:
-            raise ValueError("compare: name at least one policy")
+            raise ConfigError("compare: name at least one policy")
         if self.replications < 1:
-            raise ValueError(f"compare: replications must be >= 1, got {self.replications}")
+            raise ConfigError(f"compare: replications must be >= 1, got {self.replications}")
         parsed = [parse_policy(spec) for spec in self.policies]
         specs = [spec_of(policy) for policy in parsed]
         if len(set(specs)) != len(specs):
-            raise ValueError(f"compare: a policy is named twice in {', '.join(specs)}")
+            raise ConfigError(f"compare: a policy is named twice in {', '.join(specs)}")
         return parsed
 
     def as_dict(self) -> dict[str, object]:
@@ -64,7 +65,7 @@ def _quiet(stage: str, done: int, total: int | None) -> None:
     """The default progress: none."""
 
 
-def compare(source: LineSource, settings: Settings, progress: Progress = _quiet,
+def compare(source: LineSource, settings: ReplaySettings, progress: ReplayProgress = _quiet,
             on_folded: Callable[[OrderBank], None] | None = None) -> dict[str, Any]:
     """The comparison summary; `on_folded` receives the bank the live reducer folded (fold_history)."""
     policies = settings.parsed()

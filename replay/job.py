@@ -11,7 +11,7 @@ from typing import Any
 from rich.console import Console
 
 from orderbank.projections.bank import OrderBank
-from orderbank.replay.compare import Progress, Settings, compare
+from orderbank.replay.compare import ReplayProgress, ReplaySettings, compare
 from orderbank.replay.logfile import write_docs
 from orderbank.replay.render import print_snapshot
 from orderbank.replay.report import write_report
@@ -22,7 +22,8 @@ from orderbank.replay.terminal import comparison_table, progress_bars
 DEMO_PRESET = "yu7"
 
 
-def replay_log(source: LineSource, settings: Settings, output: Path, out: Console, err: Console) -> dict[str, Any]:
+def replay_log(source: LineSource, settings: ReplaySettings, output: Path, out: Console,
+               err: Console) -> dict[str, Any]:
     """Compare the policies on the log, print the table, write the report."""
     folded: list[OrderBank] = []
     with progress_bars(err) as progress:
@@ -40,14 +41,14 @@ def replay_log(source: LineSource, settings: Settings, output: Path, out: Consol
     return summary
 
 
-def _counted(items: Iterable[dict[str, Any]], progress: Progress, total: int | None) -> Iterator[dict[str, Any]]:
+def _counted(items: Iterable[dict[str, Any]], progress: ReplayProgress, total: int | None) -> Iterator[dict[str, Any]]:
     for number, item in enumerate(items, start=1):
         if number % 65_536 == 0:
             progress("synth", number, total)
         yield item
 
 
-def demo(seed: int, settings: Settings, output: Path, out: Console, err: Console) -> dict[str, Any]:
+def demo(seed: int, settings: ReplaySettings, output: Path, out: Console, err: Console) -> dict[str, Any]:
     """Synthesise the yu7 launch (a year, ~1.1 million events) into a temporary log, then replay it."""
     scenario = preset(DEMO_PRESET)
     with tempfile.TemporaryDirectory(prefix="orderbank-demo-") as tmp:

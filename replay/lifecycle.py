@@ -104,7 +104,7 @@ def _firsts(columns: list[Words], sequence: Indices) -> Flags:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class Settlement:
     """What happened to each row: applied or not; the duplicates; the rejections with their line numbers."""
 
     applied: Flags
@@ -114,7 +114,7 @@ class Outcome:
     """Line numbers decoded again by orderbank.projections.codec to fold them one by one."""
 
 
-def settle(rows: Rows, orders: Orders, settings: BankSettings, source: LineSource, exact: bool) -> Outcome:
+def settle(rows: Rows, orders: Orders, settings: BankSettings, source: LineSource, exact: bool) -> Settlement:
     """Apply the bank's rules to every row: in bulk where an order goes the expected way (never, when
     `exact`), else one event at a time."""
     one_by_one = exact or _lanes_may_fill(rows, settings) or not _sums_fit(rows)
@@ -124,7 +124,7 @@ def settle(rows: Rows, orders: Orders, settings: BankSettings, source: LineSourc
     rest = np.flatnonzero(~applied)
     folded = _fold_each(rows.line[rest], source, settings)
     applied[rest] = folded.applied
-    return Outcome(applied, folded.duplicates, folded.rejections, folded.decoded)
+    return Settlement(applied, folded.duplicates, folded.rejections, folded.decoded)
 
 
 def _lanes_may_fill(rows: Rows, settings: BankSettings) -> bool:

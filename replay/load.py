@@ -24,12 +24,12 @@ from orderbank.replay.orderlog import LoadReport, OrderLog
 from orderbank.replay.rows import Names, Rows
 from orderbank.replay.source import LineSource, ahead
 
-Progress = Callable[[int], None]
+LoadProgress = Callable[[int], None]
 """Called with the number of lines read so far, after each block."""
 MAX_EXAMPLES = 20
 
 
-def load(source: LineSource, settings: BankSettings | None = None, progress: Progress | None = None,
+def load(source: LineSource, settings: BankSettings | None = None, progress: LoadProgress | None = None,
          exact: bool = False) -> OrderLog:
     """The log's orders as columns (`exact`: every line through orderbank.projections.codec and every order through
     the bank's rules one event at a time; slow, for checking the fast path)."""
@@ -50,14 +50,14 @@ def load(source: LineSource, settings: BankSettings | None = None, progress: Pro
                 progress(lines)
         rows = Rows.concat(parts) if parts else no_rows()
         orders = Orders.of(rows)
-        outcome = settle(rows, orders, settings, source, exact)
-        rejections = sorted(decoded.rejections + outcome.rejections, key=lambda item: item[0])
+        settlement = settle(rows, orders, settings, source, exact)
+        rejections = sorted(decoded.rejections + settlement.rejections, key=lambda item: item[0])
         report = LoadReport(
-            lines=lines, applied=int(outcome.applied.sum()), duplicates=outcome.duplicates,
+            lines=lines, applied=int(settlement.applied.sum()), duplicates=settlement.duplicates,
             rejected=dict(Counter(rejection.reason.value for _, rejection in rejections)),
             examples=[{"line": number, **rejection.as_dict()} for number, rejection in rejections[:MAX_EXAMPLES]],
-            exact_lines=len(decoded.lines | outcome.decoded))
-        return order_log(rows, orders, outcome.applied, names, settings, report)
+            exact_lines=len(decoded.lines | settlement.decoded))
+        return order_log(rows, orders, settlement.applied, names, settings, report)
     finally:
         if collecting:
             gc.enable()

@@ -17,6 +17,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from orderbank.projections.errors import ConfigError, LogError
 from orderbank.replay.orderlog import Flags
 
 F64 = npt.NDArray[np.float64]
@@ -103,7 +104,7 @@ def fit_weibull(days: F64, cancelled: Flags) -> Weibull:
     t = np.maximum(days, _SMALLEST_DAYS)
     d = int(cancelled.sum())
     if d == 0:
-        raise ValueError("patience: no cancellation in the log, nothing to fit")
+        raise LogError("patience: no cancellation in the log, nothing to fit")
     log_t = np.log(t)
     mean_log_events = float(log_t[cancelled].sum()) / d
     unit = float(t.max())  # rescale so t^k stays finite for large k
@@ -132,4 +133,4 @@ def estimate(days: F64, cancelled: Flags, estimator: str) -> Patience:
         return kaplan_meier(days, cancelled)
     if estimator == "weibull":
         return fit_weibull(days, cancelled)
-    raise ValueError(f"patience estimator {estimator!r}: use one of {', '.join(ESTIMATORS)}")
+    raise ConfigError(f"patience estimator {estimator!r}: use one of {', '.join(ESTIMATORS)}")

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, TypeVar, cast
 
+from orderbank.projections.errors import LogError
 from orderbank.replay.logfile import read_lines
 
 T = TypeVar("T")
@@ -159,7 +160,7 @@ class MemorySource:
     def __post_init__(self) -> None:
         for number, line in enumerate(self.data, start=1):
             if not line or line != line.strip() or b"\n" in line:
-                raise ValueError(f"line {number} is blank, has surrounding whitespace or holds a newline")
+                raise LogError(f"line {number} is blank, has surrounding whitespace or holds a newline")
 
     def lines(self) -> Iterator[bytes]:
         return iter(self.data)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from orderbank.projections.errors import ConfigError
 from orderbank.projections.orders import US_PER_DAY, iso, micros
 from orderbank.projections.policies import HighTrimFirst, Key, Policy
 
@@ -89,7 +90,7 @@ PRESETS: dict[str, Scenario] = {
 
 def preset(name: str, orders: int | None = None) -> Scenario:
     if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; known: {', '.join(sorted(PRESETS))}")
+        raise ConfigError(f"unknown preset {name!r}; known: {', '.join(sorted(PRESETS))}")
     base = PRESETS[name]
     return base if orders is None else replace(base, orders=orders)
 

@@ -13,11 +13,13 @@ import math
 
 import numpy as np
 
+from orderbank.projections.errors import ConfigError
+
 
 def erlang_a_abandonment(lam: float, mu: float, servers: int, theta: float, tail: float = 1e-14) -> float:
     """The long-run fraction of arrivals that abandon in an M/M/n+M queue."""
     if min(lam, mu, theta) <= 0 or servers < 1:
-        raise ValueError("erlang-a: rates must be positive and servers >= 1")
+        raise ConfigError("erlang-a: rates must be positive and servers >= 1")
     log_p = [0.0]  # log of the unnormalised probability of k in the system
     k = 0
     while True:

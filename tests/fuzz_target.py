@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from orderbank.projections.bank import OrderBank, Outcome, canonical
+from orderbank.projections.bank import OrderBank, Verdict, canonical
 from orderbank.projections.codec import Reason, Rejection, decode
 from tests import factories as f
 
@@ -22,7 +22,7 @@ def seeded_bank() -> OrderBank:
     return bank
 
 
-def feed(bank: OrderBank, raw: bytes) -> Outcome | Rejection:
+def feed(bank: OrderBank, raw: bytes) -> Verdict | Rejection:
     """Decode and apply; a rejection leaves the bank's projections exactly as they were."""
     event = decode(raw)
     if isinstance(event, Rejection):
@@ -32,7 +32,7 @@ def feed(bank: OrderBank, raw: bytes) -> Outcome | Rejection:
         return event
     before = canonical(bank.snapshot())
     outcome = bank.apply(event)
-    if not isinstance(outcome, Outcome) or outcome is Outcome.DUPLICATE:
+    if not isinstance(outcome, Verdict) or outcome is Verdict.DUPLICATE:
         assert canonical(bank.snapshot()) == before
     return outcome
 

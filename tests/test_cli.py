@@ -46,6 +46,12 @@ def test_fold_rejects_an_unknown_policy(tmp_path: Path) -> None:
     assert result.exit_code != 0 and "unknown policy 'lottery'" in result.output
 
 
+def test_synth_rejects_an_unknown_preset(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["synth", "--preset", "yu8", "-o", str(tmp_path / "x.jsonl")])
+    assert result.exit_code == 2 and "unknown preset 'yu8'" in result.output
+    assert not (tmp_path / "x.jsonl").exists()
+
+
 def test_policies_lists_the_registry() -> None:
     result = runner.invoke(app, ["policies"])
     assert result.exit_code == 0

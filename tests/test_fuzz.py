@@ -14,7 +14,7 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orderbank.projections.bank import Outcome
+from orderbank.projections.bank import Verdict
 from orderbank.projections.codec import MAX_EVENT_BYTES, Reason, Rejection, decode, decode_batch, encode
 from tests import factories as f
 from tests.factories import values_of
@@ -62,10 +62,10 @@ def mutated(draw: st.DrawFn) -> bytes:
 def test_broken_events_are_rejected_and_good_ones_still_apply(batch: list[bytes]) -> None:
     bank = seeded_bank()
     for raw in batch:
-        assert isinstance(feed(bank, raw), Outcome | Rejection)
+        assert isinstance(feed(bank, raw), Verdict | Rejection)
     # Whatever came before, good events still apply.
-    assert feed(bank, encode(f.placed("FRESH"))) is Outcome.APPLIED
-    assert feed(bank, encode(f.received("FRESH", 2, 9, 123))) is Outcome.APPLIED
+    assert feed(bank, encode(f.placed("FRESH"))) is Verdict.APPLIED
+    assert feed(bank, encode(f.received("FRESH", 2, 9, 123))) is Verdict.APPLIED
     assert bank.orders["FRESH"].received == 123
 
 
@@ -97,8 +97,8 @@ def test_each_kind_of_breakage_has_its_own_reason() -> None:
     for raw, reason in cases.items():
         outcome = feed(bank, raw)
         assert isinstance(outcome, Rejection) and outcome.reason is reason, (raw[:60], outcome)
-    assert feed(bank, encode(f.received("A", 2, 1, 5))) is Outcome.APPLIED
-    assert feed(bank, encode(f.received("A", 2, 1, 5))) is Outcome.DUPLICATE
+    assert feed(bank, encode(f.received("A", 2, 1, 5))) is Verdict.APPLIED
+    assert feed(bank, encode(f.received("A", 2, 1, 5))) is Verdict.DUPLICATE
     assert dict(bank.rejections) == {"unknown_order": 1, "seq_gap": 1, "illegal_transition": 1}
 
 

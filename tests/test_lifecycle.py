@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from orderbank.projections.bank import BankSettings, OrderBank, Outcome, fold
+from orderbank.projections.bank import BankSettings, OrderBank, Verdict, fold
 from orderbank.projections.codec import Reason, Rejection
 from orderbank.projections.events import Event
 from orderbank.projections.orders import Status
 from tests import factories as f
 
 
-def outcome_of(history: list[Event], event: Event) -> Outcome | Rejection:
+def outcome_of(history: list[Event], event: Event) -> Verdict | Rejection:
     bank = fold(history)
     return bank.apply(event)
 
@@ -32,15 +32,15 @@ def test_full_happy_path() -> None:
 def test_same_event_id_is_a_duplicate() -> None:
     bank = fold([f.placed("A")])
     again = f.received("A", 2, 1, 100).model_copy(update={"event_id": f.eid("A", 1)})
-    assert bank.apply(again) is Outcome.DUPLICATE
+    assert bank.apply(again) is Verdict.DUPLICATE
     assert bank.orders["A"].received == 0
 
 
 def test_seq_already_applied_is_a_duplicate() -> None:
     bank = fold([f.placed("A"), f.received("A", 2, 1, 100)])
     assert bank.apply(f.received("A", 2, 1, 100).model_copy(update={"event_id": f.eid("A", 2, "retry")})) \
-        is Outcome.DUPLICATE
-    assert bank.apply(f.placed("A").model_copy(update={"event_id": f.eid("A", 1, "retry")})) is Outcome.DUPLICATE
+        is Verdict.DUPLICATE
+    assert bank.apply(f.placed("A").model_copy(update={"event_id": f.eid("A", 1, "retry")})) is Verdict.DUPLICATE
     assert (bank.orders["A"].received, bank.duplicates, bank.applied) == (100, 2, 2)
 
 
@@ -77,7 +77,7 @@ def test_refund_only_after_cancel_and_within_what_is_owed() -> None:
     assert reason_of([f.placed("A")], f.refunded("A", 2, 1, 1)) is Reason.ILLEGAL_TRANSITION
     history: list[Event] = [f.placed("A"), f.cancelled("A", 2, 1, refund=300_000)]
     assert reason_of(history, f.refunded("A", 3, 2, 300_001)) is Reason.ILLEGAL_TRANSITION
-    assert outcome_of(history, f.refunded("A", 3, 2, 300_000)) is Outcome.APPLIED
+    assert outcome_of(history, f.refunded("A", 3, 2, 300_000)) is Verdict.APPLIED
 
 
 def test_refund_cannot_exceed_what_was_paid() -> None:
@@ -103,9 +103,9 @@ def test_rejections_are_counted_and_change_nothing() -> None:
 
 def test_lane_limit() -> None:
     bank = OrderBank(BankSettings(max_open_per_lane=2))
-    assert bank.apply(f.placed("A")) is Outcome.APPLIED
-    assert bank.apply(f.placed("B")) is Outcome.APPLIED
+    assert bank.apply(f.placed("A")) is Verdict.APPLIED
+    assert bank.apply(f.placed("B")) is Verdict.APPLIED
     result = bank.apply(f.placed("C"))
     assert isinstance(result, Rejection) and result.reason is Reason.LANE_FULL
     bank.apply(f.delivered("A", 2, 1))
-    assert bank.apply(f.placed("C")) is Outcome.APPLIED
+    assert bank.apply(f.placed("C")) is Verdict.APPLIED

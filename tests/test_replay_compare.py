@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from orderbank.engine.cli.app import app
 from orderbank.projections.bank import canonical
-from orderbank.replay.compare import Settings, compare
+from orderbank.replay.compare import ReplaySettings, compare
 from orderbank.replay.logfile import write_docs
 from orderbank.replay.report import write_report
 from orderbank.replay.source import MemorySource
@@ -27,7 +27,7 @@ def launch() -> MemorySource:
 
 @pytest.fixture(scope="module")
 def summary(launch: MemorySource) -> dict[str, Any]:
-    return compare(launch, Settings(POLICIES, replications=2, seed=7))
+    return compare(launch, ReplaySettings(POLICIES, replications=2, seed=7))
 
 
 def figure(summary: dict[str, Any], policy: str, name: str) -> float:
@@ -38,13 +38,13 @@ def figure(summary: dict[str, Any], policy: str, name: str) -> float:
 
 def test_same_log_and_seed_give_the_same_bytes(launch: MemorySource, summary: dict[str, Any],
                                                tmp_path: Path) -> None:
-    again = compare(launch, Settings(POLICIES, replications=2, seed=7))
+    again = compare(launch, ReplaySettings(POLICIES, replications=2, seed=7))
     assert canonical(again) == canonical(summary)
     write_report(summary, tmp_path / "a")
     write_report(again, tmp_path / "b")
     for name in ("summary.json", "summary.csv", "daily.csv", "index.html"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
-    other = compare(launch, Settings(("fifo",), replications=1, seed=8, fold_history=False))
+    other = compare(launch, ReplaySettings(("fifo",), replications=1, seed=8, fold_history=False))
     assert other["policies"]["fifo"]["figures"] != summary["policies"]["fifo"]["figures"]
 
 

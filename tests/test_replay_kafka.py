@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from orderbank.engine.cli.app import app
 from orderbank.engine.dev.broker import Broker
 from orderbank.engine.kafka.source import KafkaSource
-from orderbank.replay.compare import Settings, compare
+from orderbank.replay.compare import ReplaySettings, compare
 from orderbank.replay.source import FileSource
 from orderbank.replay.synth import generate, preset
 
@@ -54,7 +54,7 @@ def test_a_topic_replays_like_its_log_file(broker: Broker, tmp_path: Path) -> No
     source = KafkaSource(broker.bootstrap, topic)
     assert sorted(source.lines()) == sorted(lines)
     assert list(source.lines()) == list(source.lines())  # re-readable, same order
-    settings = Settings(policies=("fifo", "high-trim-first"), replications=1, fold_history=True)
+    settings = ReplaySettings(policies=("fifo", "high-trim-first"), replications=1, fold_history=True)
     from_topic, from_file = compare(source, settings), compare(FileSource(log), settings)
     for summary in (from_topic, from_file):
         summary["log"].pop("name")

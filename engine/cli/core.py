@@ -14,9 +14,10 @@ from rich.table import Table
 from orderbank.engine.cli.output import console, err
 from orderbank.projections.bank import BankSettings, OrderBank, canonical
 from orderbank.projections.codec import Rejection, decode
+from orderbank.projections.errors import ConfigError
 from orderbank.projections.events import EVENT_TYPES
-from orderbank.projections.policies import REGISTRY, parse_policy
-from orderbank.projections.schema import PROJECTIONS
+from orderbank.projections.policies import REGISTRY, PolicyError, parse_policy
+from orderbank.projections.schema import DOCS
 from orderbank.replay.logfile import read_lines, write_docs
 from orderbank.replay.render import print_snapshot
 from orderbank.replay.synth import generate, preset
@@ -28,7 +29,7 @@ def policy_option(spec: str) -> BankSettings:
     """A --policy option's bank settings, or a usage error naming the policy."""
     try:
         return BankSettings(policy=parse_policy(spec))
-    except ValueError as exc:
+    except PolicyError as exc:
         raise typer.BadParameter(str(exc)) from None
 
 
@@ -39,7 +40,10 @@ def synth(
     preset_name: Annotated[str, typer.Option("--preset", help="small or yu7")] = "small",
 ) -> None:
     """Write a seeded synthetic launch history as JSON lines."""
-    scenario = preset(preset_name, orders)
+    try:
+        scenario = preset(preset_name, orders)
+    except ConfigError as exc:
+        raise typer.BadParameter(str(exc)) from None
     with Progress(console=err, transient=True) as progress:
         task = progress.add_task(f"synth {scenario.name}", total=None)
         count = write_docs(output, _advancing(progress, task, generate(scenario, seed)))
@@ -98,7 +102,7 @@ def policies() -> None:
 
 def schemas() -> dict[str, dict[str, Any]]:
     """JSON Schema of every event and projection, by file name."""
-    models = [*EVENT_TYPES, *PROJECTIONS]
+    models = [*EVENT_TYPES, *DOCS]
     return {f"{model.__name__}.json": model.model_json_schema() for model in models}
 
 

@@ -11,9 +11,9 @@ import typer
 from orderbank.engine.cli.output import console, err
 from orderbank.engine.kafka.security import KafkaSecurity
 from orderbank.engine.kafka.source import KafkaSource
+from orderbank.projections.errors import ConfigError
 from orderbank.replay import job
-from orderbank.replay.compare import DEFAULT_POLICIES
-from orderbank.replay.compare import Settings as ReplaySettings
+from orderbank.replay.compare import DEFAULT_POLICIES, ReplaySettings
 from orderbank.replay.source import FileSource, LineSource
 
 
@@ -21,7 +21,7 @@ def _replay_settings(policy: list[str] | None, replications: int, seed: int, pat
     settings = ReplaySettings(tuple(policy) if policy else DEFAULT_POLICIES, replications, seed, patience)
     try:
         settings.parsed()
-    except ValueError as exc:
+    except ConfigError as exc:
         raise typer.BadParameter(str(exc)) from None
     return settings
 

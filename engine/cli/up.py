@@ -32,6 +32,7 @@ from orderbank.engine.dev.broker import Broker, BrokerSettings
 from orderbank.engine.dev.children import stop_child, tied_to_this_process
 from orderbank.engine.kafka.producer import EventProducer
 from orderbank.engine.settings import ENV_PREFIX, Settings
+from orderbank.projections.errors import StreamError
 from orderbank.replay.synth import generate, preset
 
 console = Console()
@@ -128,7 +129,7 @@ async def _summary(settings: Settings, produced: list[int], worker: subprocess.P
                 live.update(_table(produced[0], *[await _get(http, url + path)
                                                   for path in ("/health", "/cancellations", "/pool")]))
                 await asyncio.sleep(1)
-    raise RuntimeError(f"the worker exited with code {worker.returncode}; see its log")
+    raise StreamError(f"the worker exited with code {worker.returncode}; see its log")
 
 
 async def _get(http: aiohttp.ClientSession, url: str) -> Any:

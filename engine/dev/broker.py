@@ -34,6 +34,7 @@ from typing import Any, Self
 
 from orderbank.engine.cache import cache_dir
 from orderbank.engine.dev.children import tied_to_this_process
+from orderbank.projections.errors import OrderbankError
 
 POM = Path(__file__).with_name("broker.pom.xml")
 STARTED_LINE = b"Kafka Server started"  # logged only once the broker is registered and unfenced
@@ -42,7 +43,7 @@ SCRAM_USER = "orderbank"
 KEYSTORE_PASSWORD = "orderbank-test-only"
 
 
-class BrokerError(Exception):
+class BrokerError(OrderbankError):
     """The broker could not be provisioned, started or stopped."""
 
 

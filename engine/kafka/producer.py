@@ -22,6 +22,7 @@ from orderbank.engine.kafka.sink import producer_config
 from orderbank.engine.kafka.topics import Topics, ensure
 from orderbank.engine.settings import Settings
 from orderbank.projections.codec import Rejection, decode, decode_obj, encode
+from orderbank.projections.errors import StreamError
 from orderbank.projections.events import Envelope
 
 
@@ -44,7 +45,7 @@ class EventProducer:
     @property
     def producer(self) -> AIOKafkaProducer:
         if self._producer is None:
-            raise RuntimeError("the producer is not started")
+            raise StreamError("the producer is not started")
         return self._producer
 
     async def stop(self) -> None:

@@ -32,6 +32,7 @@ from aiokafka.protocol.metadata import MetadataRequest
 from pydantic import SecretStr
 
 from orderbank.engine.environ import unknown_variable
+from orderbank.projections.errors import ConfigError, OrderbankError
 
 if TYPE_CHECKING:
     from faust.types.auth import CredentialsT
@@ -50,11 +51,11 @@ _AUTH_ERRORS = (SaslAuthenticationFailed, AuthenticationFailedError, IllegalSasl
                 UnsupportedSaslMechanismError)
 
 
-class KafkaSecurityError(Exception):
+class KafkaSecurityError(OrderbankError):
     """Root of this module's errors: bad security settings, or a broker that refused or was unreachable."""
 
 
-class SecurityConfigError(KafkaSecurityError, ValueError):
+class SecurityConfigError(KafkaSecurityError, ConfigError):
     """A security setting breaks its rule; the message names the variable."""
 
 
@@ -209,7 +210,7 @@ class KafkaSecurity:
 
 def _no_key_password() -> NoReturn:
     # Without this callback OpenSSL would prompt on the terminal for an encrypted key's pass phrase.
-    raise ValueError("the key is encrypted; give an unencrypted PEM key and protect it with file permissions")
+    raise SecurityConfigError("the key is encrypted; give an unencrypted PEM key and protect it with file permissions")
 
 
 def _flag(name: str, value: str) -> bool:

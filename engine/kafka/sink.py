@@ -23,6 +23,7 @@ from mode import Service
 
 from orderbank.engine.kafka.topics import Topics, ensure, message_limits
 from orderbank.engine.settings import Settings
+from orderbank.projections.errors import StreamError
 
 log = logging.getLogger(__name__)
 Headers = Sequence[tuple[str, bytes]]
@@ -147,6 +148,6 @@ def _batches(outbox: Outbox, sizes: dict[str, int]) -> list[tuple[str, int, Batc
                 out.append((topic, partition, batch))
                 batch = BatchBuilder(size, 0)  # 0: no compression
                 if batch.append(key=key, value=value, timestamp=None, headers=list(headers)) is None:
-                    raise ValueError(f"a record of {len(value or b'')} bytes does not fit a batch of {topic}")
+                    raise StreamError(f"a record of {len(value or b'')} bytes does not fit a batch of {topic}")
         out.append((topic, partition, batch))
     return out

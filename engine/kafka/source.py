@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from orderbank.engine.kafka.security import KafkaSecurity
+from orderbank.projections.errors import StreamError
 from orderbank.replay.source import BLOCK_BYTES
 
 
@@ -93,7 +94,7 @@ async def _opened(source: KafkaSource) -> tuple[AIOKafkaConsumer, dict[TopicPart
     finally:
         await admin.close()
     if meta["error_code"]:
-        raise ValueError(f"topic {source.topic!r} cannot be read at {source.bootstrap} "
+        raise StreamError(f"topic {source.topic!r} cannot be read at {source.bootstrap} "
                          f"(Kafka error code {meta['error_code']})")
     consumer = AIOKafkaConsumer(bootstrap_servers=source.bootstrap, enable_auto_commit=False, group_id=None,
                                 auto_offset_reset="earliest", **kwargs)

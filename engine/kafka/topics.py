@@ -18,6 +18,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from orderbank.engine.settings import Settings
+from orderbank.projections.errors import StreamError
 
 TOPIC_ALREADY_EXISTS = 36
 KEEP_FOREVER = {"cleanup.policy": "delete", "retention.ms": "-1"}
@@ -32,7 +33,7 @@ BANK_TABLE = "bank"
 """The Faust table (changelog-backed) that recovers the shards; Faust names its changelog."""
 
 
-class TopicMismatch(RuntimeError):
+class TopicMismatch(StreamError):
     """A topic exists with another partition count or cleanup policy than the engine's."""
 
 
@@ -116,7 +117,7 @@ async def ensure(settings: Settings, specs: list[TopicSpec] | None = None) -> li
         created = []
         for name, code, *_ in response.topic_errors:
             if code not in (0, TOPIC_ALREADY_EXISTS):
-                raise RuntimeError(f"could not create topic {name!r}: Kafka error code {code}")
+                raise StreamError(f"could not create topic {name!r}: Kafka error code {code}")
             if code == 0:
                 created.append(name)
         return created

@@ -13,12 +13,14 @@ from typing import Any
 
 import msgspec
 
+from orderbank.projections.errors import OrderbankError
+
 MAGIC = b"OBF2"
 ENTRY_OVERHEAD = 32
 """Most MessagePack bytes an entry takes beyond its key and value (array header, two ints, two lengths)."""
 
 
-class FrameError(ValueError):
+class FrameError(OrderbankError, ValueError):
     """Bytes on the lanes topic that are not a frame this code wrote."""
 
 

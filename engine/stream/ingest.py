@@ -93,7 +93,7 @@ class LaneDirectory:
             self.orders.pop(partition, None)
 
 
-class Progress(msgspec.Struct):
+class IngestProgress(msgspec.Struct):
     """The ingest's figures for a worker's health view and metrics: its state, and what it did since
     the last report (events forwarded, seconds to write each fetched batch's frames)."""
 
@@ -103,7 +103,7 @@ class Progress(msgspec.Struct):
     forwarded: int = 0
     write_seconds: list[float] = msgspec.field(default_factory=list)
 
-    def add(self, later: Progress) -> None:
+    def add(self, later: IngestProgress) -> None:
         """Take a later report's state, and add its counts to these."""
         self.partitions, self.lag, self.first_fetch_at = later.partitions, later.lag, later.first_fetch_at
         self.forwarded += later.forwarded
@@ -122,11 +122,11 @@ class Ingest(Service):
         self.consumer: AIOKafkaConsumer | None = None
         self._window = asyncio.Semaphore(BATCHES_IN_FLIGHT)
         self._committed: asyncio.Future[None] | None = None  # the latest batch's commit, chained in order
-        self._progress = Progress()
+        self._progress = IngestProgress()
 
-    def progress(self) -> Progress:
+    def progress(self) -> IngestProgress:
         """Its state and what it did since the last call."""
-        done, self._progress = self._progress, Progress(lag=self._progress.lag,
+        done, self._progress = self._progress, IngestProgress(lag=self._progress.lag,
                                                         first_fetch_at=self._progress.first_fetch_at)
         done.partitions = sorted(self.directory.orders)
         done.lag = {p: done.lag[p] for p in done.partitions if p in done.lag}  # not those revoked meanwhile

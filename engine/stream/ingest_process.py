@@ -6,7 +6,7 @@ routing its events and writing the frames took ~15% of that thread (bench/stream
 `ingest=process` (the default) the worker starts `python -m orderbank.engine.stream.ingest_process`, which runs the
 same orderbank.engine.stream.ingest.Ingest with a producer of its own. The worker writes the child its settings on
 stdin (the Kafka security settings the child reads from the environment, as the worker did) and
-reads a `Progress` line from its stdout four times a second, for its health view and metrics.
+reads an `IngestProgress` line from its stdout four times a second, for its health view and metrics.
 
 The two live and die together: the child stops cleanly when its stdin closes (the worker stopping
 or gone) and, on Linux, is killed with the worker (PR_SET_PDEATHSIG), so no ingest outlives the
@@ -31,13 +31,13 @@ from mode import Service
 from orderbank.engine.dev.children import die_with
 from orderbank.engine.kafka.sink import Sink
 from orderbank.engine.settings import Settings
-from orderbank.engine.stream.ingest import Ingest, Progress
+from orderbank.engine.stream.ingest import Ingest, IngestProgress
 
 log = logging.getLogger(__name__)
 REPORT_EVERY_S = 0.25
 STOP_TIMEOUT_S = 15.0
 _encode = msgspec.json.Encoder().encode
-_PROGRESS = msgspec.json.Decoder(Progress)
+_PROGRESS = msgspec.json.Decoder(IngestProgress)
 
 
 class IngestProcess(Service):
@@ -48,11 +48,11 @@ class IngestProcess(Service):
         super().__init__(**kwargs)
         self.settings, self.on_fatal = settings, on_fatal
         self._proc: asyncio.subprocess.Process | None = None
-        self._progress = Progress()
+        self._progress = IngestProgress()
 
-    def progress(self) -> Progress:
+    def progress(self) -> IngestProgress:
         """The child's state and what it did since the last call."""
-        done, self._progress = self._progress, Progress(partitions=self._progress.partitions,
+        done, self._progress = self._progress, IngestProgress(partitions=self._progress.partitions,
                                                         lag=self._progress.lag,
                                                         first_fetch_at=self._progress.first_fetch_at)
         return done

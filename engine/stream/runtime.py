@@ -25,7 +25,7 @@ from orderbank.engine.kafka.sink import Outbox, Sink
 from orderbank.engine.kafka.topics import Topics
 from orderbank.engine.settings import Settings
 from orderbank.engine.stream.frames import Entry, FrameError, unpack
-from orderbank.engine.stream.ingest import Ingest, Progress
+from orderbank.engine.stream.ingest import Ingest, IngestProgress
 from orderbank.engine.stream.ingest_process import IngestProcess
 from orderbank.engine.stream.metrics import Metrics
 from orderbank.engine.stream.publish import CANCELLATIONS, POOL, POSITIONS, QUEUE, Publisher
@@ -244,7 +244,7 @@ class Runtime:
                 held.published_wall = time.time()
                 shard.unpublished = shard.offset != offset  # frames that came meanwhile are published next
 
-    def ingest_progress(self) -> Progress:
+    def ingest_progress(self) -> IngestProgress:
         """The ingest's state, its counts since the last call added to the metrics."""
         progress = self.ingest.progress()
         self.metrics.ingested.inc(progress.forwarded)

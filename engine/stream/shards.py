@@ -23,7 +23,7 @@ import msgspec
 import orjson
 
 from orderbank.engine.stream.frames import Entry, Frame
-from orderbank.projections.bank import BankSettings, OrderBank, Outcome
+from orderbank.projections.bank import BankSettings, OrderBank, Verdict
 from orderbank.projections.codec import Reason, Rejection, decode_batch
 from orderbank.projections.orders import Order
 from orderbank.projections.restore import restore
@@ -81,7 +81,7 @@ class Shard:
         if offset <= self.offset:
             return None
         bank, saved, changed, rejected = self.bank, self.saved, self.changed, []
-        applied = Outcome.APPLIED
+        applied = Verdict.APPLIED
         for entry, event in zip(frame.entries, decode_batch([e.value for e in frame.entries]), strict=True):
             if isinstance(event, Rejection) or entry.key != event.order_id.encode():
                 if not isinstance(event, Rejection):

@@ -35,6 +35,7 @@ from orderbank.engine.kafka.topics import BANK_TABLE
 from orderbank.engine.stream.metrics import CONTENT_TYPE
 from orderbank.engine.stream.runtime import Runtime
 from orderbank.projections.bank import OrderBank, canonical
+from orderbank.projections.errors import OrderbankError, StreamError
 from orderbank.projections.events import OrderId
 from orderbank.projections.merge import Part, merge, part
 from orderbank.projections.orders import iso
@@ -54,11 +55,11 @@ NEEDS_TOKEN = "this view needs the service token (Authorization: Bearer ...)"
 TOKEN_OFF = "this view is off: no service token is configured (ORDERBANK_WEB_SERVICE_TOKEN)"
 
 
-class Unavailable(Exception):
+class Unavailable(StreamError):
     """Some shard has no reachable owner right now (rebalancing, or a worker is down)."""
 
 
-class Forbidden(Exception):
+class Forbidden(OrderbankError):
     """The request's credentials do not allow this view."""
 
     def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
