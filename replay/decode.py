@@ -30,8 +30,8 @@ from orderbank.replay.shapes import (
     DECODER,
     DELIVERED,
     DEMANDED,
+    HAS_MONEY,
     PLACED,
-    TRANSFERRED,
     CancelReason,
     Purpose,
     Shape,
@@ -45,8 +45,6 @@ _AT, _WHEN, _ID, _ORDER = attrgetter("occurred_at"), attrgetter("when"), attrget
 _CURRENCY = attrgetter("money.currency")
 _PURPOSE = {name: code for code, name in enumerate(get_args(Purpose))}
 _REASON = {name: code for code, name in enumerate(get_args(CancelReason))}
-_HAS_MONEY = np.ones(7, dtype=bool)
-_HAS_MONEY[[DELIVERED, TRANSFERRED]] = False
 
 
 def _alphabet(chars: str) -> npt.NDArray[np.bool_]:
@@ -193,7 +191,7 @@ def columns(shapes: list[Shape], numbers: I64, names: Names, currency: int | Non
         currencies, currency_ok = _currencies(shapes, _CURRENCY, names)
         ok &= currency_ok
     else:
-        currencies = np.where(_HAS_MONEY[kind], np.int16(currency), np.int16(-1))
+        currencies = np.where(HAS_MONEY[kind], np.int16(currency), np.int16(-1))
     ok &= order_ok
     rows = Rows(line=numbers, kind=kind, order=order,
                 seq=np.fromiter(map(_SEQ, shapes), np.int64, n), at=at, when=when,

@@ -36,12 +36,10 @@ from orderbank.projections.events import (
 from orderbank.projections.orders import Order, Status, check
 from orderbank.replay.orderlog import I64, Flags
 from orderbank.replay.rows import Rows, Words
-from orderbank.replay.shapes import CANCELLED, DELIVERED, PLACED, RECEIVED, REFUNDED, TRANSFERRED
+from orderbank.replay.shapes import CANCELLED, DELIVERED, HAS_MONEY, PLACED, RECEIVED, REFUNDED
 from orderbank.replay.source import LineSource
 
 Indices = npt.NDArray[np.intp]
-_HAS_MONEY = np.ones(7, dtype=bool)
-_HAS_MONEY[[DELIVERED, TRANSFERRED]] = False
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 V = TypeVar("V", bound=np.generic)
 
@@ -150,7 +148,7 @@ def _expected(rows: Rows, orders: Orders) -> Flags:
     first = np.zeros(len(at), dtype=bool)
     first[starts] = True
     ok &= (kind == PLACED) == first
-    money = np.flatnonzero(_HAS_MONEY[kind])
+    money = np.flatnonzero(HAS_MONEY[kind])
     ok[money] &= rows.currency[at[money]] == rows.currency[at[starts]][group[money]]
     ok[starts] &= rows.deposit_currency[at[starts]] == rows.currency[at[starts]]
     # open until cancelled or delivered, once; after a cancellation, refunds only
