@@ -47,7 +47,8 @@ class BankSettings:
 
 
 class OrderBank:
-    """All orders and their projections. Mutated only through its methods."""
+    """All orders and their projections. Mutated only through its methods (and built from orders by
+    `orderbank.projections.restore`)."""
 
     def __init__(self, settings: BankSettings | None = None) -> None:
         self.settings = settings or BankSettings()

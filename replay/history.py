@@ -1,9 +1,10 @@
 """The log as it happened: fold it with the live engine's reducer and sample the projections daily.
 
-This is `orderbank.projections.bank.OrderBank.apply_decoded`, line by line, the CLI's fold and the stream's reducer. At
-each midnight UTC the fold passes, the cheap totals are read off the projections (never a full
-snapshot of every open order): open orders per lane and the days to clear them at the lane's
-trailing throughput, the prepayment pool, deliveries, cancellations and their rolling rates.
+This is the CLI's fold of a log (`orderbank.projections.bank.decoded_lines`, each line applied by
+`OrderBank.apply_decoded`), with the stream's reducer. At each midnight UTC the fold passes, the
+cheap totals are read off the projections (never a full snapshot of every open order): open
+orders per lane and the days to clear them at the lane's trailing throughput, the prepayment
+pool, deliveries, cancellations and their rolling rates.
 """
 
 from __future__ import annotations
