@@ -2,15 +2,17 @@
 
 `OrderBank.apply(event)` checks the event against its order's lifecycle, updates the order
 and the projections, and returns what happened: `APPLIED`, `DUPLICATE` (same event_id, or a
-seq already applied: a no-op) or a `Rejection`. `fold(events)` applies a whole history. The
-fold's clock `now` is the latest occurred_at seen, so results depend on the events alone,
-not on when or in which interleaving of orders they were folded.
+seq already applied: a no-op) or a `Rejection`. `apply_decoded` takes what a decoder gave, an
+event or a rejection, so every input is counted once whether it applied or not; `fold(events)`
+applies a whole history and `fold_lines(lines)` a log's lines. The fold's clock `now` is the
+latest occurred_at seen, so results depend on the events alone, not on when or in which
+interleaving of orders they were folded.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
@@ -18,7 +20,7 @@ from typing import Any, Literal
 import msgspec
 
 from orderbank.projections.cancellations import CancellationProjection
-from orderbank.projections.codec import Reason, Rejection
+from orderbank.projections.codec import Reason, Rejection, decode
 from orderbank.projections.events import Event, OrderPlaced
 from orderbank.projections.orders import Order, Status, check, cohort_of, iso, micros
 from orderbank.projections.policies import Fifo, Policy
@@ -47,7 +49,8 @@ class BankSettings:
 
 
 class OrderBank:
-    """All orders and their projections. Mutated only through `apply`."""
+    """All orders and their projections. Mutated only through its methods (and built from orders by
+    `orderbank.projections.restore`)."""
 
     def __init__(self, settings: BankSettings | None = None) -> None:
         self.settings = settings or BankSettings()
@@ -85,6 +88,24 @@ class OrderBank:
             order.updated_us = occurred_us
         self.applied += 1
         return Verdict.APPLIED
+
+    def reject(self, rejection: Rejection) -> Rejection:
+        """Count an input refused before it reached `apply`: it did not decode, or its transport was wrong."""
+        self.rejections[rejection.reason.value] += 1
+        return rejection
+
+    def apply_decoded(self, decoded: Event | Rejection) -> Verdict | Rejection:
+        """Apply what a decoder gave: an event is applied, a rejection counted."""
+        return self.reject(decoded) if isinstance(decoded, Rejection) else self.apply(decoded)
+
+    def remember(self, event_ids: Iterable[int]) -> None:
+        """Event ids (their 128-bit ints) applied before this bank was restored, so one redelivered is a duplicate."""
+        self._seen.update(event_ids)
+
+    def resume_counts(self, applied: int, duplicates: int, rejections: Mapping[str, int]) -> None:
+        """Go on counting from a saved bank's counters (`stats()` reports them)."""
+        self.applied, self.duplicates = applied, duplicates
+        self.rejections.update(rejections)
 
     def _placement_rule(self, event: Event) -> Rejection | None:
         """Why an event for an order not placed yet is refused: the lifecycle's rules, then the lane's limit."""
@@ -163,6 +184,23 @@ def fold(events: Iterable[Event], settings: BankSettings | None = None) -> Order
     for event in events:
         bank.apply(event)
     return bank
+
+
+def decoded_lines(lines: Iterable[bytes | str]) -> Iterator[tuple[int, Event | Rejection]]:
+    """Each line of a log decoded, numbered from 1: what `OrderBank.apply_decoded` takes, one at a time."""
+    return enumerate(map(decode, lines), start=1)
+
+
+def fold_lines(lines: Iterable[bytes | str],
+               settings: BankSettings | None = None) -> tuple[OrderBank, list[tuple[int, Rejection]]]:
+    """The order bank after applying a log's lines in order to an empty bank, and the rejected lines by number."""
+    bank = OrderBank(settings)
+    rejected = []
+    for number, decoded in decoded_lines(lines):
+        outcome = bank.apply_decoded(decoded)
+        if isinstance(outcome, Rejection):
+            rejected.append((number, outcome))
+    return bank, rejected
 
 
 _CANONICAL = msgspec.json.Encoder(order="sorted")

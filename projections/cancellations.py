@@ -13,6 +13,7 @@ per trim only and adds them up when asked.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,26 +72,28 @@ class CancellationProjection:
 
     def snapshot(self, now_us: int) -> dict[str, Any]:
         trims = sorted([ALL, *self.times]) if self.times else []
-        windows = []
-        for days in WINDOWS_DAYS:
-            for trim in trims:
-                placed, cancelled = self.window(trim, now_us - days * US_PER_DAY, now_us)
-                windows.append({"window_days": days, "trim": trim, "placed": placed,
-                                "cancelled": cancelled, "rate": _ratio(cancelled, placed)})
+        windows = {(days, trim): self.window(trim, now_us - days * US_PER_DAY, now_us)
+                   for days in WINDOWS_DAYS for trim in trims}
         cohorts: dict[tuple[str, str], list[int]] = {}
         for (cohort, trim), counts in self.cohorts.items():
             cohorts[(cohort, trim)] = counts
             every = cohorts.setdefault((cohort, ALL), [0, 0, 0])
             for i, count in enumerate(counts):
                 every[i] += count
-        placed, cancelled = self.totals()
-        return {
-            "windows": windows,
-            "cohorts": [
-                {"cohort": cohort, "trim": trim, "placed": placed, "cancelled": cancelled,
-                 "delivered": delivered, "open": placed - cancelled - delivered,
-                 "share_cancelled": _ratio(cancelled, placed)}
-                for (cohort, trim), (placed, cancelled, delivered) in sorted(cohorts.items())
-            ],
-            "overall": {"placed": placed, "cancelled": cancelled, "rate": _ratio(cancelled, placed)},
-        }
+        return snapshot_of(windows, cohorts, self.totals())
+
+
+def snapshot_of(windows: Mapping[tuple[int, str], Sequence[int]], cohorts: Mapping[tuple[str, str], Sequence[int]],
+                overall: Sequence[int]) -> dict[str, Any]:
+    """The cancellation snapshot from its counts, rates worked out here: orders placed and cancelled
+    by (window days, trim), placed, cancelled and delivered by (cohort, trim), placed and cancelled overall."""
+    return {
+        "windows": [{"window_days": days, "trim": trim, "placed": placed, "cancelled": cancelled,
+                     "rate": _ratio(cancelled, placed)}
+                    for (days, trim), (placed, cancelled) in sorted(windows.items())],
+        "cohorts": [{"cohort": cohort, "trim": trim, "placed": placed, "cancelled": cancelled,
+                     "delivered": delivered, "open": placed - cancelled - delivered,
+                     "share_cancelled": _ratio(cancelled, placed)}
+                    for (cohort, trim), (placed, cancelled, delivered) in sorted(cohorts.items())],
+        "overall": {"placed": overall[0], "cancelled": overall[1], "rate": _ratio(overall[1], overall[0])},
+    }

@@ -32,6 +32,9 @@ Count = Annotated[int, Strict()]
 OrderId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")]
 CustomerId = Annotated[str, Field(min_length=1, max_length=64)]
 Name = Annotated[str, Field(min_length=1, max_length=64)]
+Channel = Literal["app", "web", "store", "dealer"]
+Purpose = Literal["deposit", "balance", "fee"]
+CancelReason = Literal["customer", "balance_not_paid", "maker", "fraud"]
 
 
 def _to_utc(value: datetime) -> datetime:
@@ -82,7 +85,7 @@ class OrderPlaced(Envelope):
     list_price: Money
     deposit: Money
     placed_at: UtcTime
-    channel: Literal["app", "web", "store", "dealer"] = "app"
+    channel: Channel = "app"
 
 
 class PaymentDemanded(Envelope):
@@ -91,7 +94,7 @@ class PaymentDemanded(Envelope):
     type: Literal["PaymentDemanded"] = "PaymentDemanded"
     amount: Money
     due_at: UtcTime
-    purpose: Literal["deposit", "balance", "fee"] = "balance"
+    purpose: Purpose = "balance"
 
 
 class PaymentReceived(Envelope):
@@ -105,7 +108,7 @@ class OrderCancelled(Envelope):
     """The order left the queue without a car; `refund` is what the customer is owed back."""
 
     type: Literal["OrderCancelled"] = "OrderCancelled"
-    reason: Literal["customer", "balance_not_paid", "maker", "fraud"] = "customer"
+    reason: CancelReason = "customer"
     refund: Money
 
 
@@ -150,3 +153,9 @@ EVENT_TYPES: tuple[type[Envelope], ...] = (
     VehicleDelivered,
     OrderTransferred,
 )
+
+
+def type_name(model: type[Envelope]) -> str:
+    """An event model's `type` tag, the literal its events carry on the wire."""
+    name: str = model.model_fields["type"].default
+    return name

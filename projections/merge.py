@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from orderbank.projections.bank import BankSettings, OrderBank
+from orderbank.projections.cancellations import snapshot_of
 from orderbank.projections.orders import iso
 from orderbank.projections.pool import totals
 
@@ -43,10 +44,6 @@ def merge(parts: Iterable[Part], at_us: int, settings: BankSettings | None = Non
     }
 
 
-def _ratio(num: int, den: int) -> float | None:
-    return num / den if den else None
-
-
 def merge_cancellations(snapshots: list[dict[str, Any]]) -> dict[str, object]:
     """Add up cancellation snapshots taken at the same clock; rates are recomputed from counts."""
     windows: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0])
@@ -64,13 +61,4 @@ def merge_cancellations(snapshots: list[dict[str, Any]]) -> dict[str, object]:
             counts[2] += c["delivered"]
         overall[0] += snap["overall"]["placed"]
         overall[1] += snap["overall"]["cancelled"]
-    return {
-        "windows": [{"window_days": days, "trim": trim, "placed": placed, "cancelled": cancelled,
-                     "rate": _ratio(cancelled, placed)}
-                    for (days, trim), (placed, cancelled) in sorted(windows.items())],
-        "cohorts": [{"cohort": cohort, "trim": trim, "placed": placed, "cancelled": cancelled,
-                     "delivered": delivered, "open": placed - cancelled - delivered,
-                     "share_cancelled": _ratio(cancelled, placed)}
-                    for (cohort, trim), (placed, cancelled, delivered) in sorted(cohorts.items())],
-        "overall": {"placed": overall[0], "cancelled": overall[1], "rate": _ratio(overall[1], overall[0])},
-    }
+    return snapshot_of(windows, cohorts, overall)

@@ -46,5 +46,5 @@ def restore(orders: Iterable[Order], clock_us: int, settings: BankSettings | Non
             bank.queue.lanes[order.lane].deliveries.add(order.closed_us)
             bank.cancellations.delivered(order)
     bank.now_us = clock_us
-    bank._seen.update(seen)
+    bank.remember(seen)
     return bank

@@ -4,8 +4,9 @@ decoder for every line that fails either.
 `scan` looks with numpy at a block's lines (in the reader thread); `BlockReader` decodes the whole
 block with msgspec against the canonical shapes (`orderbank.replay.shapes`) when its lines are plainly one
 JSON object each. `decode_block` then reads each column in one pass
-and checks with numpy what the shapes leave open: UUIDs, timestamps, order ids, currency codes,
-VINs. A block that was not read in one go is decoded a line at a time, still with msgspec. A line
+and checks with numpy what the shapes leave open: UUIDs (read into a digest as they are checked),
+timestamps, order ids, currency codes, VINs. A block that was not read in one go is decoded a line
+at a time, still with msgspec. A line
 that fails any check goes through `orderbank.projections.codec.decode` (pydantic): its rejection is kept with its
 line number, or its event joins the columns in canonical shape (`shapes.shape_of`). So a line is
 decoded to the same values, or rejected for the same reason, whichever path it takes.
@@ -24,14 +25,14 @@ import numpy.typing as npt
 from orderbank.projections.codec import MAX_EVENT_BYTES, Rejection, decode
 from orderbank.replay.joined import Joined
 from orderbank.replay.orderlog import I64, NEVER, Flags
-from orderbank.replay.rows import I8, I16, Names, Rows, Words
+from orderbank.replay.rows import I8, I16, Names, Rows, Words, hash_rows
 from orderbank.replay.shapes import (
     CANCELLED,
     DECODER,
     DELIVERED,
     DEMANDED,
+    HAS_MONEY,
     PLACED,
-    TRANSFERRED,
     CancelReason,
     Purpose,
     Shape,
@@ -45,8 +46,6 @@ _AT, _WHEN, _ID, _ORDER = attrgetter("occurred_at"), attrgetter("when"), attrget
 _CURRENCY = attrgetter("money.currency")
 _PURPOSE = {name: code for code, name in enumerate(get_args(Purpose))}
 _REASON = {name: code for code, name in enumerate(get_args(CancelReason))}
-_HAS_MONEY = np.ones(7, dtype=bool)
-_HAS_MONEY[[DELIVERED, TRANSFERRED]] = False
 
 
 def _alphabet(chars: str) -> npt.NDArray[np.bool_]:
@@ -187,15 +186,16 @@ def columns(shapes: list[Shape], numbers: I64, names: Names, currency: int | Non
     when = np.full(n, NEVER, dtype=np.int64)
     when[timed], when_ok = parse(as_chars([*map(_WHEN, placings), *map(_WHEN, demands), *map(_WHEN, deliveries)]))
     ok[timed] &= when_ok
-    ok &= _uuids_ok("".join(map(_ID, shapes)))
+    event, event_ok = _event_ids("".join(map(_ID, shapes)))
+    ok &= event_ok
     order, order_ok = _order_words(shapes)
     if currency is None:
         currencies, currency_ok = _currencies(shapes, _CURRENCY, names)
         ok &= currency_ok
     else:
-        currencies = np.where(_HAS_MONEY[kind], np.int16(currency), np.int16(-1))
+        currencies = np.where(HAS_MONEY[kind], np.int16(currency), np.int16(-1))
     ok &= order_ok
-    rows = Rows(line=numbers, kind=kind, order=order,
+    rows = Rows(line=numbers, kind=kind, event=event, order=order,
                 seq=np.fromiter(map(_SEQ, shapes), np.int64, n), at=at, when=when,
                 minor=np.fromiter(map(_MINOR, shapes), np.int64, n), currency=currencies,
                 deposit=np.zeros(n, np.int64), deposit_currency=np.full(n, -1, np.int16),
@@ -251,12 +251,16 @@ def _chars(text: str, width: int) -> npt.NDArray[np.uint8]:
     return np.frombuffer(raw, dtype=np.uint8).reshape(len(raw) // width, width)
 
 
-def _uuids_ok(ids: str) -> Flags:
-    """Which of these joined 36-character ids are hyphenated UUIDs."""
+def _event_ids(ids: str) -> tuple[Words, Flags]:
+    """A digest of each of these joined 36-character ids (the same UUID, the same digest), and which
+    are hyphenated UUIDs (the digest of any other is of no use)."""
     chars = _chars(ids, 36)
-    cells = (chars - np.uint8(ord("0")) <= 9) | ((chars | 0x20) - np.uint8(ord("a")) <= 5)  # hex, either case
+    padded = np.zeros((len(chars), 40), dtype=np.uint8)  # whole 64-bit words
+    lower = padded[:, :36]
+    np.bitwise_or(chars, 0x20, out=lower)  # hex letters in lower case; digits and dashes have that bit already
+    cells = (chars - np.uint8(ord("0")) <= 9) | (lower - np.uint8(ord("a")) <= 5)  # hex, either case
     cells[:, _UUID_DASHES] = chars[:, _UUID_DASHES] == ord("-")
-    return _rows_ok(cells)
+    return hash_rows(padded.view(np.uint64).T, len(chars)), _rows_ok(cells)
 
 
 def _order_words(shapes: list[Shape]) -> tuple[Words, Flags]:

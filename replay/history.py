@@ -1,9 +1,10 @@
 """The log as it happened: fold it with the live engine's reducer and sample the projections daily.
 
-This is `orderbank.projections.bank.OrderBank.apply`, event by event, exactly as the stream runs it. At
-each midnight UTC the fold passes, the cheap totals are read off the projections (never a full
-snapshot of every open order): open orders per lane and the days to clear them at the lane's
-trailing throughput, the prepayment pool, deliveries, cancellations and their rolling rates.
+This is the CLI's fold of a log (`orderbank.projections.bank.decoded_lines`, each line applied by
+`OrderBank.apply_decoded`), with the stream's reducer. At each midnight UTC the fold passes, the
+cheap totals are read off the projections (never a full snapshot of every open order): open
+orders per lane and the days to clear them at the lane's trailing throughput, the prepayment
+pool, deliveries, cancellations and their rolling rates.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from orderbank.projections.bank import BankSettings, OrderBank
+from orderbank.projections.bank import BankSettings, OrderBank, decoded_lines
 from orderbank.projections.cancellations import ALL
-from orderbank.projections.codec import Rejection, decode
+from orderbank.projections.codec import Rejection
 from orderbank.projections.orders import US_PER_DAY, iso, micros
 from orderbank.projections.pool import FIGURES
 from orderbank.replay.source import LineSource
@@ -73,20 +74,17 @@ def replay_history(source: LineSource, settings: BankSettings | None = None,
     bank = OrderBank(settings)
     history = History()
     boundary = None
-    for number, line in enumerate(source.lines(), start=1):
+    for number, event in decoded_lines(source.lines()):
         if progress is not None and number % 65_536 == 0:
             progress(number)
-        event = decode(line)
-        if isinstance(event, Rejection):
-            bank.rejections[event.reason.value] += 1
-            continue
-        at = micros(event.occurred_at)
-        if boundary is None:
-            boundary = at - at % US_PER_DAY + US_PER_DAY
-        while at >= boundary:  # the fold's clock passes midnight: sample the day that ended
-            sample(bank, history, boundary)
-            boundary += US_PER_DAY
-        bank.apply(event)
+        if not isinstance(event, Rejection):
+            at = micros(event.occurred_at)
+            if boundary is None:
+                boundary = at - at % US_PER_DAY + US_PER_DAY
+            while at >= boundary:  # the fold's clock passes midnight: sample the day that ended
+                sample(bank, history, boundary)
+                boundary += US_PER_DAY
+        bank.apply_decoded(event)
     if boundary is not None:
         sample(bank, history, boundary)
     history.stats = bank.stats()

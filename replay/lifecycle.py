@@ -4,14 +4,13 @@ expected way, event by event through `orderbank.projections.orders.check` where 
 The rows are grouped by order (one sort that keeps each order's events in log order). An order
 goes the expected way when its first event is its OrderPlaced at seq 1, its seqs run 1, 2, 3, ...,
 every amount is in its currency, nothing follows a delivery, only refunds follow a cancellation,
-a cancellation refunds at most what was paid and refunds stay within what is owed: then every one
-of its events applies, which numpy checks for all orders at once. The other orders' events (a
-duplicate, a gap, an event for an order never placed, ...) are decoded again by `orderbank.projections.codec`
+a cancellation refunds at most what was paid, refunds stay within what is owed and none of its
+event ids is on another row: then every one of its events applies, which numpy checks for all
+orders at once. The other orders' events (a duplicate, a gap, an event for an order never placed,
+an event id used again, maybe by another order, ...) are decoded again by `orderbank.projections.codec`
 and folded one by one with the bank's rules, which say what applies, what is a duplicate and why
 the rest is rejected. Where a lane could fill up (the bank's `max_open_per_lane` depends on every
-order before) or amounts could overflow int64 sums, every order is folded one by one. One bank
-rule is not kept: an event id reused with a new (order_id, seq) applies here, where the bank would
-call it a duplicate.
+order before) or amounts could overflow int64 sums, every order is folded one by one.
 """
 
 from __future__ import annotations
@@ -35,14 +34,11 @@ from orderbank.projections.events import (
 )
 from orderbank.projections.orders import Order, Status, check
 from orderbank.replay.orderlog import I64, Flags
-from orderbank.replay.rows import Rows, Words
-from orderbank.replay.shapes import CANCELLED, DELIVERED, PLACED, RECEIVED, REFUNDED, TRANSFERRED
+from orderbank.replay.rows import Rows, Words, hash_rows
+from orderbank.replay.shapes import CANCELLED, DELIVERED, HAS_MONEY, PLACED, RECEIVED, REFUNDED
 from orderbank.replay.source import LineSource
 
 Indices = npt.NDArray[np.intp]
-_HAS_MONEY = np.ones(7, dtype=bool)
-_HAS_MONEY[[DELIVERED, TRANSFERRED]] = False
-_MIX = np.uint64(0x9E3779B97F4A7C15)
 V = TypeVar("V", bound=np.generic)
 
 
@@ -63,9 +59,7 @@ class Orders:
         hashes, different ids side by side) and the ids themselves are sorted instead."""
         columns, n = [np.ascontiguousarray(column) for column in rows.order.T], len(rows)
         bits = max(n - 1, 1).bit_length()
-        mixed = np.zeros(n, dtype=np.uint64)
-        for column in columns:  # wrapping around: a hash, not a sum
-            np.multiply(np.bitwise_xor(mixed, column, out=mixed), _MIX, out=mixed)
+        mixed = hash_rows(columns, n)
         key = np.right_shift(mixed, np.uint64(bits + 1), out=mixed).view(np.int64)
         np.left_shift(key, bits, out=key)
         key |= np.arange(n)
@@ -150,7 +144,7 @@ def _expected(rows: Rows, orders: Orders) -> Flags:
     first = np.zeros(len(at), dtype=bool)
     first[starts] = True
     ok &= (kind == PLACED) == first
-    money = np.flatnonzero(_HAS_MONEY[kind])
+    money = np.flatnonzero(HAS_MONEY[kind])
     ok[money] &= rows.currency[at[money]] == rows.currency[at[starts]][group[money]]
     ok[starts] &= rows.deposit_currency[at[starts]] == rows.currency[at[starts]]
     # open until cancelled or delivered, once; after a cancellation, refunds only
@@ -174,9 +168,18 @@ def _expected(rows: Rows, orders: Orders) -> Flags:
     owed[group[owing[kind[owing] == CANCELLED]]] = minor[kind[owing] == CANCELLED]
     refunds = np.where(kind[owing] == REFUNDED, minor, 0)
     ok[owing] &= orders.running(owing, refunds) + refunds <= owed[group[owing]]
+    # an event whose id the bank has applied before is a duplicate, whichever order and seq it names
+    ok &= ~_ids_shared(rows)[at]
     expected = np.ones(len(starts), dtype=bool)
     expected[group[~ok]] = False
     return expected
+
+
+def _ids_shared(rows: Rows) -> Flags:
+    """The rows whose event id (by its digest) is on another row too."""
+    digests = np.sort(rows.event)
+    shared = digests[1:][digests[1:] == digests[:-1]]
+    return np.isin(rows.event, shared) if len(shared) else np.zeros(len(rows), dtype=bool)
 
 
 @dataclass
@@ -195,6 +198,7 @@ def _fold_each(lines: I64, source: LineSource, settings: BankSettings) -> _Folde
     wanted = dict(zip(lines.tolist(), range(len(lines)), strict=True))
     orders: dict[str, Order] = {}
     open_in: Counter[str] = Counter()
+    seen: set[int] = set()  # the applied event ids (every row with an id on another row is folded here)
     for number, line in enumerate(source.lines(), start=1):
         row = wanted.get(number)
         if row is None:
@@ -203,13 +207,15 @@ def _fold_each(lines: I64, source: LineSource, settings: BankSettings) -> _Folde
         event = decode(line)
         assert not isinstance(event, Rejection), f"line {number} decoded on the fast path, rejected on the exact one"
         order = orders.get(event.order_id)
-        if order is not None and event.seq <= order.last_seq:
+        event_id = event.event_id.int
+        if event_id in seen or (order is not None and event.seq <= order.last_seq):
             out.duplicates += 1
             continue
         rejection = check(order, event) or _over_limit(order, event, open_in, settings)
         if rejection is not None:
             out.rejections.append((number, rejection))
             continue
+        seen.add(event_id)
         out.applied[row] = True
         _apply(orders, order, event, open_in, settings)
         if len(out.decoded) == len(wanted):

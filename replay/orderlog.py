@@ -9,16 +9,26 @@ same rejections), applied by `orderbank.replay.load`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import get_args
 
 import numpy as np
 import numpy.typing as npt
 
+from orderbank.projections.events import CancelReason
 from orderbank.projections.orders import US_PER_DAY
 
 NEVER = -1
-CANCEL_REASONS = ("customer", "balance_not_paid", "maker", "fraud")
+CANCEL_REASONS: tuple[CancelReason, ...] = get_args(CancelReason)
 """OrderCancelled.reason values; an order's `reason` column is 1 + the index here, 0 = not cancelled."""
-CUSTOMER, BALANCE_NOT_PAID, MAKER, FRAUD = 1, 2, 3, 4
+
+
+def reason_code(reason: CancelReason) -> int:
+    """An order's `reason` column for a cancellation with this reason."""
+    return CANCEL_REASONS.index(reason) + 1
+
+
+CUSTOMER, BALANCE_NOT_PAID, MAKER, FRAUD = (reason_code("customer"), reason_code("balance_not_paid"),
+                                            reason_code("maker"), reason_code("fraud"))
 
 I64 = npt.NDArray[np.int64]
 I32 = npt.NDArray[np.int32]

@@ -23,6 +23,7 @@ I8 = npt.NDArray[np.int8]
 I16 = npt.NDArray[np.int16]
 Words = npt.NDArray[np.uint64]
 _Code = TypeVar("_Code", np.int16, np.int32)
+_MIX = np.uint64(0x9E3779B97F4A7C15)
 
 
 class Codes(dict[str, int]):
@@ -57,6 +58,8 @@ class Rows:
     """The event's line number in the log (1 = first non-blank line)."""
     kind: I8
     """orderbank.replay.shapes.PLACED, DEMANDED, ..."""
+    event: Words
+    """A digest of the event id: rows with one id have one digest (two ids may share one, rarely)."""
     order: Words
     """The order id's bytes, zero-padded to whole 64-bit words (equal rows = the same order)."""
     seq: I64
@@ -98,3 +101,11 @@ def _widen(words: Words, width: int) -> Words:
     out = np.zeros((len(words), width), dtype=np.uint64)
     out[:, : words.shape[1]] = words
     return out
+
+
+def hash_rows(columns: Iterable[Words], count: int) -> Words:
+    """A 64-bit hash of each of `count` rows of words, given column by column: equal rows, equal hashes."""
+    mixed = np.zeros(count, dtype=np.uint64)
+    for column in columns:  # wrapping around: a hash, not a sum
+        np.multiply(np.bitwise_xor(mixed, column, out=mixed), _MIX, out=mixed)
+    return mixed

@@ -23,8 +23,13 @@ from functools import cache
 from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
 
 import msgspec
+import numpy as np
 
-from orderbank.projections.events import SCHEMA_VERSION, Event
+from orderbank.projections import events
+from orderbank.projections.events import EVENT_TYPES, SCHEMA_VERSION, Event, type_name
+from orderbank.projections.events import CancelReason as CancelReason  # the literals of the shapes' fields
+from orderbank.projections.events import Channel as Channel
+from orderbank.projections.events import Purpose as Purpose
 
 INT64_MAX = 2**63 - 1
 Minor = Annotated[int, msgspec.Meta(ge=0, le=INT64_MAX)]
@@ -33,12 +38,16 @@ Time = Annotated[str, msgspec.Meta(min_length=20, max_length=27)]
 """A timestamp's text; `orderbank.replay.timestamps` checks its form (20 or 27 characters, UTC)."""
 Code = Annotated[str, msgspec.Meta(min_length=3, max_length=3)]
 """Any currency code's text; `orderbank.replay.decode` checks it is three capitals."""
-Channel = Literal["app", "web", "store", "dealer"]
-Purpose = Literal["deposit", "balance", "fee"]
-CancelReason = Literal["customer", "balance_not_paid", "maker", "fraud"]
-
-PLACED, DEMANDED, RECEIVED, CANCELLED, REFUNDED, DELIVERED, TRANSFERRED = range(7)
-"""Each event type's code (`Shape.kind`), in the order of `SHAPES`."""
+PLACED, DEMANDED, RECEIVED, CANCELLED, REFUNDED, DELIVERED, TRANSFERRED = map(EVENT_TYPES.index, (
+    events.OrderPlaced, events.PaymentDemanded, events.PaymentReceived, events.OrderCancelled, events.RefundPaid,
+    events.VehicleDelivered, events.OrderTransferred))
+"""Each event type's code (`Shape.kind`): its index in `EVENT_TYPES`, and in `SHAPES`."""
+MONEY_FIELDS = tuple(dict.fromkeys(name for model in EVENT_TYPES for name, info in model.model_fields.items()
+                                   if info.annotation is events.Money))
+"""The names of the events' amounts."""
+HAS_MONEY = np.array([any(info.annotation is events.Money for info in model.model_fields.values())
+                      for model in EVENT_TYPES])
+"""By code: whether the event carries an amount (its shape a `money`)."""
 C = TypeVar("C")
 
 
@@ -53,8 +62,8 @@ NO_TIME = "1970-01-01T00:00:00.000000Z"
 """The `when` of an event that has none."""
 
 
-class Shape(msgspec.Struct, tag_field="type", tag=True, forbid_unknown_fields=True, gc=False):
-    """The envelope: the fields every event carries (the tag `type` is the class name)."""
+class Shape(msgspec.Struct, tag_field="type", forbid_unknown_fields=True, gc=False):
+    """The envelope: the fields every event carries (the tag `type` is the model's)."""
 
     kind: ClassVar[int]
     event_id: Annotated[str, msgspec.Meta(min_length=36, max_length=36)]
@@ -64,7 +73,7 @@ class Shape(msgspec.Struct, tag_field="type", tag=True, forbid_unknown_fields=Tr
     schema_version: Annotated[int, msgspec.Meta(ge=SCHEMA_VERSION, le=SCHEMA_VERSION)]
 
 
-class OrderPlaced(Shape, Generic[C]):
+class OrderPlaced(Shape, Generic[C], tag=type_name(events.OrderPlaced)):
     kind: ClassVar[int] = PLACED
     customer_id: Text
     model: Text
@@ -76,48 +85,49 @@ class OrderPlaced(Shape, Generic[C]):
     channel: Channel
 
 
-class PaymentDemanded(Shape, Generic[C]):
+class PaymentDemanded(Shape, Generic[C], tag=type_name(events.PaymentDemanded)):
     kind: ClassVar[int] = DEMANDED
     money: Money[C] = msgspec.field(name="amount")
     when: Time = msgspec.field(name="due_at")
     purpose: Purpose
 
 
-class PaymentReceived(Shape, Generic[C]):
+class PaymentReceived(Shape, Generic[C], tag=type_name(events.PaymentReceived)):
     kind: ClassVar[int] = RECEIVED
     when: ClassVar[str] = NO_TIME
     money: Money[C] = msgspec.field(name="amount")
 
 
-class OrderCancelled(Shape, Generic[C]):
+class OrderCancelled(Shape, Generic[C], tag=type_name(events.OrderCancelled)):
     kind: ClassVar[int] = CANCELLED
     when: ClassVar[str] = NO_TIME
     reason: CancelReason
     money: Money[C] = msgspec.field(name="refund")
 
 
-class RefundPaid(Shape, Generic[C]):
+class RefundPaid(Shape, Generic[C], tag=type_name(events.RefundPaid)):
     kind: ClassVar[int] = REFUNDED
     when: ClassVar[str] = NO_TIME
     money: Money[C] = msgspec.field(name="amount")
 
 
-class VehicleDelivered(Shape):
+class VehicleDelivered(Shape, tag=type_name(events.VehicleDelivered)):
     kind: ClassVar[int] = DELIVERED
     money: ClassVar[Money[str]] = NO_MONEY
     when: Time = msgspec.field(name="delivered_at")
     vin: Annotated[str, msgspec.Meta(min_length=17, max_length=17)]
 
 
-class OrderTransferred(Shape):
+class OrderTransferred(Shape, tag=type_name(events.OrderTransferred)):
     kind: ClassVar[int] = TRANSFERRED
     money: ClassVar[Money[str]] = NO_MONEY
     when: ClassVar[str] = NO_TIME
     new_customer_id: Text
 
 
-SHAPES: tuple[type[Shape], ...] = (OrderPlaced, PaymentDemanded, PaymentReceived, OrderCancelled, RefundPaid,
-                                   VehicleDelivered, OrderTransferred)
+SHAPES: tuple[type[Shape], ...] = tuple(sorted((
+    OrderPlaced, PaymentDemanded, PaymentReceived, OrderCancelled, RefundPaid, VehicleDelivered, OrderTransferred),
+    key=lambda shape: shape.kind))
 
 
 def _shapes(currency: Any) -> Any:
@@ -147,7 +157,7 @@ def shape_of(event: Event) -> Shape:
     overflow, which the loader reports."""
     doc = event.model_dump(mode="json", exclude=_OPTIONAL)
     doc["seq"] = min(doc["seq"], INT64_MAX)
-    for name in ("list_price", "deposit", "amount", "refund"):
+    for name in MONEY_FIELDS:
         if name in doc:
             doc[name]["minor"] = min(doc[name]["minor"], INT64_MAX)
     shape: Shape = msgspec.convert(doc, AnyShape)

@@ -32,7 +32,8 @@ from orderbank.engine.kafka.topics import Topics, ensure, partitions_of
 from orderbank.engine.settings import Settings
 from orderbank.engine.stream.app import APP
 from orderbank.engine.stream.shards import saved_of
-from orderbank.projections.bank import BankSettings, OrderBank, fold
+from orderbank.projections.bank import BankSettings, OrderBank
+from orderbank.projections.bank import fold_lines as bank_fold_lines
 from orderbank.projections.codec import Rejection, decode
 from orderbank.projections.pool import totals
 
@@ -287,8 +288,9 @@ def published(settings: Settings) -> dict[str, Any]:
 
 
 def fold_lines(lines: Iterable[bytes], settings: BankSettings | None = None) -> OrderBank:
-    """The in-process fold of a log, rejected lines skipped as the CLI's fold does."""
-    return fold((e for e in (decode(line) for line in lines) if not isinstance(e, Rejection)), settings)
+    """The in-process fold of a log, rejected lines skipped, as the CLI's fold does."""
+    bank, _ = bank_fold_lines(lines, settings)
+    return bank
 
 
 def killed(worker: Worker) -> None:

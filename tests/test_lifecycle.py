@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from orderbank.projections.bank import BankSettings, OrderBank, Verdict, fold
-from orderbank.projections.codec import Reason, Rejection
+from orderbank.projections.bank import BankSettings, OrderBank, Verdict, fold, fold_lines
+from orderbank.projections.codec import Reason, Rejection, encode
 from orderbank.projections.events import Event
 from orderbank.projections.orders import Status
 from tests import factories as f
@@ -99,6 +99,18 @@ def test_rejections_are_counted_and_change_nothing() -> None:
     assert bank.snapshot() == before
     assert dict(bank.rejections) == {"illegal_transition": 1, "unknown_order": 1, "seq_gap": 1}
     assert bank.stats()["rejected"] == {"illegal_transition": 1, "seq_gap": 1, "unknown_order": 1}
+
+
+def test_a_folded_log_counts_every_line_once_and_numbers_its_rejections() -> None:
+    events: list[Event] = [f.placed("A"), f.cancelled("A", 2, 1), f.delivered("A", 3, 2), f.placed("A")]
+    lines = [encode(events[0]), b"{not json", encode(events[1]), b'{"type": "Nope"}', encode(events[2]),
+             encode(events[3])]
+    bank, rejected = fold_lines(lines)
+    assert [(number, rejection.reason) for number, rejection in rejected] == [
+        (2, Reason.MALFORMED_JSON), (4, Reason.UNKNOWN_TYPE), (5, Reason.ILLEGAL_TRANSITION)]
+    assert bank.stats() == {**fold(events).stats(), "rejected": {
+        "illegal_transition": 1, "malformed_json": 1, "unknown_type": 1}}
+    assert bank.snapshot() == fold(events).snapshot()
 
 
 def test_lane_limit() -> None:

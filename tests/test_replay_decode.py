@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from pydantic import AwareDatetime, TypeAdapter
 
-import orderbank.replay.lifecycle
+import orderbank.replay.rows
 import orderbank.replay.source
 from orderbank.projections.events import EVENT_TYPES, OrderCancelled, OrderPlaced, PaymentDemanded
 from orderbank.projections.orders import micros
@@ -91,7 +91,7 @@ def test_orders_group_by_id_even_when_hashes_collide(monkeypatch: pytest.MonkeyP
 
     expected = sorted([k for k, i in enumerate(ids) if i == one] for one in set(ids))
     assert groups() == expected  # each order's rows, in log order
-    monkeypatch.setattr(orderbank.replay.lifecycle, "_MIX", np.uint64(0))  # every id hashes alike
+    monkeypatch.setattr(orderbank.replay.rows, "_MIX", np.uint64(0))  # every id hashes alike
     assert groups() == expected
 
 

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import orderbank.replay.rows
 import orderbank.replay.source
 from orderbank.projections.bank import BankSettings
 from orderbank.projections.codec import MAX_EVENT_BYTES
@@ -35,7 +36,7 @@ def fresh_id(n: int) -> str:
 
 def with_bad_lines(docs: list[dict[str, object]]) -> tuple[bytes, ...]:
     """The log with, after line 50, one line breaking each rule (each with a fresh event id: the
-    bank would call a reused one a duplicate, which the loader documents it does not check)."""
+    bank would call a reused one a duplicate, a rule of its own)."""
     lines = [orjson.dumps(doc) for doc in docs]
     placed = {**docs[0], "event_id": fresh_id(1)}
     assert placed["type"] == "OrderPlaced"
@@ -177,6 +178,38 @@ def test_odd_text_in_a_file_of_many_blocks(tmp_path: Path, monkeypatch: pytest.M
     assert {"UUID-1", "UUID-2", "WHOLE-1", "CORR-1", "PAIR-1"} <= set(log.order_id)
     assert not {"LAX-1", "LAX-2"} & set(log.order_id)  # trim_rank true and seq 1.0: no coercion, invalid_field
     assert log.report.exact_lines < log.report.lines // 4
+
+
+def test_an_event_id_used_again_is_a_duplicate_like_the_bank() -> None:
+    """The bank calls an event whose id it has applied a duplicate, whatever (order_id, seq) it names."""
+    docs = synthetic(200)
+    placed = next(doc for doc in docs if doc["type"] == "OrderPlaced")
+    paid = next(doc for doc in docs if doc["type"] == "PaymentReceived")
+    late = docs[-1]  # its id first seen early, on another order: then it is the duplicate
+    count = iter(range(700, 10_000))
+
+    def new(doc: dict[str, Any], order_id: str, **changes: Any) -> bytes:
+        return orjson.dumps({**doc, "event_id": fresh_id(next(count)), "order_id": order_id, **changes})
+
+    refused = fresh_id(next(count))
+    early = [new(placed, "EARLY-1", event_id=late["event_id"])]
+    again = [
+        new(placed, "REUSED-1", event_id=str(placed["event_id"]).upper()), new(paid, "REUSED-1", seq=2),
+        new(placed, "OWN-1", event_id=fresh_id(1)), new(paid, "OWN-1", seq=2, event_id=fresh_id(1)),
+        new(paid, "OWN-1", seq=3),
+        new(paid, "NOBODY", seq=2, event_id=refused), new(placed, "AFTER-REFUSAL", event_id=refused),
+    ]
+    lines = [orjson.dumps(doc) for doc in docs]
+    log = assert_like_the_bank(MemorySource((*lines[:10], *early, *lines[10:100], *again, *lines[100:])))
+    assert {"EARLY-1", "OWN-1", "AFTER-REFUSAL"} <= set(log.order_id) and "REUSED-1" not in log.order_id
+    assert log.report.duplicates == 3
+    assert log.report.exact_lines < log.report.lines // 4
+
+
+def test_event_ids_that_hash_alike_are_told_apart(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(orderbank.replay.rows, "_MIX", np.uint64(0))  # every event id hashes alike
+    log = assert_like_the_bank(MemorySource(tuple(orjson.dumps(doc) for doc in synthetic(100))))
+    assert log.report.duplicates == 0 and log.report.exact_lines == log.report.lines  # all folded one by one
 
 
 def test_each_lifecycle_rule_is_checked_like_the_bank() -> None:

@@ -12,8 +12,8 @@ from rich.progress import Progress, TaskID
 from rich.table import Table
 
 from orderbank.engine.cli.output import console, err
-from orderbank.projections.bank import BankSettings, OrderBank, canonical
-from orderbank.projections.codec import Rejection, decode
+from orderbank.projections.bank import BankSettings, OrderBank, canonical, fold_lines
+from orderbank.projections.codec import Rejection
 from orderbank.projections.errors import ConfigError
 from orderbank.projections.events import EVENT_TYPES
 from orderbank.projections.policies import REGISTRY, PolicyError, parse_policy
@@ -50,28 +50,19 @@ def synth(
     console.print(f"wrote {count:,} events for {scenario.orders:,} orders to {output}")
 
 
-def _advancing(progress: Progress, task: TaskID, items: Iterable[T]) -> Iterator[T]:
-    for item in items:
-        progress.advance(task)
+def _advancing(progress: Progress, task: TaskID, items: Iterable[T], every: int = 1) -> Iterator[T]:
+    """The items, advancing the task by `every` at every `every`-th (a bar update per line would slow a fold)."""
+    for count, item in enumerate(items, start=1):
+        if count % every == 0:
+            progress.advance(task, every)
         yield item
 
 
 def fold_log(log: Path, settings: BankSettings) -> tuple[OrderBank, list[tuple[int, Rejection]]]:
     """Fold a log file with a progress bar; returns the bank and the rejected lines."""
-    bank = OrderBank(settings)
-    rejected: list[tuple[int, Rejection]] = []
     with Progress(console=err, transient=True) as progress:
         task = progress.add_task(f"fold {log.name}", total=None)
-        for number, line in enumerate(read_lines(log), start=1):
-            event = decode(line)
-            outcome = event if isinstance(event, Rejection) else bank.apply(event)
-            if isinstance(outcome, Rejection):
-                if isinstance(event, Rejection):
-                    bank.rejections[outcome.reason.value] += 1
-                rejected.append((number, outcome))
-            if number % 4096 == 0:
-                progress.update(task, completed=number)
-    return bank, rejected
+        return fold_lines(_advancing(progress, task, read_lines(log), every=4096), settings)
 
 
 def fold(

@@ -86,8 +86,7 @@ class Shard:
             if isinstance(event, Rejection) or entry.key != event.order_id.encode():
                 if not isinstance(event, Rejection):
                     event = _key_rejection(entry.key, event.order_id, str(event.event_id))
-                bank.rejections[event.reason.value] += 1  # as the CLI's fold of a log file counts them
-                rejected.append((entry, event))
+                rejected.append((entry, bank.reject(event)))
                 continue
             outcome = bank.apply(event)
             if outcome is applied:
@@ -137,6 +136,5 @@ def restore_shard(partition: int, table: Iterable[tuple[bytes, bytes]], settings
     clock = max((record.order.updated_us for record in saved.values()), default=0)
     bank = restore((record.order for record in saved.values()), clock, settings,
                    (i for record in saved.values() for i in record.event_ids()))
-    bank.applied, bank.duplicates = meta["applied"], meta["duplicates"]
-    bank.rejections.update(meta["rejections"])
+    bank.resume_counts(meta["applied"], meta["duplicates"], meta["rejections"])
     return Shard(partition, bank, meta["offset"], saved, unpublished=bool(saved))
