@@ -18,7 +18,7 @@ from orderbank.projections.events import Event
 from orderbank.projections.orders import Status
 from orderbank.projections.policies import BoundedOvertake, Fifo, HighTrimFirst, PaidFirst, Policy
 from orderbank.projections.pool import FIGURES, bucket_of, contribution
-from tests import factories as f
+from tests.support import factories as f
 
 POLICIES: list[Policy] = [Fifo(), HighTrimFirst(), PaidFirst(), BoundedOvertake(k=2)]
 PRICE, DEPOSIT = 1_000_000, 100_000

@@ -9,7 +9,7 @@ import pytest
 
 from orderbank.projections.codec import MAX_EVENT_BYTES, Reason, Rejection, decode, encode
 from orderbank.projections.events import SCHEMA_VERSION, Envelope, OrderPlaced
-from tests import factories as f
+from tests.support import factories as f
 
 ALL_EVENTS: list[Envelope] = [
     f.placed("A-1"),

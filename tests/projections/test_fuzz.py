@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -16,11 +15,11 @@ from hypothesis import strategies as st
 
 from orderbank.projections.bank import Outcome
 from orderbank.projections.codec import MAX_EVENT_BYTES, Reason, Rejection, decode, decode_batch, encode
-from tests import factories as f
-from tests.factories import values_of
-from tests.fuzz_target import feed, seeded_bank
+from tests import REPO_ROOT
+from tests.support import factories as f
+from tests.support.factories import values_of
+from tests.support.fuzz_target import feed, seeded_bank
 
-ROOT = Path(__file__).resolve().parents[1]
 GOOD = [orjson.loads(encode(e)) for e in (
     f.placed("N"), f.demanded("A", 2, 1, 100), f.received("A", 2, 1, 100), f.transferred("A", 2, 1),
     f.cancelled("A", 2, 1), f.delivered("A", 2, 1), f.refunded("B", 3, 2, 100))]
@@ -104,8 +103,9 @@ def test_each_kind_of_breakage_has_its_own_reason() -> None:
 
 def test_atheris_finds_no_crash() -> None:
     """Coverage-guided fuzzing (libFuzzer via atheris) of the same target, bounded in runs."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    result = subprocess.run([sys.executable, str(ROOT / "tests" / "fuzz_target.py"), "-runs=20000", "-seed=1",
-                             "-max_len=4096"], capture_output=True, text=True, env=env, timeout=600, check=False)
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    target = REPO_ROOT / "tests" / "support" / "fuzz_target.py"
+    result = subprocess.run([sys.executable, str(target), "-runs=20000", "-seed=1", "-max_len=4096"],
+                            capture_output=True, text=True, env=env, timeout=600, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Done 20000 runs" in result.stderr

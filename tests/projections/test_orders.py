@@ -6,7 +6,7 @@ from orderbank.projections.bank import BankSettings, OrderBank, Outcome, fold
 from orderbank.projections.codec import Reason, Rejection
 from orderbank.projections.events import Event
 from orderbank.projections.orders import Status
-from tests import factories as f
+from tests.support import factories as f
 
 
 def outcome_of(history: list[Event], event: Event) -> Outcome | Rejection:

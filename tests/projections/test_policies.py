@@ -22,7 +22,7 @@ from orderbank.projections.policies import (
     spec_of,
 )
 from orderbank.projections.queue import LATEST_US, eta, etas
-from tests import factories as f
+from tests.support import factories as f
 
 
 def positions(bank: OrderBank) -> dict[str, int]:

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 from orderbank.projections import structs
 from orderbank.projections.codec import decode, decode_batch, encode
 from orderbank.projections.events import EVENT_TYPES
-from tests import factories as f
-from tests.factories import values_of
+from tests.support import factories as f
+from tests.support.factories import values_of
 
 TEXT = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=64)
 ORDER_ID = st.from_regex(r"\A[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}\Z")

@@ -4,7 +4,7 @@ It drops, once per changelog partition, every record the consumer hands over whi
 recovers, up to the partition's end: what Faust 0.15 itself does now and then when a worker takes
 over partitions (orderbank.engine.stream.agents.RecoveryWatch). The consumer's position is then past the end, the
 recovery has applied nothing and, left alone, waits forever. Tests start a worker with it
-(`Worker(preload="tests.changelog_loss")`) to prove the engine reads such a partition again.
+(`Worker(preload="tests.support.changelog_loss")`) to prove the engine reads such a partition again.
 """
 
 from __future__ import annotations

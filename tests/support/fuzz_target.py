@@ -1,7 +1,7 @@
 """The fuzz target shared by hypothesis and atheris: arbitrary bytes into the decoder and the bank.
 
 `feed(bank, raw)` must never raise; it returns what happened. Run under atheris as a script:
-`python tests/fuzz_target.py -runs=20000` (libFuzzer flags).
+`python tests/support/fuzz_target.py -runs=20000` (libFuzzer flags).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sys
 
 from orderbank.projections.bank import OrderBank, Outcome, canonical
 from orderbank.projections.codec import Reason, Rejection, decode
-from tests import factories as f
+from tests.support import factories as f
 
 
 def seeded_bank() -> OrderBank:

@@ -10,9 +10,10 @@ from typer.testing import CliRunner
 from orderbank.engine.cli.app import app
 from orderbank.engine.cli.core import schemas
 from orderbank.projections.policies import REGISTRY
+from tests import REPO_ROOT
 
 runner = CliRunner()
-SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
+SCHEMAS = REPO_ROOT / "schemas"
 
 
 def test_synth_writes_the_same_bytes_for_the_same_seed(tmp_path: Path) -> None:

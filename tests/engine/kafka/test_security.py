@@ -239,7 +239,7 @@ def test_a_faust_worker_consumes_and_produces_through_sasl_ssl(broker: Broker, t
     # The worker reads its credentials from a file, not from its environment.
     env = {**os.environ, FILE_VAR: str(security_file(listener, tmp_path)), "T_BOOTSTRAP": listener.bootstrap,
            "T_DATA": str(tmp_path), "T_TOPIC": f"faust-{uuid.uuid4().hex[:8]}"}
-    code = "from tests.test_security import faust_worker; faust_worker()"
+    code = "from tests.engine.kafka.test_security import faust_worker; faust_worker()"
     done = subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO_ROOT, capture_output=True, text=True,
                           timeout=120)
     output = done.stdout + done.stderr

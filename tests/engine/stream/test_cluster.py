@@ -20,7 +20,7 @@ import pytest
 from orderbank.engine.dev.broker import Broker
 from orderbank.projections.bank import canonical
 from orderbank.replay.synth import generate, preset
-from tests.stream_support import (
+from tests.support.workers import (
     Worker,
     caught_up,
     fold_lines,
@@ -136,7 +136,8 @@ def test_a_recovery_that_loses_its_changelog_records_reads_them_again(broker: Br
         produce_raw(settings, keyed(lines))
         caught_up([worker])
         worker.stop()
-        worker.preload = "tests.changelog_loss"  # its recovery now drops each changelog partition's records once
+        # Its recovery now drops each changelog partition's records once.
+        worker.preload = "tests.support.changelog_loss"
         worker.start()
         caught_up([worker], timeout=90)
         assert worker.get("/snapshot") == (200, canonical(fold_lines(lines).snapshot()))

@@ -12,7 +12,7 @@ import pytest
 from orderbank.engine.dev.broker import Broker
 from orderbank.projections.bank import canonical
 from orderbank.replay.synth import generate, preset
-from tests.stream_support import Worker, caught_up, fold_lines, keyed, produce_raw, read_topic, unique_settings
+from tests.support.workers import Worker, caught_up, fold_lines, keyed, produce_raw, read_topic, unique_settings
 
 pytestmark = pytest.mark.broker
 

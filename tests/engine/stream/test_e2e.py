@@ -22,7 +22,7 @@ from orderbank.projections.bank import canonical
 from orderbank.projections.codec import Reason, Rejection
 from orderbank.projections.orders import Status
 from orderbank.replay.synth import generate, preset
-from tests.stream_support import Worker, caught_up, fold_lines, latest, published, read_topic, unique_settings
+from tests.support.workers import Worker, caught_up, fold_lines, latest, published, read_topic, unique_settings
 
 pytestmark = pytest.mark.broker
 ORDERS, SEED = 23_000, 11

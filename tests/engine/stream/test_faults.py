@@ -3,7 +3,7 @@
 After each fault the test acts as the operator (or supervisor) would: restart what died, wait
 until everything is caught up, then check that the HTTP snapshot is the fold of the log byte
 for byte, and that every input offset of every partition was applied exactly once or
-dead-lettered (tests.stream_support.conserved). A worker killed with SIGKILL commits nothing on
+dead-lettered (tests.support.workers.conserved). A worker killed with SIGKILL commits nothing on
 its way out, so its restart reads some input again: those events are counted as duplicates
 ignored, never applied twice.
 
@@ -11,7 +11,7 @@ A worker told to stop after its broker died exits within the stop deadline inste
 
 A shard applies its lanes frames strictly in offset order from the offset its changelog reached:
 Faust drops (and acks) messages around rebalances, which lost a range of a shard's events here
-before the engine read such frames again (orderbank.engine.stream.agents, tests/test_stream_order.py).
+before the engine read such frames again (orderbank.engine.stream.agents, tests/engine/stream/test_resume.py).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from orderbank.engine.settings import Settings
 from orderbank.engine.stream.app import EXIT_STOP_DEADLINE, STOP_DEADLINE_S
 from orderbank.projections.bank import canonical
 from orderbank.replay.synth import generate, preset
-from tests.stream_support import (
+from tests.support.workers import (
     Conservation,
     Worker,
     caught_up,

@@ -20,7 +20,7 @@ from orderbank.engine.stream.schedule import (
 )
 from orderbank.engine.stream.shards import Shard
 from orderbank.projections.bank import OrderBank, canonical
-from tests.factories import cancelled, delivered, placed
+from tests.support.factories import cancelled, delivered, placed
 
 OPEN = 3000
 

@@ -28,7 +28,7 @@ from orderbank.engine.stream.frames import FrameBuilder, unpack
 from orderbank.engine.stream.ingest import LaneDirectory
 from orderbank.projections.bank import canonical
 from orderbank.replay.synth import generate, preset
-from tests.stream_support import Worker, caught_up, fold_lines, unique_settings
+from tests.support.workers import Worker, caught_up, fold_lines, unique_settings
 
 pytestmark = pytest.mark.broker
 FRAME_EVENTS = 40

@@ -26,8 +26,8 @@ from orderbank.engine.stream.app import APP
 from orderbank.projections.bank import canonical
 from orderbank.replay.synth import generate, preset
 from tests import REPO_ROOT
-from tests.stream_support import Worker, fold_lines, free_port, read_topic, unique_settings, wait_until
-from tests.test_security import listener_env
+from tests.engine.kafka.test_security import listener_env
+from tests.support.workers import Worker, fold_lines, free_port, read_topic, unique_settings, wait_until
 
 pytestmark = pytest.mark.broker
 WRONG = "wrong-Zq8-worker-password"
