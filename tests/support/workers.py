@@ -1,8 +1,7 @@
-"""Helpers for the streaming tests: worker processes, producing, reading topics back, the fold to compare.
+"""Workers for the streaming tests: `orderbank worker` child processes, waiting for them, killing them.
 
-Each test gets its own topic prefix and app id, so tests share one broker (tests/conftest.py)
-without seeing each other's data. Workers run as child processes (`orderbank worker`) so a test
-can stop or kill them like an operator would.
+Workers run as child processes (`faust -A orderbank.engine.stream.app worker`) so a test can stop
+or kill them like an operator would.
 """
 
 from __future__ import annotations
@@ -17,24 +16,18 @@ import sys
 import time
 import urllib.error
 import urllib.request
-import uuid
-from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from orderbank.engine.dev.children import stop_child, tied_to_this_process
-from orderbank.engine.kafka.topics import Topics, ensure, partitions_of
+from orderbank.engine.kafka.topics import Topics
 from orderbank.engine.settings import Settings
 from orderbank.engine.stream.app import APP
-from orderbank.engine.stream.shards import saved_of
-from orderbank.projections.bank import BankSettings, OrderBank, fold
-from orderbank.projections.codec import Rejection, decode
-from orderbank.projections.pool import totals
 
 T = TypeVar("T")
 
@@ -43,12 +36,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def unique_settings(bootstrap: str, **overrides: Any) -> Settings:
-    name = f"t{uuid.uuid4().hex[:10]}"
-    return Settings(bootstrap_servers=bootstrap, app_id=name, topic_prefix=name, session_timeout_s=6.0,
-                    publish_interval_s=0.5, idle_after_s=0.3, **overrides)
 
 
 def wait_until(probe: Callable[[], T | None], timeout: float, what: str, every: float = 0.1) -> T:
@@ -108,6 +95,12 @@ class Worker:
                 return response.status, response.read()
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read()
+
+    def snapshot(self) -> bytes:
+        """Its `/snapshot`: the whole bank as canonical JSON (it must answer 200)."""
+        status, body = self.get("/snapshot")
+        assert status == 200, (status, body[:500])
+        return body
 
     def health(self) -> dict[str, Any] | None:
         if self.proc is not None and self.proc.poll() is not None:
@@ -172,109 +165,6 @@ def caught_up(workers: list[Worker], timeout: float = 120) -> None:
     wait_for(workers, done, timeout, "the workers to catch up and publish", every=0.3)
 
 
-async def _produce(settings: Settings, values: Iterable[tuple[bytes | None, bytes]]) -> list[tuple[int, int]]:
-    """Send raw records (no validation) to the input topic; returns their (partition, offset)."""
-    topic = Topics(settings).events
-    await ensure(settings, [topic])
-    producer = AIOKafkaProducer(bootstrap_servers=settings.servers(), enable_idempotence=True, linger_ms=5)
-    await producer.start()
-    try:
-        futures = [await producer.send(topic.name, value, key=key) for key, value in values]
-        return [(m.partition, m.offset) for m in await asyncio.gather(*futures)]
-    finally:
-        await producer.stop()
-
-
-def produce_raw(settings: Settings, values: Iterable[tuple[bytes | None, bytes]]) -> list[tuple[int, int]]:
-    return asyncio.run(_produce(settings, values))
-
-
-def keyed(lines: Iterable[bytes]) -> list[tuple[bytes | None, bytes]]:
-    """Records keyed by order_id, as producers must write them."""
-    return [(orjson.loads(line)["order_id"].encode(), line) for line in lines]
-
-
-@dataclass(frozen=True)
-class Record:
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: dict[str, bytes]
-
-
-async def _read(settings: Settings, topic: str) -> list[Record]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.servers(), group_id=None, enable_auto_commit=False,
-                                auto_offset_reset="earliest")
-    await consumer.start()
-    try:
-        tps = [TopicPartition(topic, p) for p in range(await partitions_of(settings, topic))]
-        assert tps, f"topic {topic} does not exist"
-        consumer.assign(tps)
-        ends = await consumer.end_offsets(tps)
-        out: list[Record] = []
-        while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
-            for tp, records in (await consumer.getmany(timeout_ms=1000)).items():
-                out += [Record(tp.partition, r.offset, r.key, r.value, dict(r.headers)) for r in records
-                        if r.offset < ends[tp]]
-        return out
-    finally:
-        await consumer.stop()
-
-
-def read_topic(settings: Settings, topic: str) -> list[Record]:
-    return asyncio.run(_read(settings, topic))
-
-
-def latest(records: Iterable[Record]) -> dict[bytes, bytes]:
-    """What a compacted topic means: the latest value per key, tombstoned keys removed."""
-    out: dict[bytes, bytes] = {}
-    for record in records:
-        assert record.key is not None
-        if record.value is None:
-            out.pop(record.key, None)
-        else:
-            out[record.key] = record.value
-    return out
-
-
-def published(settings: Settings) -> dict[str, Any]:
-    """The bank as the projection topics hold it, assembled into the shape of OrderBank.snapshot().
-
-    Valid when one shard holds every lane (one clock); cancellations are read from that shard.
-    """
-    prefix = settings.topic_prefix
-    queue = {tuple(orjson.loads(k)): orjson.loads(v)
-             for k, v in latest(read_topic(settings, f"{prefix}.queue")).items()}
-    lanes, policy, window, as_of = {}, None, None, None
-    for key, header in queue.items():
-        if key[0] != "lane":
-            continue
-        positions: dict[str, Any] = {}
-        for page in range(header["pages"]):
-            positions.update(queue[("page", key[1], page)]["positions"])
-        lanes[key[1]] = {"lane": key[1], "open": header["open"], "throughput_per_day": header["throughput_per_day"],
-                         "positions": positions}
-        policy, window, as_of = header["policy"], header["window_days"], header["as_of"]
-    rows = sorted((orjson.loads(v) for v in latest(read_topic(settings, f"{prefix}.pool")).values()),
-                  key=lambda r: (r["lane"], r["trim"], r["cohort"], r["currency"]))
-    rates = {tuple(orjson.loads(k)): orjson.loads(v)
-             for k, v in latest(read_topic(settings, f"{prefix}.cancellations")).items()}
-    shards = {key[0] for key in rates}
-    assert len(shards) == 1, f"cancellations come from shards {shards}: not one clock"
-    windows = sorted((v for k, v in rates.items() if k[1] == "window"), key=lambda w: (w["window_days"], w["trim"]))
-    cohorts = sorted((v for k, v in rates.items() if k[1] == "cohort"), key=lambda c: (c["cohort"], c["trim"]))
-    overall = next(v for k, v in rates.items() if k[1] == "overall")
-    return {"as_of": as_of, "queue": {"policy": policy, "window_days": window, "lanes": lanes},
-            "pool": {"buckets": rows, "totals": totals(rows)},
-            "cancellations": {"windows": windows, "cohorts": cohorts, "overall": overall}}
-
-
-def fold_lines(lines: Iterable[bytes], settings: BankSettings | None = None) -> OrderBank:
-    """The in-process fold of a log, rejected lines skipped as the CLI's fold does."""
-    return fold((e for e in (decode(line) for line in lines) if not isinstance(e, Rejection)), settings)
-
-
 def killed(worker: Worker) -> None:
     """SIGKILL the worker's process alone, as a crash or the OOM killer would: no revocation, no flush,
     no commit. Its ingest process (orderbank.engine.stream.ingest_process) must die with it."""
@@ -297,84 +187,3 @@ def live_in_group(pgid: int) -> list[int]:
     return live
 
 
-@dataclass(frozen=True)
-class Conservation:
-    """What became of every input offset, and the workers' own counters."""
-
-    events: int  # input records, all partitions
-    applied: int  # distinct input offsets whose event is in the bank (changelog event ids)
-    rejected: int  # distinct input offsets dead-lettered
-    dead_letters: int  # dead-letter records, repeats of a redelivered bad event included
-    counted_applied: int  # the shards' counters
-    counted_duplicates: int
-    counted_rejected: int
-
-
-def _by_partition(records: Iterable[Record]) -> dict[int, list[Record]]:
-    out: dict[int, list[Record]] = {}
-    for record in records:
-        out.setdefault(record.partition, []).append(record)
-    return out
-
-
-def conserved(settings: Settings, workers: Iterable[Worker]) -> Conservation:
-    """Check, per input topic partition, that every offset was applied exactly once or dead-lettered.
-
-    The verdict each input record deserves comes from folding the input topic itself (an order's
-    events share a partition, so its partition order is its log order). The worker's verdicts are
-    read from Kafka: the applied event ids of every order in the bank changelog, and the source
-    coordinates in the dead-letter headers. A bad event redelivered after a crash may be
-    dead-lettered twice: coordinates are compared as sets, repeats only counted.
-    """
-    topics = Topics(settings)
-    inputs = _by_partition(read_topic(settings, topics.events.name))
-    bank, at = OrderBank(settings.bank), dict[int, tuple[int, int]]()
-    want: dict[str, set[tuple[int, int]]] = {"applied": set(), "rejected": set(), "duplicate": set()}
-    for partition, records in sorted(inputs.items()):
-        assert [r.offset for r in records] == list(range(len(records))), f"input partition {partition} has gaps"
-        for r in records:
-            event = decode(r.value or b"")
-            if isinstance(event, Rejection) or r.key != event.order_id.encode():
-                want["rejected"].add((partition, r.offset))
-                continue
-            at.setdefault(event.event_id.int, (partition, r.offset))
-            outcome = bank.apply(event)
-            verdict = "rejected" if isinstance(outcome, Rejection) else outcome.value
-            want[verdict].add((partition, r.offset))
-
-    applied_ids = [i for key, value in latest(read_topic(settings, topics.changelog.name)).items()
-                   if key.startswith(b"o:") for i in saved_of(value).event_ids()]
-    assert len(applied_ids) == len(set(applied_ids)), "an event is applied twice in the bank"
-    applied = {at[i] for i in applied_ids}
-    letters = read_topic(settings, topics.deadletter.name)
-    assert {r.headers["orderbank.source.topic"] for r in letters} <= {topics.events.name.encode()}
-    rejected = {(int(r.headers["orderbank.source.partition"]), int(r.headers["orderbank.source.offset"]))
-                for r in letters}
-    for partition, records in sorted(inputs.items()):
-        def mine(coordinates: set[tuple[int, int]], p: int = partition) -> set[int]:
-            return {offset for q, offset in coordinates if q == p}
-
-        differences = []
-        for what, got in (("applied", applied), ("rejected", rejected)):
-            lost, extra = sorted(mine(want[what]) - mine(got)), sorted(mine(got) - mine(want[what]))
-            if lost or extra:
-                differences.append(f"{what}: {len(lost)} missing {lost[:5]}, {len(extra)} extra {extra[:5]}")
-        reasons = Counter(r.headers["orderbank.reason"].decode() for r in letters)
-        assert not differences, f"partition {partition} differs from the fold: {differences}; dead letters {reasons}"
-        assert not mine(applied) & mine(rejected)
-        assert mine(applied) | mine(rejected) | mine(want["duplicate"]) == set(range(len(records))), (
-            f"partition {partition}: input offsets neither applied nor dead-lettered")
-
-    shards = [s for w in workers for s in (w.health() or {"shards": {}})["shards"].values()]
-    assert len(shards) == settings.shard_partitions
-    counted = Conservation(
-        events=sum(len(r) for r in inputs.values()), applied=len(applied), rejected=len(rejected),
-        dead_letters=len(letters), counted_applied=sum(s["applied"] for s in shards),
-        counted_duplicates=sum(s["duplicates"] for s in shards),
-        counted_rejected=sum(sum(s["rejected"].values()) for s in shards))
-    assert counted.counted_applied == counted.applied == bank.applied
-    # Redelivered bad events are rejected (and dead-lettered) again; the counters see every delivery.
-    assert counted.counted_rejected >= counted.rejected and counted.dead_letters >= counted.rejected
-    assert sum(s["processed"] for s in shards) == (
-        counted.counted_applied + counted.counted_duplicates + counted.counted_rejected) >= counted.events
-    return counted

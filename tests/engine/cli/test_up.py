@@ -17,7 +17,8 @@ from orderbank.engine.dev.broker import BrokerSettings, status
 from orderbank.engine.settings import Settings
 from orderbank.projections.bank import canonical
 from orderbank.replay.synth import generate, preset
-from tests.support.workers import fold_lines, free_port, wait_until
+from tests.support.equality import fold_lines
+from tests.support.workers import free_port, wait_until
 
 pytestmark = pytest.mark.broker
 ORDERS = 1_500

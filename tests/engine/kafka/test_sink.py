@@ -10,7 +10,7 @@ from orderbank.engine.dev.broker import Broker
 from orderbank.engine.kafka.sink import BROKER_DEFAULT_LIMIT, BULK_BATCH_BYTES, Outbox, Sink, _batches
 from orderbank.engine.kafka.topics import FRAME_BYTES_MAX, Topics, ensure, message_limits
 from orderbank.engine.settings import Settings
-from tests.support.workers import read_topic, unique_settings
+from tests.support.topics import read_topic, unique_settings
 
 pytestmark = pytest.mark.broker
 

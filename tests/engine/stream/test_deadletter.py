@@ -12,7 +12,9 @@ import pytest
 from orderbank.engine.dev.broker import Broker
 from orderbank.projections.bank import canonical
 from orderbank.replay.synth import generate, preset
-from tests.support.workers import Worker, caught_up, fold_lines, keyed, produce_raw, read_topic, unique_settings
+from tests.support.equality import fold_lines
+from tests.support.topics import keyed, produce_raw, read_topic, unique_settings
+from tests.support.workers import Worker, caught_up
 
 pytestmark = pytest.mark.broker
 

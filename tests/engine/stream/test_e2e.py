@@ -22,7 +22,9 @@ from orderbank.projections.bank import canonical
 from orderbank.projections.codec import Reason, Rejection
 from orderbank.projections.orders import Status
 from orderbank.replay.synth import generate, preset
-from tests.support.workers import Worker, caught_up, fold_lines, latest, published, read_topic, unique_settings
+from tests.support.equality import fold_lines
+from tests.support.topics import latest, published, read_topic, unique_settings
+from tests.support.workers import Worker, caught_up
 
 pytestmark = pytest.mark.broker
 ORDERS, SEED = 23_000, 11

@@ -3,7 +3,7 @@
 After each fault the test acts as the operator (or supervisor) would: restart what died, wait
 until everything is caught up, then check that the HTTP snapshot is the fold of the log byte
 for byte, and that every input offset of every partition was applied exactly once or
-dead-lettered (tests.support.workers.conserved). A worker killed with SIGKILL commits nothing on
+dead-lettered (tests.support.conservation.conserved). A worker killed with SIGKILL commits nothing on
 its way out, so its restart reads some input again: those events are counted as duplicates
 ignored, never applied twice.
 
@@ -30,39 +30,17 @@ import pytest
 
 from orderbank.engine.dev.broker import Broker, BrokerSettings
 from orderbank.engine.kafka.producer import EventProducer
-from orderbank.engine.kafka.topics import ensure
 from orderbank.engine.settings import Settings
 from orderbank.engine.stream.app import EXIT_STOP_DEADLINE, STOP_DEADLINE_S
 from orderbank.projections.bank import canonical
 from orderbank.replay.synth import generate, preset
-from tests.support.workers import (
-    Conservation,
-    Worker,
-    caught_up,
-    conserved,
-    fold_lines,
-    keyed,
-    killed,
-    processed,
-    produce_raw,
-    read_topic,
-    unique_settings,
-    wait_for,
-)
+from tests.support.conservation import Conservation, conserved
+from tests.support.equality import fold_lines
+from tests.support.topics import keyed, produce_raw, read_topic, with_topics
+from tests.support.workers import Worker, caught_up, killed, processed, wait_for
 
 pytestmark = pytest.mark.broker
 ORDERS = 10_000  # ~22,000 events
-
-
-def with_topics(bootstrap: str, **overrides: Any) -> Settings:
-    """Fresh settings whose topics exist before the first worker starts, as a deployment creates them.
-
-    A worker creates absent topics itself, but Faust may assign its group before the lanes topic
-    exists ("Ignoring missing topic") and then hold no shard until the next rebalance.
-    """
-    settings = unique_settings(bootstrap, **overrides)
-    asyncio.run(ensure(settings))
-    return settings
 
 
 def launch(seed: int) -> list[bytes]:

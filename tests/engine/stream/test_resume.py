@@ -28,7 +28,9 @@ from orderbank.engine.stream.frames import FrameBuilder, unpack
 from orderbank.engine.stream.ingest import LaneDirectory
 from orderbank.projections.bank import canonical
 from orderbank.replay.synth import generate, preset
-from tests.support.workers import Worker, caught_up, fold_lines, unique_settings
+from tests.support.equality import fold_lines
+from tests.support.topics import unique_settings
+from tests.support.workers import Worker, caught_up
 
 pytestmark = pytest.mark.broker
 FRAME_EVENTS = 40

@@ -27,7 +27,9 @@ from orderbank.projections.bank import canonical
 from orderbank.replay.synth import generate, preset
 from tests import REPO_ROOT
 from tests.engine.kafka.test_security import listener_env
-from tests.support.workers import Worker, fold_lines, free_port, read_topic, unique_settings, wait_until
+from tests.support.equality import fold_lines
+from tests.support.topics import read_topic, unique_settings
+from tests.support.workers import Worker, free_port, wait_until
 
 pytestmark = pytest.mark.broker
 WRONG = "wrong-Zq8-worker-password"

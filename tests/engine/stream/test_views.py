@@ -19,7 +19,9 @@ from orderbank.engine.settings import Settings
 from orderbank.engine.stream.views import guarded
 from orderbank.projections.bank import canonical
 from orderbank.replay.synth import generate, preset
-from tests.support.workers import Worker, caught_up, fold_lines, keyed, produce_raw, unique_settings
+from tests.support.equality import fold_lines
+from tests.support.topics import keyed, produce_raw, unique_settings
+from tests.support.workers import Worker, caught_up
 
 ORDER_RULE = {"error": "order_id must be 1-64 of A-Z a-z 0-9 _ . : - starting alphanumeric"}
 LANE_RULE = {"error": "lane must be a model or model/trim of 1-64 printable characters, not '.' or '..'"}
