@@ -24,32 +24,15 @@ from orderbank.engine.dev.broker import Broker
 from orderbank.engine.kafka.sink import Outbox, Sink
 from orderbank.engine.kafka.topics import Topics, ensure
 from orderbank.engine.settings import Settings
-from orderbank.engine.stream.frames import FrameBuilder, unpack
-from orderbank.engine.stream.ingest import LaneDirectory
+from orderbank.engine.stream.frames import unpack
 from orderbank.projections.bank import canonical
 from orderbank.replay.synth import generate, preset
 from tests.support.equality import fold_lines
 from tests.support.topics import unique_settings
+from tests.support.ways import frames_of
 from tests.support.workers import Worker, caught_up
 
 pytestmark = pytest.mark.broker
-FRAME_EVENTS = 40
-
-
-def frames_of(lines: list[bytes], settings: Settings) -> dict[int, list[bytes]]:
-    """The lines as the ingest forwards them: routed by lane to their shard, packed into frames."""
-    directory = LaneDirectory(settings.bank, settings.shard_partitions)
-    directory.learn(0, [])
-    builders: dict[int, list[FrameBuilder]] = {}
-    events = Topics(settings).events.name
-    for offset, line in enumerate(lines):
-        key = orjson.loads(line)["order_id"].encode()
-        shard = directory.shard_of(0, key, line)
-        frames = builders.setdefault(shard, [FrameBuilder(events)])
-        if frames[-1].count == FRAME_EVENTS:
-            frames.append(FrameBuilder(events))
-        frames[-1].add(0, offset, key, line)
-    return {shard: [frame.build() for frame in frames] for shard, frames in builders.items()}
 
 
 async def _write_and_commit(settings: Settings, frames: dict[int, list[bytes]], committed: str) -> None:
