@@ -15,9 +15,8 @@ import pytest
 from orderbank.engine.cli.up import python_cli, up_state
 from orderbank.engine.dev.broker import BrokerSettings, status
 from orderbank.engine.settings import Settings
-from orderbank.projections.bank import canonical
 from orderbank.replay.synth import generate, preset
-from tests.support.equality import fold_lines
+from tests.support.equality import the_fold
 from tests.support.workers import free_port, wait_until
 
 pytestmark = pytest.mark.broker
@@ -47,7 +46,7 @@ def broker_runs() -> bool:
 def test_up_runs_the_pipeline_until_ctrl_c_and_then_stops_everything() -> None:
     port = free_port()
     lines = [orjson.dumps(doc) for doc in generate(preset("small", ORDERS), 1)]
-    expected = canonical(fold_lines(lines, Settings().bank).snapshot())
+    expected = the_fold(lines, Settings().bank)
     up = start_up(port)
     try:
         wait_until(lambda: snapshot(port) == expected or up.poll() is not None, 240,

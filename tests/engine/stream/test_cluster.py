@@ -18,9 +18,8 @@ import orjson
 import pytest
 
 from orderbank.engine.dev.broker import Broker
-from orderbank.projections.bank import canonical
 from orderbank.replay.synth import generate, preset
-from tests.support.equality import fold_lines
+from tests.support.equality import assert_equals_the_fold, fold_lines
 from tests.support.topics import keyed, produce_raw, read_topic, unique_settings
 from tests.support.workers import Worker, caught_up, processed, wait_for
 
@@ -60,7 +59,7 @@ def test_two_workers_share_the_shards_and_the_survivor_takes_over(broker: Broker
         caught_up([a, b])
         expected = fold_lines(first, settings.bank)
         for worker in (a, b):
-            assert worker.get("/snapshot") == (200, canonical(expected.snapshot()))
+            assert_equals_the_fold(worker.snapshot(), first, settings.bank)
         health = b.health()
         assert health is not None
         lanes_of_b = {lane for shard in health["shards"].values() for lane in shard["lanes"]}
@@ -73,7 +72,7 @@ def test_two_workers_share_the_shards_and_the_survivor_takes_over(broker: Broker
         wait_for([a, b], lambda: owned(b) == 4, 180, "the survivor to take every shard")
         produce_raw(settings, keyed(rest))
         caught_up([b])
-        assert b.get("/snapshot") == (200, canonical(fold_lines(lines, settings.bank).snapshot()))
+        assert_equals_the_fold(b.snapshot(), lines, settings.bank)
     finally:
         a.stop()
         b.stop()
@@ -100,8 +99,7 @@ def test_a_worker_stopped_mid_stream_recovers_from_its_changelog_and_redeliverie
         worker.start()
         assert feeding.wait(120) == 0
         caught_up([worker])
-        expected = canonical(fold_lines(lines).snapshot())
-        assert worker.get("/snapshot") == (200, expected)
+        assert_equals_the_fold(worker.snapshot(), lines, settings.bank)
         # This process read only what came after the stop: the rest of the bank came from the changelog.
         assert metric(worker, "orderbank_ingested_events_total") < len(lines) - first - 1500
 
@@ -114,7 +112,7 @@ def test_a_worker_stopped_mid_stream_recovers_from_its_changelog_and_redeliverie
         produce_raw(settings, keyed(lines[:3000]))
         caught_up([worker])
         assert duplicates() - before == 3000
-        assert worker.get("/snapshot") == (200, expected)
+        assert_equals_the_fold(worker.snapshot(), lines, settings.bank)
         assert read_topic(settings, f"{settings.topic_prefix}.deadletter") == []
     finally:
         worker.stop()
@@ -132,7 +130,7 @@ def test_a_recovery_that_loses_its_changelog_records_reads_them_again(broker: Br
         worker.preload = "tests.support.changelog_loss"
         worker.start()
         caught_up([worker], timeout=90)
-        assert worker.get("/snapshot") == (200, canonical(fold_lines(lines).snapshot()))
+        assert_equals_the_fold(worker.snapshot(), lines, settings.bank)
         assert metric(worker, "orderbank_recovery_rereads_total") >= 1
         assert "changelog_loss: dropped" in worker.log_tail(10_000)
     finally:

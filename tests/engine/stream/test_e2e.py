@@ -22,7 +22,7 @@ from orderbank.projections.bank import canonical
 from orderbank.projections.codec import Reason, Rejection
 from orderbank.projections.orders import Status
 from orderbank.replay.synth import generate, preset
-from tests.support.equality import fold_lines
+from tests.support.equality import assert_equals_the_fold, fold_lines
 from tests.support.topics import latest, published, read_topic, unique_settings
 from tests.support.workers import Worker, caught_up
 
@@ -49,11 +49,11 @@ def test_views_and_projection_topics_equal_the_fold_of_a_launch(broker: Broker, 
         expected = fold_lines(lines)
         snapshot = expected.snapshot()
 
-        assert worker.get("/snapshot") == (200, canonical(snapshot))
+        assert_equals_the_fold(worker.snapshot(), lines)
         for name in ("queue", "pool", "cancellations"):
             assert worker.get(f"/{name}") == (200, canonical(snapshot[name]))
         assert worker.get("/queue/YU7") == (200, canonical(expected.queue.lane_snapshot("YU7", expected.now_us)))
-        assert canonical(published(settings)) == canonical(snapshot)
+        assert_equals_the_fold(canonical(published(settings)), lines)
 
         positions = {k.decode(): orjson.loads(v) for k, v in
                      latest(read_topic(settings, f"{settings.topic_prefix}.positions")).items()}

@@ -32,10 +32,9 @@ from orderbank.engine.dev.broker import Broker, BrokerSettings
 from orderbank.engine.kafka.producer import EventProducer
 from orderbank.engine.settings import Settings
 from orderbank.engine.stream.app import EXIT_STOP_DEADLINE, STOP_DEADLINE_S
-from orderbank.projections.bank import canonical
 from orderbank.replay.synth import generate, preset
 from tests.support.conservation import Conservation, conserved
-from tests.support.equality import fold_lines
+from tests.support.equality import assert_equals_the_fold
 from tests.support.topics import keyed, produce_raw, read_topic, with_topics
 from tests.support.workers import Worker, caught_up, killed, processed, wait_for
 
@@ -69,9 +68,8 @@ def stream(settings: Settings, tmp_path: Path, lines: list[bytes], rate: int) ->
 def equals_the_fold(workers: list[Worker], lines: list[bytes], settings: Settings) -> Conservation:
     caught_up(workers, timeout=60)  # catching up takes seconds; a stuck worker should fail fast
     counts = conserved(settings, workers)
-    expected = canonical(fold_lines(lines, settings.bank).snapshot())
     for worker in workers:
-        assert worker.get("/snapshot") == (200, expected)
+        assert_equals_the_fold(worker.snapshot(), lines, settings.bank)
     return counts
 
 

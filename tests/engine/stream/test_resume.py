@@ -25,9 +25,8 @@ from orderbank.engine.kafka.sink import Outbox, Sink
 from orderbank.engine.kafka.topics import Topics, ensure
 from orderbank.engine.settings import Settings
 from orderbank.engine.stream.frames import unpack
-from orderbank.projections.bank import canonical
 from orderbank.replay.synth import generate, preset
-from tests.support.equality import fold_lines
+from tests.support.equality import assert_equals_the_fold
 from tests.support.topics import unique_settings
 from tests.support.ways import frames_of
 from tests.support.workers import Worker, caught_up
@@ -71,7 +70,7 @@ def test_frames_the_group_committed_but_no_shard_applied_are_read_again(
     worker = Worker(settings, tmp_path, "w").start()
     try:
         caught_up([worker], timeout=90)
-        assert worker.get("/snapshot") == (200, canonical(fold_lines(lines, settings.bank).snapshot()))
+        assert_equals_the_fold(worker.snapshot(), lines, settings.bank)
         status, metrics = worker.get("/metrics")
         rereads = re.search(rb"^orderbank_lanes_rereads_total (\S+)$", metrics, re.MULTILINE)
         assert status == 200 and rereads is not None and float(rereads.group(1)) >= len(frames)
@@ -104,7 +103,7 @@ def test_frames_deleted_by_retention_before_any_shard_applied_them_are_given_up_
         caught_up([worker], timeout=90)
         # The rest is applied as if the deleted events never came: later events of their orders are rejected.
         kept = [line for line in lines if line not in gone]
-        assert worker.get("/snapshot") == (200, canonical(fold_lines(kept, settings.bank).snapshot()))
+        assert_equals_the_fold(worker.snapshot(), kept, settings.bank)
         assert f"shard {shard}: lanes offsets 0..{deleted - 1} were deleted by retention" in worker.log_tail(400)
     finally:
         worker.stop()

@@ -23,11 +23,10 @@ from orderbank.engine.kafka.security import KafkaSecurity
 from orderbank.engine.kafka.topics import Topics
 from orderbank.engine.settings import Settings
 from orderbank.engine.stream.app import APP
-from orderbank.projections.bank import canonical
 from orderbank.replay.synth import generate, preset
 from tests import REPO_ROOT
 from tests.engine.kafka.test_security import listener_env
-from tests.support.equality import fold_lines
+from tests.support.equality import assert_equals_the_fold
 from tests.support.topics import read_topic, unique_settings
 from tests.support.workers import Worker, free_port, wait_until
 
@@ -75,7 +74,7 @@ def test_a_worker_through_sasl_ssl_equals_the_fold_and_stores_no_credentials(
                 sum(s["processed"] for s in shards) == len(lines) + 1
 
         wait_until(settled, 120, "the worker to fold every event", every=0.3)
-        assert worker.get("/snapshot") == (200, canonical(fold_lines(lines).snapshot()))
+        assert_equals_the_fold(worker.snapshot(), lines, settings.bank)
     finally:
         worker.stop()
 

@@ -17,9 +17,8 @@ import pytest
 from orderbank.engine.dev.broker import Broker
 from orderbank.engine.settings import Settings
 from orderbank.engine.stream.views import guarded
-from orderbank.projections.bank import canonical
 from orderbank.replay.synth import generate, preset
-from tests.support.equality import fold_lines
+from tests.support.equality import assert_equals_the_fold
 from tests.support.topics import keyed, produce_raw, unique_settings
 from tests.support.workers import Worker, caught_up
 
@@ -39,7 +38,7 @@ def worker(broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     try:
         produce_raw(settings, keyed(lines))
         caught_up([running])
-        assert running.get("/snapshot") == (200, canonical(fold_lines(lines).snapshot()))
+        assert_equals_the_fold(running.snapshot(), lines, settings.bank)
         yield running
     finally:
         running.stop()
