@@ -1,12 +1,15 @@
-"""Shared fixtures. `broker`: one real Apache Kafka (orderbank.engine.dev.broker) for the whole test session."""
+"""Shared fixtures. `broker`: one real Apache Kafka (orderbank.engine.dev.broker) for the whole test session;
+`launch_docs`: a small generated launch for the tests of the pure parts."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from orderbank.engine.dev.broker import Broker, BrokerSettings
+from orderbank.replay.synth import generate, preset
 
 
 @pytest.fixture(scope="session")
@@ -18,3 +21,9 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
         yield kafka
     finally:
         kafka.stop()
+
+
+@pytest.fixture(scope="session")
+def launch_docs() -> list[dict[str, Any]]:
+    """1,500 orders' events (~3,500) as documents; tests read them, never change them."""
+    return list(generate(preset("small", 1500), 7))
