@@ -37,6 +37,7 @@ from orderbank.engine.kafka.security import (
     var,
 )
 from tests import REPO_ROOT
+from tests.support.sasl import listener_env
 
 PASSWORD = "pw-Zq8-do-not-leak"
 
@@ -141,12 +142,6 @@ async def test_nothing_listening_is_a_connect_error_without_a_protocol_hint() ->
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
     with Broker(BrokerSettings(state_dir=tmp_path_factory.mktemp("sasl-ssl") / "broker", sasl_ssl=True)) as b:
         yield b
-
-
-def listener_env(listener: SaslSslListener, **changes: str) -> dict[str, str]:
-    env = {"security_protocol": "SASL_SSL", "sasl_mechanism": listener.mechanism, "username": listener.username,
-           "password": listener.password, "cafile": str(listener.cafile), **changes}
-    return {var(k): v for k, v in env.items() if v}
 
 
 def security_file(listener: SaslSslListener, folder: Path) -> Path:

@@ -25,8 +25,8 @@ from orderbank.engine.settings import Settings
 from orderbank.engine.stream.app import APP
 from orderbank.replay.synth import generate, preset
 from tests import REPO_ROOT
-from tests.engine.kafka.test_security import listener_env
 from tests.support.equality import assert_equals_the_fold
+from tests.support.sasl import listener_env
 from tests.support.topics import read_topic, unique_settings
 from tests.support.workers import Worker, free_port, wait_until
 
