@@ -12,9 +12,17 @@ from orderbank.engine.dev.broker import Broker, BrokerSettings
 from orderbank.replay.synth import generate, preset
 
 
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that uses the `broker` fixture, even through another fixture, is marked `broker`."""
+    for item in items:
+        if "broker" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.broker)
+
+
 @pytest.fixture(scope="session")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
-    """A KRaft single node started by the project itself; tests using it are marked `broker`."""
+    """A KRaft single node started by the project itself."""
     kafka = Broker(BrokerSettings(state_dir=tmp_path_factory.mktemp("kafka")))
     kafka.start(timeout=120)
     try:
