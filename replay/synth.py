@@ -25,6 +25,9 @@ from orderbank.projections.errors import ConfigError
 from orderbank.projections.orders import US_PER_DAY, iso, micros
 from orderbank.projections.policies import HighTrimFirst, Key, Policy
 
+ORDER_DIGITS = 6
+"""Digits of an order's number (YU7-000042); more only for a launch of a million orders or more."""
+
 
 @dataclass(frozen=True)
 class Trim:
@@ -162,15 +165,19 @@ def _arrival_times(scenario: Scenario, rng: random.Random, start_us: int) -> lis
     return times
 
 
+def order_id(model: str, number: int, launch_size: int) -> str:
+    """The id of a launch's `number`-th order: the same whatever the launch size, up to a million orders."""
+    return f"{model}-{number:0{max(ORDER_DIGITS, len(str(launch_size)))}d}"
+
+
 def _place_all(scenario: Scenario, rng: random.Random, log: _Log, start_us: int) -> list[_Order]:
     trims, shares = scenario.trims, [t.share for t in scenario.trims]
     channels, channel_weights = ("app", "store", "web"), (0.8, 0.15, 0.05)
-    width = len(str(scenario.orders))
     orders = []
     for i, placed_us in enumerate(_arrival_times(scenario, rng, start_us)):
         trim = rng.choices(trims, weights=shares)[0]
         patience = rng.weibullvariate(scenario.patience_scale_days, scenario.patience_shape)
-        order = _Order(f"{scenario.model}-{i + 1:0{width}d}", placed_us, trim, i,
+        order = _Order(order_id(scenario.model, i + 1, scenario.orders), placed_us, trim, i,
                        int(patience * US_PER_DAY))
         if scenario.prepay_share and rng.random() < scenario.prepay_share:
             order.prepay_us = placed_us + rng.randrange(scenario.prepay_within_days * US_PER_DAY)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from orderbank.projections.bank import canonical
-from orderbank.replay.synth import generate, preset
+from orderbank.replay.synth import generate, order_id, preset
 
 
 @pytest.fixture(scope="module")
@@ -29,3 +29,10 @@ def test_synth_launch_shape(docs: list[dict[str, Any]]) -> None:
     placed = {d["order_id"]: d for d in docs if d["type"] == "OrderPlaced"}
     days = Counter(d["placed_at"][:10] for d in placed.values())
     assert max(days.values()) > 0.8 * len(placed)  # the launch-day burst
+
+
+def test_order_ids_have_one_width_whatever_the_launch_size() -> None:
+    firsts = [next(d["order_id"] for d in generate(preset("small", n), seed=1)) for n in (40, 5_000)]
+    assert firsts == ["YU7-000001", "YU7-000001"]  # the first event of a launch is its first order's
+    assert order_id("YU7", 42, 999_999) == "YU7-000042"
+    assert order_id("YU7", 42, 1_000_000) == "YU7-0000042"  # wider from a million orders on

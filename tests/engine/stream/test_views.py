@@ -81,7 +81,7 @@ def test_the_views_bind_to_loopback_by_default(worker: Worker) -> None:
 @pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH"])
 def test_the_views_are_read_only(worker: Worker, method: str) -> None:
     before = worker.get("/snapshot")
-    for path in ("/snapshot", "/queue", "/queue/YU7", "/pool", "/cancellations", "/orders/YU7-001", "/health",
+    for path in ("/snapshot", "/queue", "/queue/YU7", "/pool", "/cancellations", "/orders/YU7-000001", "/health",
                  "/metrics", "/shards/clock", "/shards/parts?at=0"):
         assert request(worker, method, path)[0] == 405, path
     assert worker.get("/snapshot") == before
@@ -112,7 +112,7 @@ def test_errors_reveal_no_internals(worker: Worker) -> None:
     answers = {path: request(worker, method, path) for method, path in [
         ("GET", "/orders/NOPE-1"), ("GET", "/orders/NOPE-1?local=1"), ("GET", "/queue/NOPE"), ("GET", "/nope"),
         ("GET", "/orders/../../etc/passwd"), ("GET", "/table"), ("GET", "/router"), ("GET", "/stats"),
-        ("GET", "/orders/%ff"), ("POST", "/snapshot"), ("DELETE", "/orders/YU7-001")]}
+        ("GET", "/orders/%ff"), ("POST", "/snapshot"), ("DELETE", "/orders/YU7-000001")]}
     assert answers["/orders/NOPE-1"] == (404, b'{"error":"unknown order or wrong secret"}')
     assert answers["/queue/NOPE"] == (404, b'{"error":"unknown lane"}')
     for path, (status, body) in answers.items():
@@ -156,7 +156,7 @@ def test_whole_bank_views_need_the_service_token(worker: Worker, path: str) -> N
 
 def test_an_order_answers_to_its_own_secret_only(worker: Worker) -> None:
     """Found on 48cf5fe: /orders/YU7-001 ... YU7-400 all answered with deposit, payments and refunds."""
-    order, other = "YU7-001", "YU7-002"
+    order, other = "YU7-000001", "YU7-000002"
     right = lookup_secret(LOOKUP_KEY, order)
     status, body = request(worker, "GET", f"/orders/{order}?secret={right}", {})
     assert status == 200 and orjson.loads(body)["order_id"] == order
