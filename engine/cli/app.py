@@ -6,11 +6,31 @@ replay.py (demo, replay), stream.py (broker, produce, worker, watch) and up.py (
 
 from __future__ import annotations
 
+from importlib.metadata import version
+from typing import Annotated
+
 import typer
 
 from orderbank.engine.cli import core, replay, stream
+from orderbank.engine.cli.output import console
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.split("\n\n")[0])
+app = typer.Typer(no_args_is_help=True, help=__doc__.split("\n\n")[0])
+
+
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        console.print(f"orderbank {version('orderbank')}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    show_version: Annotated[bool, typer.Option(
+        "--version", callback=_print_version, is_eager=True, help="Print the installed version and exit.")] = False,
+) -> None:
+    """Options of the `orderbank` command itself, before any subcommand."""
+
+
 for group in (core, replay, stream):
     group.register(app)
 

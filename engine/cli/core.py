@@ -97,7 +97,10 @@ def schemas() -> dict[str, dict[str, Any]]:
     return {f"{model.__name__}.json": model.model_json_schema() for model in models}
 
 
-def schema(output: Annotated[Path, typer.Option("-o", "--output")] = Path("schemas")) -> None:
+def schema(
+    output: Annotated[Path, typer.Option("-o", "--output", help="directory to write the .json files to")]
+    = Path("schemas"),
+) -> None:
     """Write JSON Schema for every event and projection."""
     output.mkdir(parents=True, exist_ok=True)
     for name, doc in schemas().items():

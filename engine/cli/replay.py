@@ -27,7 +27,7 @@ def _replay_settings(policy: list[str] | None, replications: int, seed: int, pat
 
 
 def demo(
-    seed: int = 1,
+    seed: Annotated[int, typer.Option(help="seed of the synthetic launch, and first seed of the replays")] = 1,
     replications: Annotated[int, typer.Option(help="seeds per policy")] = 3,
     output: Annotated[Path, typer.Option("-o", "--output", help="report directory")] = Path("report"),
 ) -> None:
