@@ -8,7 +8,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from orderbank.engine.cli.app import app
-from orderbank.engine.cli.core import schemas
+from orderbank.engine.stream.contract import json_schemas
 from orderbank.projections.policies import REGISTRY
 from tests import REPO_ROOT
 
@@ -65,5 +65,5 @@ def test_committed_schemas_match_the_code(tmp_path: Path) -> None:
     assert result.exit_code == 0
     generated = {p.name: p.read_text() for p in tmp_path.glob("*.json")}
     committed = {p.name: p.read_text() for p in SCHEMAS.glob("*.json")}
-    assert set(generated) == set(schemas()) and len(generated) == 11
+    assert set(generated) == set(json_schemas()) and len(generated) == 19
     assert committed == generated, "schemas/ is stale: run `orderbank schema -o schemas`"
