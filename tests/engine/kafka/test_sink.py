@@ -43,3 +43,35 @@ async def write_both(settings: Settings) -> None:
         await sink.write(outbox)  # the broker takes every batch
     finally:
         await sink.stop()
+
+
+def test_a_write_while_the_sink_starts_waits_for_it(broker: Broker, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A restarted worker's first frame came while its sink still checked the topics: the agent crashed on an
+    unset queue, and frames were lost (the SIGKILL fault test, 3 runs of 3)."""
+    import orderbank.engine.kafka.sink as sink_module
+
+    slow_checks = asyncio.Event()
+
+    async def slow_ensure(settings: Settings) -> list[str]:
+        created = await ensure(settings)
+        slow_checks.set()
+        await asyncio.sleep(1.0)  # the topic checks of a busy broker
+        return created
+
+    monkeypatch.setattr(sink_module, "ensure", slow_ensure)
+    settings = unique_settings(broker.bootstrap)
+
+    async def race() -> None:
+        sink = Sink(settings)
+        starting = asyncio.ensure_future(sink.start())
+        await slow_checks.wait()
+        outbox = Outbox()
+        outbox.add(Topics(settings).positions.name, 0, b"k", b"v")
+        try:
+            await sink.write(outbox)  # raised AssertionError before the sink waited for its own start
+        finally:
+            await starting
+            await sink.stop()
+
+    asyncio.run(race())
+    assert [(r.key, r.value) for r in read_topic(settings, Topics(settings).positions.name)] == [(b"k", b"v")]
