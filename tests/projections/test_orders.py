@@ -113,6 +113,13 @@ def test_a_folded_log_counts_every_line_once_and_numbers_its_rejections() -> Non
     assert bank.snapshot() == fold(events).snapshot()
 
 
+def test_a_folded_log_numbers_its_lines_as_the_file_does() -> None:
+    lines = [b"", encode(f.placed("A")), b"", b"", b"{not json", b""]
+    bank, rejected = fold_lines(lines)
+    assert [(number, rejection.reason) for number, rejection in rejected] == [(5, Reason.MALFORMED_JSON)]
+    assert (bank.applied, dict(bank.rejections)) == (1, {"malformed_json": 1})  # a blank line is neither
+
+
 def test_lane_limit() -> None:
     bank = OrderBank(BankSettings(max_open_per_lane=2))
     assert bank.apply(f.placed("A")) is Verdict.APPLIED
