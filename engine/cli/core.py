@@ -12,12 +12,12 @@ import yaml
 from rich.progress import Progress, TaskID
 from rich.table import Table
 
-from orderbank.engine.cli.output import console, err
+from orderbank.engine.cli.output import console, err, fail, print_rejected
 from orderbank.engine.stream.contract import asyncapi as asyncapi_doc
 from orderbank.engine.stream.contract import json_schemas
 from orderbank.projections.bank import BankSettings, OrderBank, canonical, fold_lines
 from orderbank.projections.codec import Rejection
-from orderbank.projections.errors import ConfigError
+from orderbank.projections.errors import ConfigError, LogError
 from orderbank.projections.policies import REGISTRY, PolicyError, parse_policy
 from orderbank.replay.logfile import read_lines, write_docs
 from orderbank.replay.render import print_snapshot
@@ -60,7 +60,7 @@ def _advancing(progress: Progress, task: TaskID, items: Iterable[T], every: int 
 
 
 def fold_log(log: Path, settings: BankSettings) -> tuple[OrderBank, list[tuple[int, Rejection]]]:
-    """Fold a log file with a progress bar; returns the bank and the rejected lines."""
+    """Fold a log file with a progress bar; returns the bank and the first rejected lines (`fold_lines`)."""
     with Progress(console=err, transient=True) as progress:
         task = progress.add_task(f"fold {log.name}", total=None)
         return fold_lines(_advancing(progress, task, read_lines(log), every=4096), settings)
@@ -72,11 +72,12 @@ def fold(
     json_out: Annotated[Path | None, typer.Option("--json", help="write the canonical snapshot here")] = None,
 ) -> None:
     """Fold an event log and print the projections."""
-    bank, rejected = fold_log(log, policy_option(policy))
-    for number, rejection in rejected[:20]:
-        err.print(f"line {number}: {rejection.reason.value} ({rejection.rule}): {rejection.message}")
-    if len(rejected) > 20:
-        err.print(f"... and {len(rejected) - 20:,} more rejected lines")
+    settings = policy_option(policy)
+    try:
+        bank, rejected = fold_log(log, settings)
+    except LogError as exc:
+        fail("fold", exc)
+    print_rejected(rejected, sum(bank.rejections.values()))
     snap = bank.snapshot()
     print_snapshot(console, snap, bank.stats())
     if json_out is not None:

@@ -8,10 +8,10 @@ from typing import Annotated
 
 import typer
 
-from orderbank.engine.cli.output import console, err
+from orderbank.engine.cli.output import console, err, fail
 from orderbank.engine.kafka.security import KafkaSecurity
 from orderbank.engine.kafka.source import KafkaSource
-from orderbank.projections.errors import ConfigError
+from orderbank.projections.errors import ConfigError, LogError
 from orderbank.replay import job
 from orderbank.replay.compare import DEFAULT_POLICIES, ReplaySettings
 from orderbank.replay.source import FileSource, LineSource
@@ -59,11 +59,14 @@ def replay(
     source: LineSource = FileSource(log) if log is not None else KafkaSource(
         bootstrap, str(topic), since.replace(tzinfo=UTC) if since and since.tzinfo is None else since,
         KafkaSecurity.from_env())
+    settings = _replay_settings(policy, replications, seed, patience)
     try:
-        job.replay_log(source, _replay_settings(policy, replications, seed, patience), output, console, err)
+        job.replay_log(source, settings, output, console, err)
     except KeyboardInterrupt:
         err.print("interrupted: no report written")
         raise typer.Exit(130) from None
+    except LogError as exc:
+        fail("replay", exc, ": no report written")
 
 
 def register(app: typer.Typer) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from orderbank.projections.bank import BankSettings, OrderBank, Verdict, fold, fold_lines
+from orderbank.projections.bank import REJECTED_KEPT, BankSettings, OrderBank, Verdict, fold, fold_lines
 from orderbank.projections.codec import Reason, Rejection, encode
 from orderbank.projections.events import Event
 from orderbank.projections.orders import Status
@@ -111,6 +111,19 @@ def test_a_folded_log_counts_every_line_once_and_numbers_its_rejections() -> Non
     assert bank.stats() == {**fold(events).stats(), "rejected": {
         "illegal_transition": 1, "malformed_json": 1, "unknown_type": 1}}
     assert bank.snapshot() == fold(events).snapshot()
+
+
+def test_a_folded_log_numbers_its_lines_as_the_file_does() -> None:
+    lines = [b"", encode(f.placed("A")), b"", b"", b"{not json", b""]
+    bank, rejected = fold_lines(lines)
+    assert [(number, rejection.reason) for number, rejection in rejected] == [(5, Reason.MALFORMED_JSON)]
+    assert (bank.applied, dict(bank.rejections)) == (1, {"malformed_json": 1})  # a blank line is neither
+
+
+def test_a_folded_log_keeps_its_first_rejected_lines_and_counts_them_all() -> None:
+    bank, rejected = fold_lines([encode(f.placed("A")), *[b"{not json"] * 100_000, encode(f.placed("A"))])
+    assert [number for number, _ in rejected] == list(range(2, 2 + REJECTED_KEPT))
+    assert dict(bank.rejections) == {"malformed_json": 100_000} and bank.duplicates == 1
 
 
 def test_lane_limit() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import uuid
 from dataclasses import fields
 from pathlib import Path
@@ -15,12 +16,13 @@ from hypothesis import strategies as st
 
 import orderbank.replay.rows
 import orderbank.replay.source
-from orderbank.projections.bank import BankSettings
+from orderbank.projections.bank import BankSettings, fold_lines
 from orderbank.projections.codec import MAX_EVENT_BYTES
+from orderbank.projections.errors import LogError
 from orderbank.projections.orders import Status
 from orderbank.replay.history import replay_history
 from orderbank.replay.load import load
-from orderbank.replay.logfile import write_docs
+from orderbank.replay.logfile import BOM, write_docs
 from orderbank.replay.orderlog import NEVER, OrderLog
 from orderbank.replay.source import FileSource, LineSource, MemorySource
 from orderbank.replay.synth import generate, preset
@@ -117,6 +119,8 @@ def assert_like_the_bank(source: LineSource, settings: BankSettings | None = Non
     assert fast.report.as_dict() == exact.report.as_dict()
     bank, _ = replay_history(source, settings)
     assert fast.report.rejected == dict(bank.rejections)
+    _, rejected = fold_lines(source.lines(), settings)  # the same lines rejected, by the same numbers
+    assert fast.report.examples == [{"line": number, **rejection.as_dict()} for number, rejection in rejected][:20]
     assert (fast.report.applied, fast.report.duplicates) == (bank.applied, bank.duplicates)
     assert fast.order_id == list(bank.orders)
     status = [order.status for order in bank.orders.values()]
@@ -156,6 +160,41 @@ def test_gzip_log_loads_like_plain(tmp_path: Path) -> None:
     plain, packed = load(FileSource(tmp_path / "log.jsonl")), load(FileSource(tmp_path / "log.jsonl.gz"))
     assert columns(plain) == columns(packed)
     assert plain.report.applied == len(docs) and plain.report.exact_lines == 0
+
+
+def test_blank_lines_keep_the_numbers_of_the_lines_after_them(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(orderbank.replay.source, "BLOCK_BYTES", 4096)
+    lines = with_bad_lines(synthetic(200))  # "{not json" on line 51
+    blank = (*lines[:10], b"", *lines[10:40], b"", b"", *lines[40:])
+    path = tmp_path / "blank.jsonl"
+    path.write_bytes(b"\n".join(blank[:30]) + b"\n \t\n" + b"\n".join(blank[30:]) + b"\n\n")
+    for source in (MemorySource(blank), FileSource(path)):
+        log = assert_like_the_bank(source)
+        first = 51 + 3 + isinstance(source, FileSource)  # the file has one more blank line, of whitespace
+        assert (log.report.examples[0]["line"], log.report.examples[0]["reason"]) == (first, "malformed_json")
+    assert load(FileSource(path)).report.lines == len(blank) + 2
+
+
+@pytest.mark.parametrize("name", ["bom.jsonl", "bom.jsonl.gz"])
+def test_a_log_that_starts_with_a_byte_order_mark_loads_whole(tmp_path: Path, name: str) -> None:
+    docs = synthetic(200)
+    write_docs(tmp_path / "plain.jsonl", docs)
+    path = tmp_path / name
+    text = BOM + (tmp_path / "plain.jsonl").read_bytes()
+    path.write_bytes(gzip.compress(text) if name.endswith(".gz") else text)
+    log = assert_like_the_bank(FileSource(path))
+    assert log.report.rejected == {} and log.report.applied == len(docs)
+    assert columns(log) == columns(load(FileSource(tmp_path / "plain.jsonl")))
+
+
+def test_a_truncated_log_fails_to_load(tmp_path: Path) -> None:
+    path = tmp_path / "cut.jsonl.gz"
+    write_docs(path, synthetic(200))
+    path.write_bytes(path.read_bytes()[:-1000])
+    for exact in (False, True):
+        with pytest.raises(LogError, match=r"cut.jsonl.gz: the compressed data ends early after line [\d,]+ "):
+            load(FileSource(path), exact=exact)
 
 
 def test_a_bad_timestamp_in_canonical_shape_leaves_the_fast_path_alone() -> None:

@@ -1,4 +1,5 @@
-"""The `orderbank` command end to end: synth, fold, policies, schema (committed schemas match the code)."""
+"""The `orderbank` command end to end: synth, fold (damaged logs too), policies, schema (committed schemas match the
+code)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,11 @@ from typer.testing import CliRunner
 
 from orderbank.engine.cli.app import app
 from orderbank.engine.stream.contract import json_schemas
+from orderbank.projections.bank import REJECTED_KEPT
 from orderbank.projections.policies import REGISTRY
+from orderbank.replay.logfile import BOM
 from tests import REPO_ROOT
+from tests.support.logfiles import launch, noise, truncated
 
 runner = CliRunner()
 SCHEMAS = REPO_ROOT / "schemas"
@@ -38,6 +42,51 @@ def test_fold_prints_projections_and_reports_bad_lines(tmp_path: Path) -> None:
     assert "malformed_json" in result.output and "unknown_type" in result.output
     assert "rejected 2" in result.output
     assert json.loads(out.read_bytes())["queue"]["policy"] == "high-trim-first"
+
+
+def said(output: str) -> list[str]:
+    """The lines a command wrote that are not blank (a progress bar leaves an empty one on a non-terminal)."""
+    return [line for line in output.splitlines() if line.strip()]
+
+
+def test_fold_of_a_truncated_gzip_says_so_in_one_line(tmp_path: Path) -> None:
+    log = tmp_path / "launch.jsonl.gz"
+    whole = truncated(log)
+    result = runner.invoke(app, ["fold", str(log)])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit) and not result.stdout
+    assert said(result.stderr) == [
+        f"orderbank fold: {log}: the compressed data ends early after line {whole:,} (truncated file?)"]
+
+
+def test_fold_of_random_bytes_says_they_are_not_gzip_data(tmp_path: Path) -> None:
+    log = tmp_path / "noise.jsonl.gz"
+    noise(log)
+    result = runner.invoke(app, ["fold", str(log)])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    (line,) = said(result.stderr)
+    assert line.startswith(f"orderbank fold: {log}: the compressed data is corrupt before its first line (Not a gzip")
+
+
+def test_fold_reads_a_byte_order_mark_and_numbers_lines_as_the_file_does(tmp_path: Path) -> None:
+    plain, log = tmp_path / "plain.jsonl", tmp_path / "edited.jsonl"
+    launch(plain)
+    lines = plain.read_bytes().splitlines()
+    log.write_bytes(BOM + b"\n".join([*lines[:5], b"", b"  ", b"{not json", b"", *lines[5:]]) + b"\n")
+    result = runner.invoke(app, ["fold", str(log)])
+    assert result.exit_code == 0, result.output
+    (line,) = said(result.stderr)  # the first order is placed: none of its events is an unknown order's
+    assert line.startswith("line 8: malformed_json (json): not valid JSON")  # blank lines counted
+    assert "rejected 1 {'malformed_json': 1}" in result.stdout
+
+
+def test_fold_shows_the_first_rejected_lines_and_counts_the_rest(tmp_path: Path) -> None:
+    log = tmp_path / "bad.jsonl"
+    log.write_bytes(b"{not json\n" * 5000)
+    result = runner.invoke(app, ["fold", str(log)])
+    assert result.exit_code == 0, result.output
+    shown = said(result.stderr)
+    assert [line.split(":")[0] for line in shown[:-1]] == [f"line {n}" for n in range(1, REJECTED_KEPT + 1)]
+    assert shown[-1] == f"... and {5000 - REJECTED_KEPT:,} more rejected lines"
 
 
 def test_fold_rejects_an_unknown_policy(tmp_path: Path) -> None:
