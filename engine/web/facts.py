@@ -1,0 +1,112 @@
+"""What the pages show, as plain data a worker can send another: one order's facts, the dashboard's and the
+policy's. Built from OrderBanks by the functions here; formatted for people by orderbank.engine.web.pages."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+
+from orderbank.projections.bank import OrderBank
+from orderbank.projections.merge import merge_cancellations
+from orderbank.projections.policies import Policy, spec_of
+from orderbank.projections.standing import (
+    Happening,
+    LaneTimes,
+    Standing,
+    order_view,
+    parameters_of,
+    rule_of,
+    standing,
+)
+from orderbank.projections.trends import add_parts, grid, part
+
+
+class OrderFacts(msgspec.Struct):
+    """One order at its bank's clock: the JSON view's figures, where it stands and why, its history and its
+    position over time (`positions`: (time, position) pairs, microseconds)."""
+
+    view: dict[str, Any]
+    standing: Standing | None
+    history: list[Happening]
+    history_from_events: bool  # every event, with its time; else what the order's state tells
+    positions: list[tuple[int, int]]
+    window_days: int  # the ETA's delivery-rate window
+
+
+class PolicyFacts(msgspec.Struct):
+    spec: str
+    name: str
+    rule: str
+    describe: str
+    parameters: dict[str, Any]
+    report_url: str | None = None
+
+
+class DashboardFacts(msgspec.Struct):
+    """The whole bank for operations, at clock `as_of_us`, computed at wall time `computed_at`."""
+
+    as_of_us: int
+    computed_at: float
+    source: str  # where the figures come from, in words
+    policy: str
+    window_days: int
+    trends: dict[str, Any]  # orderbank.projections.trends.part, added up over every shard
+    pool: dict[str, Any]  # orderbank.projections.trends.PoolSeries.as_dict, over every shard
+    pool_since_us: int | None  # when the pool's samples start (a worker samples from its start)
+    buckets: list[dict[str, Any]]  # the pool snapshot's rows
+    cancellations: dict[str, Any]  # the cancellations snapshot
+    rejections: dict[str, int]
+    applied: int
+    duplicates: int
+    orders: int
+    workers: list[dict[str, Any]]  # each worker's health, for a stream; empty for a log
+    dead_letters: str | None = None  # where rejected events went
+
+
+def order_facts(bank: OrderBank, order_id: str, history: list[Happening], from_events: bool,
+                lane_times: LaneTimes) -> OrderFacts:
+    order = bank.orders[order_id]
+    end = bank.now_us if order.closed_us is None else min(order.closed_us, bank.now_us)
+    times = [order.placed_us, *grid(order.placed_us, end)] if end > order.placed_us else [order.placed_us]
+    positions = [(t, p) for t, p in zip(times, lane_times.positions(order_id, times), strict=True) if p is not None]
+    return OrderFacts(order_view(bank, order_id), standing(bank, order_id), history, from_events, positions,
+                      bank.settings.eta_window_days)
+
+
+def policy_facts(policy: Policy, report_url: str | None = None) -> PolicyFacts:
+    return PolicyFacts(spec_of(policy), policy.name, rule_of(policy), policy.describe(), parameters_of(policy),
+                       report_url)
+
+
+def bank_part(banks: Sequence[OrderBank], times: Sequence[int], window_days: int) -> dict[str, Any]:
+    """What some shards' banks add to the dashboard, read at `times` (the last one: the common clock)."""
+    at = times[-1]
+    return {"trends": add_parts(part(bank, times, window_days) for bank in banks),
+            "buckets": [row for bank in banks for row in bank.pool.snapshot(at)["buckets"]],
+            "cancellations": [bank.cancellations.snapshot(at) for bank in banks],
+            "rejections": [dict(bank.rejections) for bank in banks],
+            "applied": sum(bank.applied for bank in banks), "duplicates": sum(bank.duplicates for bank in banks),
+            "orders": sum(len(bank.orders) for bank in banks)}
+
+
+def combine(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Parts of disjoint shards (bank_part) as one."""
+    rejections: dict[str, int] = {}
+    for p in parts:
+        for counts in p["rejections"]:
+            for reason, n in counts.items():
+                rejections[reason] = rejections.get(reason, 0) + n
+    return {"trends": add_parts(p["trends"] for p in parts),
+            "buckets": sorted((row for p in parts for row in p["buckets"]),
+                              key=lambda r: (r["lane"], r["trim"], r["cohort"], r["currency"])),
+            "cancellations": merge_cancellations([c for p in parts for c in p["cancellations"]]),
+            "rejections": dict(sorted(rejections.items())),
+            "applied": sum(p["applied"] for p in parts), "duplicates": sum(p["duplicates"] for p in parts),
+            "orders": sum(p["orders"] for p in parts)}
+
+
+def sample_times(first_us: int | None, at_us: int) -> list[int]:
+    """The dashboard's sample times: midnights from the first placement, and the clock."""
+    return grid(at_us if first_us is None else first_us, at_us)
