@@ -131,9 +131,11 @@ class LaneTimes:
 
     Interval i holds order `owner[i]` from `start[i]` to `end[i]` at rank `rank[i]`. Policies whose keys
     never change give one interval per order; paid-first gives an order a second interval, at its paid
-    rank, from its payment on."""
+    rank, from its payment on. Events after `clock_us` change positions from their time on only, so a live
+    bank's LaneTimes stay exact for the times before they were read (late placements aside)."""
 
-    ids: list[str]
+    index: dict[str, int]  # order id -> its number in `owner`
+    clock_us: int  # the bank's clock when these were read: exact for the times before it
     owner: npt.NDArray[np.int32]
     start: I64
     end: I64
@@ -162,12 +164,13 @@ class LaneTimes:
         by_key = sorted(range(len(keys)), key=keys.__getitem__)
         rank = np.empty(len(keys), dtype=np.int64)
         rank[by_key] = np.arange(len(keys), dtype=np.int64)
-        return cls([o.order_id for o in orders], np.asarray(owner, dtype=np.int32), np.asarray(start, np.int64),
-                   np.asarray(end, np.int64), rank, np.asarray(paid, dtype=np.bool_))
+        return cls({o.order_id: i for i, o in enumerate(orders)}, bank.now_us, np.asarray(owner, dtype=np.int32),
+                   np.asarray(start, np.int64), np.asarray(end, np.int64), rank, np.asarray(paid, dtype=np.bool_))
 
     def positions(self, order_id: str, times: Sequence[int]) -> list[int | None]:
-        """The order's 1-based position at each of `times`; None where it was not in the queue."""
-        me = self.ids.index(order_id)
+        """The order's 1-based position at each of `times`; None where it was not in the queue. KeyError for an
+        order placed after these were read."""
+        me = self.index[order_id]
         mine = np.flatnonzero(self.owner == me)
         at = np.asarray(times, dtype=np.int64)
         out: list[int | None] = [None] * len(at)

@@ -67,10 +67,15 @@ class DashboardFacts(msgspec.Struct):
 
 def order_facts(bank: OrderBank, order_id: str, history: list[Happening], from_events: bool,
                 lane_times: LaneTimes) -> OrderFacts:
+    """`lane_times` may have been read a while ago: they give the positions before their clock, the bank the
+    position now."""
     order = bank.orders[order_id]
     end = bank.now_us if order.closed_us is None else min(order.closed_us, bank.now_us)
-    times = [order.placed_us, *grid(order.placed_us, end)] if end > order.placed_us else [order.placed_us]
+    times = [t for t in [order.placed_us, *grid(order.placed_us, end)] if t < lane_times.clock_us]
     positions = [(t, p) for t, p in zip(times, lane_times.positions(order_id, times), strict=True) if p is not None]
+    now = bank.position_of(order_id)
+    if now is not None:
+        positions.append((bank.now_us, now.position))
     return OrderFacts(order_view(bank, order_id), standing(bank, order_id), history, from_events, positions,
                       bank.settings.eta_window_days)
 

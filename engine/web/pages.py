@@ -60,6 +60,8 @@ def _what(step: Happening, currency: str) -> str:
             return f"Order placed, deposit {amount}"
         case "demanded":
             return f"Payment of {amount} requested, due {fmt.date(step.due_us)}"
+        case "paid" if step.at_us is None:  # a worker's state: the payments' total
+            return f"Payments received so far: {amount}"
         case "paid":
             return f"Payment of {amount} received"
         case "transferred":

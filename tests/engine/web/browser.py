@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import TypeVar
 
 from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
-from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -21,6 +21,7 @@ INSTALL = "apt-get update && apt-get install -y chromium chromium-driver"
 PHONE = (390, 844)
 DESKTOP = (1280, 900)
 T = TypeVar("T")
+Browser = webdriver.Chrome
 
 
 def require_browser() -> None:
@@ -29,7 +30,7 @@ def require_browser() -> None:
 
 
 @contextmanager
-def chromium(size: tuple[int, int] = DESKTOP) -> Iterator[WebDriver]:
+def chromium(size: tuple[int, int] = DESKTOP) -> Iterator[Browser]:
     """A fresh headless Chromium with its own profile, talking to nothing but the pages under test."""
     require_browser()
     profile = tempfile.mkdtemp(prefix="orderbank-chromium-")
@@ -41,6 +42,9 @@ def chromium(size: tuple[int, int] = DESKTOP) -> Iterator[WebDriver]:
                  f"--user-data-dir={profile}", f"--window-size={size[0]},{size[1]}"):
         options.add_argument(flag)
     driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    # A headless window is at least 500 pixels wide: a phone's width is emulated.
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {"width": size[0], "height": size[1],
+                                                                  "deviceScaleFactor": 1, "mobile": size == PHONE})
     try:
         yield driver
     finally:
@@ -49,16 +53,24 @@ def chromium(size: tuple[int, int] = DESKTOP) -> Iterator[WebDriver]:
 
 
 def text_of(driver: WebDriver, test_id: str) -> str:
-    return str(driver.find_element(By.CSS_SELECTOR, f'[data-testid="{test_id}"]').text)
+    """The text of the element with this data-testid, read in one step (a live update may replace it at any
+    moment, which would leave a found element stale before its text is read)."""
+    text = driver.execute_script("const e = document.querySelector(arguments[0]); return e && e.textContent",
+                                 f'[data-testid="{test_id}"]')
+    assert text is not None, f"no {test_id} on {driver.current_url}"
+    return str(text).strip()
 
 
 def wait_for(driver: WebDriver, probe: Callable[[WebDriver], T], timeout: float, what: str) -> T:
-    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(probe, f"timed out waiting for {what}")
+    return WebDriverWait(driver, timeout, poll_frequency=0.1,
+                         ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(
+        probe, f"timed out waiting for {what}")
 
 
 def full_page_screenshot(driver: WebDriver, path: Path, width: int) -> None:
-    """The whole page at `width` CSS pixels (headless Chromium sizes the window to the page first)."""
-    height = int(driver.execute_script("return document.documentElement.scrollHeight"))
-    driver.set_window_size(width, min(height + 40, 12_000))
+    """The whole page at `width` CSS pixels."""
+    height = min(int(driver.execute_script("return document.documentElement.scrollHeight")), 12_000)
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {"width": width, "height": height,
+                                                                  "deviceScaleFactor": 1, "mobile": width < 500})
     path.parent.mkdir(parents=True, exist_ok=True)
     driver.save_screenshot(str(path))
