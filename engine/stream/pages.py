@@ -34,6 +34,7 @@ from orderbank.engine.web.facts import (
     bank_part,
     combine,
     order_facts,
+    past_positions,
     policy_facts,
     sample_times,
 )
@@ -44,6 +45,7 @@ from orderbank.projections.trends import PoolSeries, first_placed, merge_pool
 
 ORDER_PAGE = re.compile(r"^/orders/[^/]+$")
 SAMPLE_EVERY_S = 1.0
+MAX_PAST = 10_000  # orders whose past positions are kept
 LANE_TIMES_TTL_S = 60.0
 """How long a lane's timeline serves order pages before it is read again (0.5 s for a lane of 300,000 orders):
 it stays exact for the times before it was read, and the position now comes from the bank."""
@@ -61,6 +63,8 @@ class WorkerSource:
         self.report_dir: Path | None = settings.web_report_dir
         self.pool = PoolSeries()
         self._lanes: dict[tuple[int, str], tuple[float, LaneTimes]] = {}  # (read at, monotonic), by shard, lane
+        self._past: dict[str, tuple[LaneTimes, list[tuple[int, int]]]] = {}  # by order: its positions until then
+        self._parts: dict[int, tuple[tuple[int, int, int, int, int], dict[str, Any]]] = {}  # by shard
         self._dashboard: DashboardFacts | None = None
         self._dashboard_lock = asyncio.Lock()
 
@@ -81,7 +85,13 @@ class WorkerSource:
             now = time.monotonic()
             if cached is None or now - cached[0] > LANE_TIMES_TTL_S or order_id not in cached[1].index:
                 cached = self._lanes[(partition, order.lane)] = now, LaneTimes.of(bank, order.lane)
-            return order_facts(bank, order_id, history_from_state(order), False, cached[1])
+            lane_times = cached[1]
+            past = self._past.get(order_id)
+            if past is None or past[0] is not lane_times:  # a live page asks every period: once per timeline
+                if len(self._past) >= MAX_PAST:
+                    self._past.clear()
+                past = self._past[order_id] = lane_times, past_positions(bank, order_id, lane_times)
+            return order_facts(bank, order_id, history_from_state(order), False, past[1])
         return None
 
     async def order(self, order_id: str) -> OrderFacts | None:
@@ -100,9 +110,19 @@ class WorkerSource:
         return {"clock": self.views.local_clock(), "first": min(firsts) if firsts else None}
 
     def part(self, at: int, first: int | None) -> dict[str, Any]:
-        banks = self.banks()
-        return {**bank_part(banks, sample_times(first, at), self.runtime.settings.eta_window_days),
-                "pool": self.pool.as_dict(), "health": self.runtime.health()}
+        """This worker's shards' parts (each read again only when its bank or the times changed), its pool
+        samples and its health."""
+        times = sample_times(first, at)
+        banks = []
+        for partition, held in list(self.runtime.held.items()):
+            bank = held.shard.bank
+            version = (bank.applied, bank.now_us, times[0], times[-1], len(times))
+            cached = self._parts.get(partition)
+            if cached is None or cached[0] != version:
+                cached = self._parts[partition] = version, bank_part(bank, times,
+                                                                     self.runtime.settings.eta_window_days)
+            banks.append(cached[1])
+        return {"banks": banks, "pool": self.pool.as_dict(), "health": self.runtime.health()}
 
     async def dashboard(self) -> DashboardFacts:
         async with self._dashboard_lock:  # one computation however many live pages ask
@@ -120,7 +140,7 @@ class WorkerSource:
         first = min(firsts) if firsts else None
         query = f"/pages/part?at={at}" + (f"&first={first}" if first is not None else "")
         parts = [self.part(at, first), *[orjson.loads(await self._get(url, query)) for url in peers]]
-        whole, pool = combine(parts), merge_pool(p["pool"] for p in parts)
+        whole, pool = combine([bank for p in parts for bank in p["banks"]]), merge_pool(p["pool"] for p in parts)
         settings = self.runtime.settings
         return DashboardFacts(
             as_of_us=at, computed_at=time.time(), source=f"live from Kafka topic {self.runtime.topics.events.name}",

@@ -65,17 +65,20 @@ class DashboardFacts(msgspec.Struct):
     dead_letters: str | None = None  # where rejected events went
 
 
-def order_facts(bank: OrderBank, order_id: str, history: list[Happening], from_events: bool,
-                lane_times: LaneTimes) -> OrderFacts:
-    """`lane_times` may have been read a while ago: they give the positions before their clock, the bank the
-    position now."""
+def past_positions(bank: OrderBank, order_id: str, lane_times: LaneTimes) -> list[tuple[int, int]]:
+    """The order's position at its placement and every UTC midnight since, up to when `lane_times` were read
+    (they may be older than the bank: the positions before their clock stay exact)."""
     order = bank.orders[order_id]
     end = bank.now_us if order.closed_us is None else min(order.closed_us, bank.now_us)
     times = [t for t in [order.placed_us, *grid(order.placed_us, end)] if t < lane_times.clock_us]
-    positions = [(t, p) for t, p in zip(times, lane_times.positions(order_id, times), strict=True) if p is not None]
+    return [(t, p) for t, p in zip(times, lane_times.positions(order_id, times), strict=True) if p is not None]
+
+
+def order_facts(bank: OrderBank, order_id: str, history: list[Happening], from_events: bool,
+                past: list[tuple[int, int]]) -> OrderFacts:
+    """The order now, with its `past_positions`."""
     now = bank.position_of(order_id)
-    if now is not None:
-        positions.append((bank.now_us, now.position))
+    positions = [*past, (bank.now_us, now.position)] if now is not None else past
     return OrderFacts(order_view(bank, order_id), standing(bank, order_id), history, from_events, positions,
                       bank.settings.eta_window_days)
 
@@ -85,28 +88,24 @@ def policy_facts(policy: Policy, report_url: str | None = None) -> PolicyFacts:
                        report_url)
 
 
-def bank_part(banks: Sequence[OrderBank], times: Sequence[int], window_days: int) -> dict[str, Any]:
-    """What some shards' banks add to the dashboard, read at `times` (the last one: the common clock)."""
+def bank_part(bank: OrderBank, times: Sequence[int], window_days: int) -> dict[str, Any]:
+    """What one shard's bank adds to the dashboard, read at `times` (the last one: the common clock)."""
     at = times[-1]
-    return {"trends": add_parts(part(bank, times, window_days) for bank in banks),
-            "buckets": [row for bank in banks for row in bank.pool.snapshot(at)["buckets"]],
-            "cancellations": [bank.cancellations.snapshot(at) for bank in banks],
-            "rejections": [dict(bank.rejections) for bank in banks],
-            "applied": sum(bank.applied for bank in banks), "duplicates": sum(bank.duplicates for bank in banks),
-            "orders": sum(len(bank.orders) for bank in banks)}
+    return {"trends": part(bank, times, window_days), "buckets": bank.pool.snapshot(at)["buckets"],
+            "cancellations": bank.cancellations.snapshot(at), "rejections": dict(bank.rejections),
+            "applied": bank.applied, "duplicates": bank.duplicates, "orders": len(bank.orders)}
 
 
 def combine(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Parts of disjoint shards (bank_part) as one."""
+    """The parts of disjoint shards (bank_part) as one."""
     rejections: dict[str, int] = {}
     for p in parts:
-        for counts in p["rejections"]:
-            for reason, n in counts.items():
-                rejections[reason] = rejections.get(reason, 0) + n
+        for reason, n in p["rejections"].items():
+            rejections[reason] = rejections.get(reason, 0) + n
     return {"trends": add_parts(p["trends"] for p in parts),
             "buckets": sorted((row for p in parts for row in p["buckets"]),
                               key=lambda r: (r["lane"], r["trim"], r["cohort"], r["currency"])),
-            "cancellations": merge_cancellations([c for p in parts for c in p["cancellations"]]),
+            "cancellations": merge_cancellations([p["cancellations"] for p in parts]),
             "rejections": dict(sorted(rejections.items())),
             "applied": sum(p["applied"] for p in parts), "duplicates": sum(p["duplicates"] for p in parts),
             "orders": sum(p["orders"] for p in parts)}

@@ -21,6 +21,7 @@ from orderbank.engine.web.facts import (
     bank_part,
     combine,
     order_facts,
+    past_positions,
     policy_facts,
     sample_times,
 )
@@ -53,13 +54,14 @@ class LogSource:
         lane = self._lanes.get(order.lane)
         if lane is None:
             lane = self._lanes[order.lane] = LaneTimes.of(bank, order.lane, self.audit.events.paid_at)
-        return order_facts(bank, order_id, self.audit.events.of(order_id), True, lane)
+        return order_facts(bank, order_id, self.audit.events.of(order_id), True,
+                           past_positions(bank, order_id, lane))
 
     async def dashboard(self) -> DashboardFacts:
         if self._dashboard is None:
             bank = self.audit.bank
             times = sample_times(first_placed(bank), bank.now_us)
-            whole = combine([bank_part([bank], times, bank.settings.eta_window_days)])
+            whole = combine([bank_part(bank, times, bank.settings.eta_window_days)])
             pool = self.audit.pool.as_dict()
             self._dashboard = DashboardFacts(
                 as_of_us=bank.now_us, computed_at=time.time(), source=f"folded from {self.name}",

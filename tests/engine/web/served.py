@@ -16,6 +16,13 @@ from pathlib import Path
 from orderbank.engine.dev.children import stop_child, tied_to_this_process
 
 
+def shown(html: str, test_id: str) -> str:
+    """The text of the element with this data-testid in a page's HTML."""
+    found = re.search(rf'data-testid="{re.escape(test_id)}"[^>]*>([^<]*)<', html)
+    assert found, f"no {test_id} on the page"
+    return found.group(1)
+
+
 @dataclass(frozen=True)
 class Served:
     dashboard: str

@@ -24,6 +24,7 @@ from orderbank.projections.standing import order_view
 from orderbank.replay.audit import Audit, fold_for_pages
 from orderbank.replay.source import FileSource
 from tests.engine.web.launches import events, launch
+from tests.engine.web.served import shown
 
 KEY, TOKEN = "page-test-lookup-key-0123", "page-test-service-token-0123"
 INTERNALS = ("Traceback", 'File "', ".py", "/work/", "site-packages", "Error", "Exception", "aiohttp", "orderbank.")
@@ -49,12 +50,6 @@ def source_of(audit: Audit, open_on_loopback: bool = True, token: str | None = T
 async def client(source: LogSource) -> AsyncIterator[TestClient[Any, Any]]:
     async with TestClient(TestServer(application(source))) as c:
         yield c
-
-
-def shown(html: str, name: str) -> str:
-    found = re.search(rf'data-testid="{re.escape(name)}"[^>]*>([^<]*)<', html)
-    assert found, f"no {name} on the page"
-    return found.group(1)
 
 
 def an_open_order(audit: Audit) -> str:
