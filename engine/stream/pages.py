@@ -38,7 +38,7 @@ from orderbank.engine.web.facts import (
     policy_facts,
     sample_times,
 )
-from orderbank.engine.web.site import Site, guarded
+from orderbank.engine.web.site import NotReady, Site, guarded
 from orderbank.projections.bank import OrderBank
 from orderbank.projections.standing import LaneTimes, history_from_state
 from orderbank.projections.trends import PoolSeries, first_placed, merge_pool
@@ -98,7 +98,11 @@ class WorkerSource:
         found = self.local_order(order_id)
         if found is not None:
             return found
-        for url in self.views.peers():
+        try:
+            peers = self.views.peers()
+        except Unavailable as exc:
+            raise NotReady(str(exc)) from None
+        for url in peers:
             status, body = await self.views.fetch(url, f"/pages/order/{order_id}")
             if status == 200:
                 return msgspec.json.decode(body, type=OrderFacts)
@@ -129,7 +133,10 @@ class WorkerSource:
             cached = self._dashboard
             if cached is not None and time.time() - cached.computed_at < self.live_period_s:
                 return cached
-            self._dashboard = await self._whole()
+            try:
+                self._dashboard = await self._whole()
+            except Unavailable as exc:
+                raise NotReady(str(exc)) from None
             return self._dashboard
 
     async def _whole(self) -> DashboardFacts:

@@ -44,7 +44,7 @@ def _tick(us: int, span_days: float) -> str:
 
 
 def _trend(what: str, times: Sequence[int], values: Sequence[float | None], shown: Any) -> str:
-    known = [(t, v) for t, v in zip(times, values, strict=True) if v is not None]
+    known = [(t, v) for t, v in zip(times, values, strict=True) if v is not None] if values else []
     if not known:
         return f"{what}: no figures yet."
     (t0, v0), (t1, v1) = known[0], known[-1]

@@ -57,6 +57,10 @@ class Source(Protocol):
     def policy(self) -> PolicyFacts: ...
 
 
+class NotReady(Exception):
+    """The figures cannot be gathered right now (a stream's shards are moving between workers): retry soon."""
+
+
 def guarded(fun: Handler) -> Handler:
     """Limits on the request; an unexpected failure is a bare 500 page, its details only in the log."""
 
@@ -68,6 +72,10 @@ def guarded(fun: Handler) -> Handler:
             return await fun(request)
         except web.HTTPException:
             raise
+        except NotReady:
+            return guard.message(503, "The figures are being gathered",
+                                 "Part of the bank is moving between servers. Try again in a few seconds.",
+                                 headers={"Retry-After": "5"})
         except Exception:
             log.exception("page %s failed", request.path)
             return guard.message(500, "Something went wrong", "The page could not be shown. Try again shortly.")
@@ -195,7 +203,10 @@ class Site:
         try:
             await response.write(b"retry: 3000\n\n")
             while not self.closing.is_set() and loop.time() < end:
-                now = await parts()
+                try:
+                    now = await parts()
+                except NotReady:  # the next period will do
+                    now = {}
                 if now is None:
                     break
                 changed = {name: html for name, html in now.items() if sent.get(name) != html}

@@ -3,6 +3,8 @@ on open pages within seconds, without a reload."""
 
 from __future__ import annotations
 
+import http.client
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -157,3 +159,17 @@ def test_two_workers_serve_the_whole_bank_and_route_an_order_to_its_owner(broker
     finally:
         a.stop()
         b.stop()
+
+
+def test_a_worker_with_live_pages_open_stops_promptly(worker: Worker) -> None:
+    """An open live page must not hold the worker's web server (and so its stop) open."""
+    connection = http.client.HTTPConnection("127.0.0.1", worker.port, timeout=30)
+    connection.request("GET", "/events")
+    response = connection.getresponse()
+    assert response.status == 200 and response.readline() == b"retry: 3000\n"
+    assert response.readline() == b"\n" and response.readline() == b"event: update\n"
+    process, started = worker.proc, time.monotonic()
+    assert process is not None
+    worker.stop()
+    assert process.returncode == 0 and time.monotonic() - started < 20, process.returncode
+    connection.close()

@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from orderbank.engine.access import Access, lookup_secret
 from orderbank.engine.web import format as fmt
 from orderbank.engine.web.server import LogSource, application
+from orderbank.engine.web.site import NotReady
 from orderbank.projections.bank import BankSettings
 from orderbank.projections.orders import micros
 from orderbank.projections.policies import parse_policy
@@ -206,3 +207,27 @@ async def test_an_unexpected_failure_is_a_bare_500_with_the_details_only_in_the_
         body = await response.text()
     assert response.status == 500 and "Something went wrong" in body
     assert "secret_state" not in body and "secret_state.py" in caplog.text
+
+
+async def test_a_log_with_no_events_still_has_its_pages(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.jsonl"
+    empty.write_bytes(b"")
+    async with client(source_of(fold_for_pages(FileSource(empty)))) as c:
+        dashboard, policy = await c.get("/"), await c.get("/policy")
+        html = await dashboard.text()
+        unknown = await c.get("/orders/YU7-1", params={"secret": lookup_secret(KEY, "YU7-1")})
+    assert (dashboard.status, policy.status, unknown.status) == (200, 200, 404)
+    assert "no events yet" in html and "No orders yet." in html
+
+
+async def test_figures_being_gathered_are_a_503_to_retry(audit: Audit) -> None:
+    source = source_of(audit)
+
+    async def moving() -> Any:
+        raise NotReady("shards are being assigned")
+
+    source.dashboard = moving  # type: ignore[method-assign]
+    async with client(source) as c:
+        response = await c.get("/")
+        body = await response.text()
+    assert (response.status, response.headers["Retry-After"]) == (503, "5") and "being gathered" in body
