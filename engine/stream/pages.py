@@ -32,7 +32,7 @@ from orderbank.engine.web.facts import (
     OrderFacts,
     PolicyFacts,
     bank_part,
-    combine,
+    dashboard_facts,
     order_facts,
     past_positions,
     policy_facts,
@@ -147,16 +147,11 @@ class WorkerSource:
         first = min(firsts) if firsts else None
         query = f"/pages/part?at={at}" + (f"&first={first}" if first is not None else "")
         parts = [self.part(at, first), *[orjson.loads(await self._get(url, query)) for url in peers]]
-        whole, pool = combine([bank for p in parts for bank in p["banks"]]), merge_pool(p["pool"] for p in parts)
-        settings = self.runtime.settings
-        return DashboardFacts(
-            as_of_us=at, computed_at=time.time(), source=f"live from Kafka topic {self.runtime.topics.events.name}",
-            policy=policy_facts(settings.bank.policy).spec, window_days=settings.eta_window_days,
-            trends=whole["trends"], pool=pool, pool_since_us=pool["times"][0] if pool["times"] else None,
-            buckets=whole["buckets"], cancellations=whole["cancellations"], rejections=whole["rejections"],
-            applied=whole["applied"], duplicates=whole["duplicates"], orders=whole["orders"],
-            workers=sorted((p["health"] for p in parts), key=lambda h: str(h.get("worker"))),
-            dead_letters=self.runtime.topics.deadletter.name)
+        return dashboard_facts([bank for p in parts for bank in p["banks"]], merge_pool(p["pool"] for p in parts),
+                               at, f"live from Kafka topic {self.runtime.topics.events.name}",
+                               self.runtime.settings.bank,
+                               sorted((p["health"] for p in parts), key=lambda h: str(h.get("worker"))),
+                               self.runtime.topics.deadletter.name)
 
     async def _get(self, url: str, path: str) -> bytes:
         status, body = await self.views.fetch(url, path)

@@ -3,12 +3,13 @@ policy's. Built from OrderBanks by the functions here; formatted for people by o
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
 import msgspec
 
-from orderbank.projections.bank import OrderBank
+from orderbank.projections.bank import BankSettings, OrderBank
 from orderbank.projections.merge import merge_cancellations
 from orderbank.projections.policies import Policy, spec_of
 from orderbank.projections.standing import (
@@ -109,6 +110,19 @@ def combine(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
             "rejections": dict(sorted(rejections.items())),
             "applied": sum(p["applied"] for p in parts), "duplicates": sum(p["duplicates"] for p in parts),
             "orders": sum(p["orders"] for p in parts)}
+
+
+def dashboard_facts(parts: Sequence[dict[str, Any]], pool: dict[str, Any], as_of_us: int, source: str,
+                    settings: BankSettings, workers: list[dict[str, Any]] | None = None,
+                    dead_letters: str | None = None) -> DashboardFacts:
+    """The dashboard's facts from every shard's part (bank_part) and the pool's samples, computed now."""
+    whole = combine(parts)
+    return DashboardFacts(
+        as_of_us=as_of_us, computed_at=time.time(), source=source, policy=spec_of(settings.policy),
+        window_days=settings.eta_window_days, trends=whole["trends"], pool=pool,
+        pool_since_us=pool["times"][0] if pool["times"] else None, buckets=whole["buckets"],
+        cancellations=whole["cancellations"], rejections=whole["rejections"], applied=whole["applied"],
+        duplicates=whole["duplicates"], orders=whole["orders"], workers=workers or [], dead_letters=dead_letters)
 
 
 def sample_times(first_us: int | None, at_us: int) -> list[int]:

@@ -5,7 +5,6 @@ point it at a history."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +18,7 @@ from orderbank.engine.web.facts import (
     OrderFacts,
     PolicyFacts,
     bank_part,
-    combine,
+    dashboard_facts,
     order_facts,
     past_positions,
     policy_facts,
@@ -61,14 +60,9 @@ class LogSource:
         if self._dashboard is None:
             bank = self.audit.bank
             times = sample_times(first_placed(bank), bank.now_us)
-            whole = combine([bank_part(bank, times, bank.settings.eta_window_days)])
-            pool = self.audit.pool.as_dict()
-            self._dashboard = DashboardFacts(
-                as_of_us=bank.now_us, computed_at=time.time(), source=f"folded from {self.name}",
-                policy=policy_facts(bank.settings.policy).spec, window_days=bank.settings.eta_window_days,
-                trends=whole["trends"], pool=pool, pool_since_us=pool["times"][0] if pool["times"] else None,
-                buckets=whole["buckets"], cancellations=whole["cancellations"], rejections=whole["rejections"],
-                applied=whole["applied"], duplicates=whole["duplicates"], orders=whole["orders"], workers=[])
+            self._dashboard = dashboard_facts([bank_part(bank, times, bank.settings.eta_window_days)],
+                                              self.audit.pool.as_dict(), bank.now_us, f"folded from {self.name}",
+                                              bank.settings)
         return self._dashboard
 
     def policy(self) -> PolicyFacts:

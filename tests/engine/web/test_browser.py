@@ -11,12 +11,11 @@ import pytest
 from selenium.webdriver.common.by import By
 
 from orderbank.engine.access import lookup_secret
-from orderbank.engine.web import format as fmt
 from orderbank.projections.bank import BankSettings, fold
 from orderbank.projections.orders import from_micros, micros
 from orderbank.projections.policies import parse_policy
-from orderbank.projections.standing import order_view
 from tests.engine.web.browser import PHONE, Browser, chromium, text_of, wait_for
+from tests.engine.web.expected import dashboard_figures, order_figures
 from tests.engine.web.launches import events, launch
 from tests.engine.web.served import Served, serving
 
@@ -57,17 +56,9 @@ def live(browser: Browser) -> None:
 def test_the_dashboard_in_a_browser_shows_the_folds_figures(served: Served, browser: Browser, until_us: int) -> None:
     bank = fold((e for e in events() if micros(e.occurred_at) <= until_us),
                 BankSettings(policy=parse_policy(POLICY)))
-    snapshot = bank.snapshot()
     browser.get(served.dashboard)
     live(browser)
-    for name, lane in snapshot["queue"]["lanes"].items():
-        assert text_of(browser, f"open-{name}") == fmt.count(lane["open"])
-    totals = snapshot["pool"]["totals"]["CNY"]
-    assert text_of(browser, "pool-held") == fmt.money(totals["held"], "CNY")
-    assert text_of(browser, "pool-unpaid") == fmt.money(totals["demanded_outstanding"], "CNY")
-    assert text_of(browser, "pool-refunds-owed") == fmt.money(totals["refunds_owed"], "CNY")
-    assert text_of(browser, "cancelled-share") == fmt.share(snapshot["cancellations"]["overall"]["rate"])
-    assert text_of(browser, "applied") == fmt.count(bank.applied)
+    assert {key: text_of(browser, key) for key in dashboard_figures(bank)} == dashboard_figures(bank)
     assert len(browser.find_elements(By.CSS_SELECTOR, "figure.chart svg")) >= 5
     assert "computed" in browser.find_element(By.CSS_SELECTOR, "[data-age]").text
     assert problems(browser) == []
@@ -79,15 +70,10 @@ def test_an_order_page_in_a_browser_shows_the_orders_figures(served: Served, bro
                 BankSettings(policy=parse_policy(POLICY)))
     order_id = urlsplit(served.order).path.rsplit("/", 1)[1]
     assert parse_qs(urlsplit(served.order).query)["secret"] == [lookup_secret(KEY, order_id)]
-    view = order_view(bank, order_id)
     browser.get(served.order)
     live(browser)
     assert browser.find_element(By.TAG_NAME, "h1").text == f"Your order {order_id}"
-    assert text_of(browser, "position") == fmt.count(view["position"])
-    assert text_of(browser, "open-in-lane") == fmt.count(view["open_in_lane"])
-    assert text_of(browser, "eta") == fmt.date(fmt.iso_micros(view["eta"]))
-    assert text_of(browser, "paid") == fmt.money(view["payments"]["paid"], "CNY")
-    assert text_of(browser, "outstanding") == fmt.money(view["payments"]["outstanding"], "CNY")
+    assert {key: text_of(browser, key) for key in order_figures(bank, order_id)} == order_figures(bank, order_id)
     assert "orders placed after it" in browser.find_element(By.CSS_SELECTOR, "ul.why").text
     assert browser.find_element(By.CSS_SELECTOR, "figure.chart figcaption").text.startswith("Position:")
     assert problems(browser) == []

@@ -15,7 +15,6 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from orderbank.engine.access import Access, lookup_secret
-from orderbank.engine.web import format as fmt
 from orderbank.engine.web.server import LogSource, application
 from orderbank.engine.web.site import NotReady
 from orderbank.projections.bank import BankSettings
@@ -24,6 +23,7 @@ from orderbank.projections.policies import parse_policy
 from orderbank.projections.standing import order_view
 from orderbank.replay.audit import Audit, fold_for_pages
 from orderbank.replay.source import FileSource
+from tests.engine.web.expected import dashboard_figures, order_figures
 from tests.engine.web.launches import events, launch
 from tests.engine.web.served import shown
 
@@ -63,17 +63,7 @@ async def test_the_dashboard_shows_the_folds_figures(audit: Audit) -> None:
         response = await c.get("/")
         html = await response.text()
     assert response.status == 200 and set(response.headers) >= SECURITY
-    snapshot = audit.bank.snapshot()
-    for name, lane in snapshot["queue"]["lanes"].items():
-        assert shown(html, f"open-{name}") == fmt.count(lane["open"])
-    totals = snapshot["pool"]["totals"]["CNY"]
-    assert shown(html, "pool-held") == fmt.money(totals["held"], "CNY")
-    assert shown(html, "pool-unpaid") == fmt.money(totals["demanded_outstanding"], "CNY")
-    assert shown(html, "pool-overdue") == fmt.money(totals["overdue_amount"], "CNY")
-    assert shown(html, "pool-refunds-owed") == fmt.money(totals["refunds_owed"], "CNY")
-    assert shown(html, "cancelled-share") == fmt.share(snapshot["cancellations"]["overall"]["rate"])
-    assert shown(html, "applied") == fmt.count(audit.bank.applied)
-    assert shown(html, "as-of") == fmt.date_time(audit.bank.now_us)
+    assert {key: shown(html, key) for key in dashboard_figures(audit.bank)} == dashboard_figures(audit.bank)
     assert html.count("<svg") >= 5 and "<script>" not in html
 
 
@@ -84,13 +74,8 @@ async def test_an_order_page_shows_the_orders_figures_and_why(audit: Audit) -> N
         response = await c.get(f"/orders/{order_id}", params={"secret": lookup_secret(KEY, order_id)})
         html = await response.text()
     assert response.status == 200 and response.headers["Cache-Control"] == "no-store"
-    assert shown(html, "position") == fmt.count(view["position"])
-    assert shown(html, "open-in-lane") == fmt.count(view["open_in_lane"])
-    assert shown(html, "eta") == fmt.date(fmt.iso_micros(view["eta"]))
-    money = view["payments"]
-    assert shown(html, "paid") == fmt.money(money["paid"], "CNY")
-    assert shown(html, "demanded") == fmt.money(money["demanded"], "CNY")
-    assert shown(html, "outstanding") == fmt.money(money["outstanding"], "CNY")
+    figures = order_figures(audit.bank, order_id)
+    assert {key: shown(html, key) for key in figures} == figures
     assert "300 orders placed after it" in html  # the rule, with the policy's k
     assert f"{view['position'] - 1:,} orders are ahead of yours" in html
     assert "Order placed, deposit CNY 5,000" in html
