@@ -297,6 +297,7 @@ def _worker(health: Mapping[str, Any], now: float) -> dict[str, str]:
             "shards": ", ".join(sorted(shards, key=int)) or "none",
             "processed": fmt.count(sum(s.get("processed", 0) for s in shards.values())),
             "lag": fmt.count(health.get("ingest", {}).get("lag", 0)),
+            "frames": fmt.count(health.get("frames_waiting", 0)),
             "published": "yes" if all(s.get("published") for s in shards.values()) else "catching up",
             "written": f"{max(0.0, now - max(written)):,.0f} s ago" if written else fmt.UNKNOWN}
 
