@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from orderbank.engine.cli.output import console, err, fail
+from orderbank.engine.cli.output import TIME_FORMATS, console, err, fail
 from orderbank.engine.kafka.security import KafkaSecurity
 from orderbank.engine.kafka.source import KafkaSource
 from orderbank.projections.errors import ConfigError, LogError
@@ -50,7 +50,8 @@ def replay(
     output: Annotated[Path, typer.Option("-o", "--output", help="report directory")] = Path("report"),
     topic: Annotated[str | None, typer.Option(help="replay a Kafka topic instead of a file")] = None,
     bootstrap: Annotated[str, typer.Option(help="Kafka bootstrap servers, with --topic")] = "127.0.0.1:9092",
-    since: Annotated[datetime | None, typer.Option(help="with --topic: from this time (UTC) on, not the earliest")]
+    since: Annotated[datetime | None, typer.Option(
+        formats=TIME_FORMATS, help="with --topic: from this time (UTC) on, not the earliest")]
     = None,
 ) -> None:
     """Replay a log (a file, or a Kafka topic) under ordering policies and compare them with what happened."""
