@@ -144,9 +144,10 @@ def naive_worker(bootstrap: str, prefix: str, total: int, port: int, datadir: st
     Worker(app, loglevel="error", quiet=True).execute_from_commandline()
 
 
-def child(args: list[str], env: dict[str, str] | None = None, python: str = sys.executable) -> subprocess.Popen[bytes]:
+def child(args: list[str], env: dict[str, str] | None = None, python: str = sys.executable,
+          cwd: Path | None = None) -> subprocess.Popen[bytes]:
     return subprocess.Popen([python, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+                            stdin=subprocess.DEVNULL, env=env, start_new_session=True, cwd=cwd)
 
 
 @dataclass(frozen=True)
@@ -189,7 +190,10 @@ def engine(bootstrap: str, prefix: str, total: int, tmp: Path, build: Build = Bu
     env = {**os.environ, "ORDERBANK_BOOTSTRAP_SERVERS": bootstrap, "ORDERBANK_TOPIC_PREFIX": prefix,
            "ORDERBANK_APP_ID": f"{prefix}-engine-{uuid.uuid4().hex[:6]}", "ORDERBANK_WEB_PORT": str(port),
            "ORDERBANK_DATA_DIR": str(tmp / "engine"), "ORDERBANK_INPUT_PARTITIONS": str(PARTITIONS)}
-    proc = child(["-m", "faust", "-A", build.app, "worker", "-l", "warn"], env, build.python)
+    # From a folder of its own: run from a checkout, `-m` would import that checkout's top-level folders
+    # (an older build's `engine` package, say) instead of the build's installed ones.
+    (tmp / "cwd").mkdir(parents=True, exist_ok=True)
+    proc = child(["-m", "faust", "-A", build.app, "worker", "-l", "warn"], env, build.python, tmp / "cwd")
     try:
         applied = 0.0
         for health in polled(f"http://127.0.0.1:{port}/health"):
