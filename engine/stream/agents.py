@@ -64,9 +64,9 @@ def install(app: faust.App, settings: Settings) -> Runtime:
                 await window.acquire()
                 acking.add(asyncio.ensure_future(ack_when_written(event, written)))
                 acking.difference_update([task for task in acking if task.done()])
-        except Exception as exc:
+        except Exception:
             # Faust logs it and restarts the agent on the same stream; the frame, not acknowledged, comes again.
-            runtime.agent_crashed(exc)
+            runtime.agent_crashed()
             raise
 
     @runtime.table.on_recover  # type: ignore[untyped-decorator]

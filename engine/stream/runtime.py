@@ -46,7 +46,7 @@ from orderbank.engine.stream.schedule import (
     snapshots_due,
 )
 from orderbank.engine.stream.shards import restore_shard
-from orderbank.engine.stream.vitals import DEGRADED, OK, Crashes, ShardState, error_text, verdict
+from orderbank.engine.stream.vitals import DEGRADED, OK, Crashes, ShardState, verdict
 from orderbank.projections.codec import Rejection
 
 log = logging.getLogger(__name__)
@@ -119,7 +119,6 @@ class Runtime:
         except Exception as exc:
             # The agent crashes and Faust restarts it (counted by `agent_crashed`); the frame is read again.
             held.vitals.failed += 1
-            held.vitals.last_error = error_text(exc)
             self.metrics.frames.labels(str(partition), "failed").inc()
             log.error("shard %d: the frame at lanes offset %d raised %r", partition, offset, exc)
             raise
@@ -261,10 +260,10 @@ class Runtime:
                 records += publisher.lane_snapshots(shard.bank)
                 held.snapshot_at = started
                 held.budget.spend(started, time.monotonic() - started)
-        except Exception as exc:
+        except Exception:
             log.exception("shard %d: publishing raised; it will publish everything again", shard.partition)
             held.vitals.publish_failed += 1
-            held.vitals.publishing_fails, held.vitals.last_error = True, error_text(exc)
+            held.vitals.publishing_fails = True
             held.publisher = self._publisher(shard.partition)
             self.metrics.publish_failures.inc()
             # What the failure took is spent as snapshot time: retries take at most SNAPSHOT_SHARE of the clock.
@@ -312,9 +311,9 @@ class Runtime:
         self.shard_states()
         return self.metrics.render()
 
-    def agent_crashed(self, exc: BaseException) -> None:
-        """The shards agent raised `exc`: Faust restarts it; /health counts the restarts."""
-        self.crashes.add(time.monotonic(), exc)
+    def agent_crashed(self) -> None:
+        """The shards agent raised (Faust logs it and restarts the agent): /health counts the restarts."""
+        self.crashes.add(time.monotonic())
         self.metrics.agent_crashes.inc()
 
     def shard_states(self) -> list[ShardState]:
@@ -328,7 +327,7 @@ class Runtime:
             quiet = now - held.shard.last_frame_at
             self.metrics.lag.labels(lanes, str(partition)).set(lag)
             self.metrics.quiet.labels(str(partition)).set(quiet)
-            states.append(ShardState(partition, lag, quiet, held.vitals.publishing_fails, held.vitals.last_error))
+            states.append(ShardState(partition, lag, quiet, held.vitals.publishing_fails))
         return states
 
     def health(self) -> dict[str, Any]:
@@ -346,7 +345,6 @@ class Runtime:
                                     "lag": states[p].lag, "quiet_s": round(states[p].quiet_s, 3),
                                     "frames": h.vitals.as_dict()}
                            for p, h in sorted(self.held.items())},
-                "agent": {"crashes": self.crashes.total, "recent_crashes": crashes,
-                          "last_error": self.crashes.last_error},
+                "agent": {"crashes": self.crashes.total, "recent_crashes": crashes},
                 "ingest": {"partitions": ingest.partitions, "lag": sum(ingest.lag.values()),
                            "first_fetch_at": ingest.first_fetch_at}}

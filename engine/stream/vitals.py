@@ -6,6 +6,8 @@ A worker is `degraded` (HTTP 503, the reasons in the body) when
   it each time, and the frame that raised is read again);
 - a shard's last publish raised (its projection topics go stale while it applies frames);
 and `ok` otherwise. `verdict` is the rule, a pure function of what `ShardState` and `Crashes` hold.
+/health is open to anyone who reaches the port (docs/security.md), so it says what failed and how
+often, never an exception's text: that, with its traceback, shard and offset, is in the log.
 """
 
 from __future__ import annotations
@@ -19,13 +21,9 @@ CRASH_LOOP = 3
 OK, DEGRADED = "ok", "degraded"
 
 
-def error_text(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
-
-
 @dataclass
 class Vitals:
-    """One shard's frame counters since this worker took it over, and its last failure."""
+    """One shard's frame counters since this worker took it over."""
 
     applied: int = 0  # frames applied
     failed: int = 0  # frames whose processing raised (the agent restarts, the frame is read again)
@@ -33,11 +31,10 @@ class Vitals:
     rereads: int = 0  # seeks back to frames it had not applied
     publish_failed: int = 0  # publishes that raised
     publishing_fails: bool = False  # whether its last publish raised
-    last_error: str | None = None  # the last exception of a frame or a publish, as "Type: message"
 
     def as_dict(self) -> dict[str, object]:
         return {"applied": self.applied, "failed": self.failed, "skipped": self.skipped, "rereads": self.rereads,
-                "publish_failed": self.publish_failed, "last_error": self.last_error}
+                "publish_failed": self.publish_failed}
 
 
 @dataclass
@@ -46,12 +43,10 @@ class Crashes:
 
     total: int = 0
     times: deque[float] = field(default_factory=lambda: deque(maxlen=100))
-    last_error: str | None = None
 
-    def add(self, at: float, exc: BaseException) -> None:
+    def add(self, at: float) -> None:
         self.total += 1
         self.times.append(at)
-        self.last_error = error_text(exc)
 
     def within(self, now: float, window_s: float) -> int:
         return sum(1 for at in self.times if now - at <= window_s)
@@ -65,7 +60,6 @@ class ShardState:
     lag: int  # frames in Kafka after its last applied one (0 while the partition's end is unknown)
     quiet_s: float  # seconds since it last applied a frame (or was restored)
     publishing_fails: bool = False
-    last_error: str | None = None
 
 
 def verdict(shards: Iterable[ShardState], crashes: int, *, stall_after_s: float,
@@ -73,12 +67,11 @@ def verdict(shards: Iterable[ShardState], crashes: int, *, stall_after_s: float,
     """Why the worker is degraded (an empty list: it is ok); `crashes`: agent crashes within `crash_window_s`."""
     reasons = []
     for shard in shards:
-        because = f" (last error: {shard.last_error})" if shard.last_error else ""
         if shard.lag > 0 and shard.quiet_s >= stall_after_s:
             reasons.append(f"shard {shard.partition} has not advanced for {shard.quiet_s:.0f} s while "
-                           f"{shard.lag} frames wait{because}")
+                           f"{shard.lag} frames wait")
         if shard.publishing_fails:
-            reasons.append(f"shard {shard.partition} cannot publish{because}")
+            reasons.append(f"shard {shard.partition} cannot publish")
     if crashes >= CRASH_LOOP:
         reasons.append(f"the shards agent crashed {crashes} times in the last {crash_window_s:.0f} s")
     return reasons

@@ -38,7 +38,7 @@ def test_a_publish_that_raises_is_skipped_and_the_publisher_starts_over(
     outbox = Outbox()
     assert not runtime._publish(held, outbox, snapshot=True)  # ... then one that raises: nothing of it is written
     assert outbox.count == 0 and held.vitals.publish_failed == 1
-    assert held.vitals.publishing_fails and held.vitals.last_error == "OverflowError: injected"
+    assert held.vitals.publishing_fails
 
     monkeypatch.undo()
     assert runtime._publish(held, outbox, snapshot=True) and not held.vitals.publishing_fails
