@@ -83,6 +83,12 @@ class Settings(BaseModel):
     snapshot_interval_s: float = Field(10.0, gt=0, le=86400, description="exact lane snapshot period")
     idle_after_s: float = Field(0.25, gt=0, le=3600, description="quiet time after which a shard flushes all")
     snapshot_page_size: int = Field(2000, ge=1, le=20_000, description="positions per lane snapshot record")
+    stall_after_s: float = Field(30.0, gt=0, le=86400,
+                                 description="/health is degraded when a shard has frames waiting and has not "
+                                             "advanced for this long")
+    crash_window_s: float = Field(60.0, gt=0, le=86400,
+                                  description="/health is degraded while the shards agent crashed 3 times "
+                                              "within this many seconds")
 
     @field_validator("policy")
     @classmethod

@@ -42,6 +42,9 @@ class Reason(StrEnum):
     ILLEGAL_TRANSITION = "illegal_transition"
     CURRENCY_MISMATCH = "currency_mismatch"
     LANE_FULL = "lane_full"
+    INTERNAL_ERROR = "internal_error"
+    """Applying the event raised: a bug that some input found. The stream dead-letters the event with
+    the exception's type and message and goes on without it (orderbank.engine.stream.shards)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,7 @@
   of its own (orderbank.engine.stream.ingest_process) or as a service of the app;
 - the `shards` agent on the lanes topic: one Faust event per frame, so Faust's per-message cost is paid once per
   thousand events, folded by the runtime (orderbank.engine.stream.runtime) and acked once its outputs are durable;
+  when it raises, Faust restarts it, and the runtime counts the crash for /health;
 - the `bank` table: Faust owns its changelog topic, recovery and standby replicas; after each recovery the worker
   restores the shards it was given from the table (orderbank.projections.restore);
 - a timer that publishes a shard in full once it has gone idle (orderbank.engine.stream.schedule), and one that
@@ -57,11 +58,16 @@ def install(app: faust.App, settings: Settings) -> Runtime:
             finally:
                 window.release()
 
-        async for event in stream.events():
-            written = await runtime.on_frame(event.message.partition, event.message.offset, event.value)
-            await window.acquire()
-            acking.add(asyncio.ensure_future(ack_when_written(event, written)))
-            acking.difference_update([task for task in acking if task.done()])
+        try:
+            async for event in stream.events():
+                written = await runtime.on_frame(event.message.partition, event.message.offset, event.value)
+                await window.acquire()
+                acking.add(asyncio.ensure_future(ack_when_written(event, written)))
+                acking.difference_update([task for task in acking if task.done()])
+        except Exception:
+            # Faust logs it and restarts the agent on the same stream; the frame, not acknowledged, comes again.
+            runtime.agent_crashed()
+            raise
 
     @runtime.table.on_recover  # type: ignore[untyped-decorator]
     async def restore_assigned() -> None:

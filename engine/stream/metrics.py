@@ -27,6 +27,14 @@ class Metrics:
                                  ["projection"], registry=r)
         self.lag = Gauge("orderbank_consumer_lag", "Messages not yet consumed, per topic partition",
                          ["topic", "partition"], registry=r)
+        self.quiet = Gauge("orderbank_shard_quiet_seconds", "Seconds since the shard last applied a frame",
+                           ["shard"], registry=r)
+        self.frames = Counter("orderbank_frames", "Lanes frames by shard and outcome: applied, failed (raised, "
+                              "read again), skipped (not a frame)", ["shard", "outcome"], registry=r)
+        self.agent_crashes = Counter("orderbank_agent_crashes", "Exceptions that stopped the shards agent "
+                                     "(Faust restarts it)", registry=r)
+        self.publish_failures = Counter("orderbank_publish_failures", "Publishes of a shard that raised",
+                                        registry=r)
         self.batch_seconds = Histogram("orderbank_batch_seconds",
                                        "Time to apply one frame and write its outputs", buckets=_SECONDS, registry=r)
         self.batch_events = Histogram("orderbank_batch_events", "Events per frame",

@@ -21,7 +21,6 @@ import faust
 import msgspec
 import orjson
 from aiohttp import web
-from faust.types import TP
 from faust.web.drivers.aiohttp import Web as AiohttpWeb
 
 from orderbank.engine.access import Grant
@@ -127,14 +126,10 @@ class WorkerSource:
                 cached = self._parts[partition] = version, bank_part(bank, times,
                                                                      self.runtime.settings.eta_window_days)
             banks.append(cached[1])
-        return {"banks": banks, "pool": self.pool.as_dict(),
-                "health": {**self.runtime.health(), "frames_waiting": self.frames_waiting()}}
-
-    def frames_waiting(self) -> int:
-        """Frames in the lanes topic that this worker's shards have not applied yet (as far as its consumer saw)."""
-        lanes, consumer = self.runtime.topics.lanes.name, self.runtime.app.consumer
-        return sum(max(0, (consumer.highwater(TP(lanes, partition)) or 0) - held.shard.offset - 1)
-                   for partition, held in list(self.runtime.held.items()))
+        health = self.runtime.health()
+        # Frames in the lanes topic that this worker's shards have not applied yet (as far as its consumer saw).
+        waiting = sum(shard["lag"] for shard in health["shards"].values())
+        return {"banks": banks, "pool": self.pool.as_dict(), "health": {**health, "frames_waiting": waiting}}
 
     async def dashboard(self) -> DashboardFacts:
         async with self._dashboard_lock:  # one computation however many live pages ask

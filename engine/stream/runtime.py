@@ -6,6 +6,12 @@ messages that arrive while its flow control is off or that were fetched in an ol
 its committed offsets can pass frames that were never applied; the shard's own offset, not the group's commit,
 says where to resume. A frame's outputs (dead letters, changelog records, the projection records that
 orderbank.engine.stream.publish chooses) are written in one acknowledged flush before the frame is acked.
+
+No frame stops a shard: an event that raises is dead-lettered by the shard (orderbank.engine.stream.shards),
+a publish that raises is skipped (the publisher starts over), and a lanes message that is no frame is stepped
+over. Whatever else raises while a frame is folded crashes the shards agent, which Faust restarts; the frame,
+never acknowledged, is read again. Each shard's counters and clocks say on /health whether it advances
+(orderbank.engine.stream.vitals).
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 import faust
@@ -24,7 +31,7 @@ from orderbank.engine.kafka.partitioning import partition_for
 from orderbank.engine.kafka.sink import Outbox, Sink
 from orderbank.engine.kafka.topics import Topics
 from orderbank.engine.settings import Settings
-from orderbank.engine.stream.frames import Entry, FrameError, unpack
+from orderbank.engine.stream.frames import Entry, Frame, FrameError, unpack
 from orderbank.engine.stream.ingest import Ingest, IngestProgress
 from orderbank.engine.stream.ingest_process import IngestProcess
 from orderbank.engine.stream.metrics import Metrics
@@ -39,6 +46,7 @@ from orderbank.engine.stream.schedule import (
     snapshots_due,
 )
 from orderbank.engine.stream.shards import restore_shard
+from orderbank.engine.stream.vitals import DEGRADED, OK, Crashes, ShardState, verdict
 from orderbank.projections.codec import Rejection
 
 log = logging.getLogger(__name__)
@@ -51,7 +59,9 @@ def dead_letter_headers(topic: str, entry: Entry, rejection: Rejection) -> list[
     fields = {"reason": rejection.reason.value, "rule": rejection.rule, "field": rejection.field,
               "message": rejection.message, "order_id": rejection.order_id, "event_id": rejection.event_id,
               "source.topic": topic, "source.partition": str(entry.partition), "source.offset": str(entry.offset)}
-    return [(f"orderbank.{name}", value.encode()) for name, value in fields.items() if value is not None]
+    # backslashreplace: a lone surrogate in a message (an exception's text) must not make the frame raise
+    return [(f"orderbank.{name}", value.encode("utf-8", "backslashreplace"))
+            for name, value in fields.items() if value is not None]
 
 
 class Runtime:
@@ -65,6 +75,7 @@ class Runtime:
             IngestProcess(settings, on_fatal=app.crash) if settings.ingest == "process"
             else Ingest(settings, self.sink, on_fatal=app.crash))
         self.held: dict[int, Held] = {}
+        self.crashes = Crashes()
         self.table: Any = None
         self._outputs = {POSITIONS: self.topics.positions.name, QUEUE: self.topics.queue.name,
                          POOL: self.topics.pool.name, CANCELLATIONS: self.topics.cancellations.name}
@@ -81,12 +92,15 @@ class Runtime:
     def _restore(self, partition: int) -> Held:
         started = time.perf_counter()
         shard = restore_shard(partition, self.table.items(), self.settings.bank)
-        held = self.held[partition] = Held(
-            shard, Publisher(partition, self.settings.position_bucket_ratio, self.settings.snapshot_page_size),
-            SnapshotBudget(SNAPSHOT_SHARE * self.settings.snapshot_interval_s), snapshot_at=time.monotonic())
+        held = self.held[partition] = Held(shard, self._publisher(partition),
+                                           SnapshotBudget(SNAPSHOT_SHARE * self.settings.snapshot_interval_s),
+                                           snapshot_at=time.monotonic())
         log.info("shard %d: restored %d orders in %.2fs", partition, len(shard.bank.orders),
                  time.perf_counter() - started)
         return held
+
+    def _publisher(self, partition: int) -> Publisher:
+        return Publisher(partition, self.settings.position_bucket_ratio, self.settings.snapshot_page_size)
 
     def drop(self, partitions: Iterable[int]) -> None:
         for partition in list(partitions):
@@ -100,15 +114,28 @@ class Runtime:
         held = self.held.get(partition) or self._restore(partition)
         if offset > held.shard.offset + 1 and not await self._missing_frames_gone(held, offset):
             return None
-        started = time.perf_counter()
         try:
-            frame = unpack(raw)
+            return await self._fold(held, offset, raw)
+        except Exception as exc:
+            # The agent crashes and Faust restarts it (counted by `agent_crashed`); the frame is read again.
+            held.vitals.failed += 1
+            self.metrics.frames.labels(str(partition), "failed").inc()
+            log.error("shard %d: the frame at lanes offset %d raised %r", partition, offset, exc)
+            raise
+
+    async def _fold(self, held: Held, offset: int, raw: bytes) -> asyncio.Future[None] | None:
+        if offset <= held.shard.offset:
+            return None  # a redelivery
+        started, partition = time.perf_counter(), held.shard.partition
+        try:
+            frame, outcome = unpack(raw), "applied"
         except FrameError as exc:
+            # Not a frame this code wrote: folded as a frame without events, so the shard moves past it.
             log.error("shard %d: skipping lanes offset %d: %s", partition, offset, exc)
-            return None
+            frame, outcome = Frame("", []), "skipped"
         async with held.lock:
-            shard, bank = held.shard, held.shard.bank
-            counts = (bank.applied, bank.duplicates)
+            shard = held.shard
+            counts = (shard.bank.applied, shard.bank.duplicates)
             rejected = shard.apply(frame, offset)
             if rejected is None:
                 return None
@@ -128,14 +155,20 @@ class Runtime:
             full = False
             if now - held.published_at >= period:
                 full = snapshots_due(held, now, self.settings, catching_up=bool(lag))
-                self._publish(held, outbox, snapshot=full)
+                full = self._publish(held, outbox, snapshot=full) and full
             published = offset if full and not lag else None  # the offset whose whole state these outputs carry
             if published is not None:
                 held.publishing = published
             written = await self.sink.submit(outbox)
+        bank = shard.bank  # a new one if an event raised (orderbank.engine.stream.shards)
         self.metrics.applied.inc(bank.applied - counts[0])
         self.metrics.duplicates.inc(bank.duplicates - counts[1])
         self.metrics.batch_events.observe(len(frame.entries))
+        self.metrics.frames.labels(str(partition), outcome).inc()
+        if outcome == "applied":
+            held.vitals.applied += 1
+        else:
+            held.vitals.skipped += 1
         written.add_done_callback(lambda _: self._written(held, started, published))
         return written
 
@@ -186,6 +219,7 @@ class Runtime:
                 return True
             expected = earliest
         self.metrics.rereads.inc()
+        held.vitals.rereads += 1
         try:
             await self.app.consumer.seek_wait({tp: expected})
         except (TimeoutError, IllegalStateError) as exc:  # revoked meanwhile: its new owner reads them
@@ -211,23 +245,40 @@ class Runtime:
             if held.shard.offset == published:  # and no frame came since
                 held.shard.unpublished, held.published_wall = False, held.written_wall
 
-    def _publish(self, held: Held, outbox: Outbox, *, snapshot: bool) -> None:
+    def _publish(self, held: Held, outbox: Outbox, *, snapshot: bool) -> bool:
+        """Add the shard's projection records to `outbox`; False if building them raised. That is
+        logged and counted (/health says the shard cannot publish), the frame's other outputs are
+        written all the same, and the publisher starts over: it remembered records that will not be
+        written, so it republishes everything the next time."""
         shard, publisher, now = held.shard, held.publisher, time.monotonic()
-        records = publisher.positions(shard.bank, shard.touched) + publisher.figures(shard.bank)
+        held.published_at = now
+        try:
+            records = publisher.positions(shard.bank, shard.touched) + publisher.figures(shard.bank)
+            held.publish_seconds = time.monotonic() - now
+            if snapshot:
+                started = time.monotonic()
+                records += publisher.lane_snapshots(shard.bank)
+                held.snapshot_at = started
+                held.budget.spend(started, time.monotonic() - started)
+        except Exception:
+            log.exception("shard %d: publishing raised; it will publish everything again", shard.partition)
+            held.vitals.publish_failed += 1
+            held.vitals.publishing_fails = True
+            held.publisher = self._publisher(shard.partition)
+            self.metrics.publish_failures.inc()
+            # What the failure took is spent as snapshot time: retries take at most SNAPSHOT_SHARE of the clock.
+            held.snapshot_at = now
+            held.budget.spend(now, time.monotonic() - now)
+            return False
+        held.vitals.publishing_fails = False
         shard.touched = set()
-        held.publish_seconds = time.monotonic() - now
-        if snapshot:
-            started = time.monotonic()
-            records += publisher.lane_snapshots(shard.bank)
-            held.snapshot_at = started
-            held.budget.spend(started, time.monotonic() - started)
         by_projection: dict[str, list[tuple[bytes, bytes | None]]] = {}
         for projection, key, value in records:
             by_projection.setdefault(projection, []).append((key, value))
         for projection, pairs in by_projection.items():
             outbox.extend(self._outputs[projection], shard.partition, pairs)
             self.metrics.published.labels(projection).inc(len(pairs))
-        held.published_at = now
+        return True
 
     async def publish_idle(self) -> None:
         """Publish in full every shard that has unpublished changes and no frame for a while."""
@@ -238,7 +289,8 @@ class Runtime:
                     and idle_publish_due(held, time.monotonic(), self.settings)):
                 async with held.lock:
                     outbox, offset = Outbox(), shard.offset
-                    self._publish(held, outbox, snapshot=True)
+                    if not self._publish(held, outbox, snapshot=True):
+                        continue
                     written = await self.sink.submit(outbox)
                 await written
                 held.published_wall = time.time()
@@ -256,12 +308,43 @@ class Runtime:
 
     def render_metrics(self) -> bytes:
         self.ingest_progress()
+        self.shard_states()
         return self.metrics.render()
 
+    def agent_crashed(self) -> None:
+        """The shards agent raised (Faust logs it and restarts the agent): /health counts the restarts."""
+        self.crashes.add(time.monotonic())
+        self.metrics.agent_crashes.inc()
+
+    def shard_states(self) -> list[ShardState]:
+        """Each shard's lanes lag and quiet time (also set on their gauges), for the health rule."""
+        now, lanes, states = time.monotonic(), self.topics.lanes.name, []
+        for partition, held in sorted(self.held.items()):
+            # The end of the partition as the consumer last fetched it: the frames waiting are known
+            # whether or not the shard applies any (the gauge `_lag` sets moves only with frames).
+            end = self.app.consumer.highwater(TP(lanes, partition))
+            lag = max(0, (end or 0) - held.shard.offset - 1)
+            quiet = now - held.shard.last_frame_at
+            self.metrics.lag.labels(lanes, str(partition)).set(lag)
+            self.metrics.quiet.labels(str(partition)).set(quiet)
+            states.append(ShardState(partition, lag, quiet, held.vitals.publishing_fails))
+        return states
+
     def health(self) -> dict[str, Any]:
-        ingest = self.ingest_progress()
-        return {"status": "ok", "worker": self.settings.worker_id,
-                "shards": {str(p): {**h.shard.health(), "written_at": h.written_wall, "published_at": h.published_wall}
+        """The worker's state for /health: `status` ok or degraded (`reasons` say why), and per shard
+        its offset, counters, lanes lag and frames."""
+        ingest, settings = self.ingest_progress(), self.settings
+        states = {state.partition: state for state in self.shard_states()}
+        # A rebalance or the table's recovery holds every shard back: that is waited out, not a stall.
+        waiting = self.app.rebalancing or self.app.in_recovery
+        crashes = self.crashes.within(time.monotonic(), settings.crash_window_s)
+        reasons = verdict([replace(s, lag=0) if waiting else s for s in states.values()], crashes,
+                          stall_after_s=settings.stall_after_s, crash_window_s=settings.crash_window_s)
+        return {"status": DEGRADED if reasons else OK, "reasons": reasons, "worker": settings.worker_id,
+                "shards": {str(p): {**h.shard.health(), "written_at": h.written_wall, "published_at": h.published_wall,
+                                    "lag": states[p].lag, "quiet_s": round(states[p].quiet_s, 3),
+                                    "frames": h.vitals.as_dict()}
                            for p, h in sorted(self.held.items())},
+                "agent": {"crashes": self.crashes.total, "recent_crashes": crashes},
                 "ingest": {"partitions": ingest.partitions, "lag": sum(ingest.lag.values()),
                            "first_fetch_at": ingest.first_fetch_at}}

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from orderbank.engine.settings import Settings
 from orderbank.engine.stream.publish import Publisher
 from orderbank.engine.stream.shards import Shard
+from orderbank.engine.stream.vitals import Vitals
 
 CATCH_UP_SLOWDOWN = 10  # publish and snapshot period multiplier while a shard has a backlog ...
 CATCH_UP_SHARE = 0.05  # ... and the most of its time publishing positions may take then
@@ -58,6 +59,7 @@ class Held:
     written_wall: float | None = None  # wall-clock time the last frame's outputs were acknowledged
     published_wall: float | None = None  # ... and the last full publish
     sought: tuple[int, float] | None = None  # the lanes offset read again from, and when (monotonic)
+    vitals: Vitals = field(default_factory=Vitals)  # its frame counters and last failure, for /health
 
 
 def snapshots_due(held: Held, now: float, settings: Settings, *, catching_up: bool = False) -> bool:

@@ -6,7 +6,8 @@
 - `/snapshot`, `/queue`, `/pool`, `/cancellations`: the whole bank across every worker's shards,
   merged at the latest shard clock (orderbank.projections.merge): byte for byte the fold's snapshot once
   the workers are caught up.
-- `/health`, `/metrics` (Prometheus); `/shards/clock` and `/shards/parts` serve the merge.
+- `/health` (200 ok, or 503 degraded with the reasons: orderbank.engine.stream.vitals), `/metrics` (Prometheus);
+  `/shards/clock` and `/shards/parts` serve the merge.
 Only GET; path and query parameters are validated; errors are `{"error": ...}` without internals.
 
 Private (orderbank.engine.access): an order answers to its lookup secret (`?secret=`) or the service token
@@ -34,6 +35,7 @@ from orderbank.engine.kafka.partitioning import partition_for
 from orderbank.engine.kafka.topics import BANK_TABLE
 from orderbank.engine.stream.metrics import CONTENT_TYPE
 from orderbank.engine.stream.runtime import Runtime
+from orderbank.engine.stream.vitals import OK
 from orderbank.projections.bank import canonical
 from orderbank.projections.errors import OrderbankError, StreamError
 from orderbank.projections.events import OrderId
@@ -158,7 +160,8 @@ def install(app: faust.App, runtime: Runtime) -> Views:
     @app.page("/health")
     @guarded
     async def health(self: Any, request: Any) -> Any:
-        return self.bytes(canonical(runtime.health()), **canonical_json)
+        health = runtime.health()
+        return self.bytes(canonical(health), status=200 if health["status"] == OK else 503, **canonical_json)
 
     @app.page("/metrics")
     @guarded

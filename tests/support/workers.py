@@ -109,13 +109,14 @@ class Worker:
         return body
 
     def health(self) -> dict[str, Any] | None:
+        """Its /health, ok (200) or degraded (503); None while it does not answer."""
         if self.proc is not None and self.proc.poll() is not None:
             raise AssertionError(f"worker {self.name} exited with {self.proc.returncode}:\n{self.log_tail()}")
         try:
             status, body = self.get("/health")
         except OSError:
             return None
-        return orjson.loads(body) if status == 200 else None
+        return orjson.loads(body) if status in (200, 503) else None
 
     def describe(self) -> str:
         """Its health (or how it exited) and log tail, to say where a test stuck."""

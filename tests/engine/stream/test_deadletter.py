@@ -1,5 +1,5 @@
 """Bad input through Kafka lands on the dead-letter topic, reasons and original bytes intact,
-and the good events around it are still folded."""
+and the good events around it are still folded; so does an event that makes the reducer raise."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import orjson
 import pytest
 
 from orderbank.engine.dev.broker import Broker
+from orderbank.projections.bank import fold_lines
 from orderbank.replay.synth import generate, preset
 from tests.support.equality import assert_equals_the_fold
 from tests.support.topics import keyed, produce_raw, read_topic, unique_settings
@@ -75,5 +76,42 @@ def test_bad_input_is_dead_lettered_with_its_reason_and_bytes_and_good_events_st
         _, metrics = worker.get("/metrics")
         assert b'orderbank_rejections_total{reason="malformed_json"} 2.0' in metrics
         assert f"orderbank_ingested_events_total {len(good) + len(bad)}.0".encode() in metrics
+    finally:
+        worker.stop()
+
+
+def test_an_event_that_raises_is_dead_lettered_as_internal_error_and_the_shard_goes_on(
+        broker: Broker, tmp_path: Path) -> None:
+    docs = list(generate(preset("small", 400), 5))
+    lines = [orjson.dumps(d) for d in docs]
+    bad = next(i for i, d in enumerate(docs) if d["type"] == "OrderCancelled")  # half-applied when it raises
+    settings = unique_settings(broker.bootstrap)
+    worker = Worker(settings, tmp_path, preload="tests.support.raising_event")
+    (tmp_path / worker.name).mkdir()
+    (tmp_path / worker.name / "raise-on-event").write_text(docs[bad]["event_id"])  # read by the preload
+    worker.start()
+    try:
+        coordinates = produce_raw(settings, keyed(lines))
+        caught_up([worker])
+
+        letters = {(int(r.headers["orderbank.source.partition"]), int(r.headers["orderbank.source.offset"])): r
+                   for r in read_topic(settings, f"{settings.topic_prefix}.deadletter")}
+        others = lines[:bad] + lines[bad + 1:]
+        # Besides it, the events the fold without it rejects: its order's refund, on an order still open.
+        _, rejected = fold_lines(others, settings.bank)
+        expected = [coordinates[bad]] + [coordinates[n - 1 if n <= bad else n] for n, _ in rejected]
+        assert sorted(letters) == sorted(expected) and rejected
+        letter = letters[coordinates[bad]]
+        assert (letter.key, letter.value) == (docs[bad]["order_id"].encode(), lines[bad])
+        assert letter.headers["orderbank.reason"] == b"internal_error"
+        assert letter.headers["orderbank.message"].startswith(b"RuntimeError: raising_event: injected")
+        assert letter.headers["orderbank.event_id"] == docs[bad]["event_id"].encode()
+        assert_equals_the_fold(worker.snapshot(), others, settings.bank)
+
+        health = worker.health()
+        assert health is not None and health["status"] == "ok" and health["agent"]["crashes"] == 0
+        (shard,) = [s for s in health["shards"].values() if s["lanes"]]
+        assert shard["rejected"]["internal_error"] == 1 and shard["frames"]["failed"] == 0
+        assert worker.proc is not None and worker.proc.poll() is None  # never restarted
     finally:
         worker.stop()

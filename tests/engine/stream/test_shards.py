@@ -1,15 +1,24 @@
-"""A shard (orderbank.engine.stream.shards) folds lanes frames as the fold does and restores from its changelog."""
+"""A shard (orderbank.engine.stream.shards) folds lanes frames as the fold does, restores from its changelog,
+and goes on without an event that raises."""
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
+import pytest
 
+from orderbank.engine.stream import shards
 from orderbank.engine.stream.frames import FrameBuilder, unpack
 from orderbank.engine.stream.shards import Shard, restore_shard
-from orderbank.projections.bank import BankSettings, OrderBank, canonical
-from orderbank.projections.codec import Reason, Rejection
+from orderbank.projections.bank import BankSettings, OrderBank, canonical, fold_lines
+from orderbank.projections.cancellations import CancellationProjection
+from orderbank.projections.codec import Reason, Rejection, decode_batch
+from orderbank.projections.events import Event
+from orderbank.projections.orders import Order
+from orderbank.projections.queue import QueueProjection
 from tests.support.equality import assert_equals_the_fold
 from tests.support.topics import key_of
 
@@ -53,3 +62,82 @@ def test_a_key_that_is_not_the_order_id_is_rejected(launch_docs: list[dict[str, 
     shard = Shard(0, OrderBank())
     (rejected,) = shard.apply(unpack(builder.build()), 0) or []
     assert rejected[1].rule == "key_is_order_id" and shard.bank.orders == {}
+
+
+def raising_for(order_id: str, fun: Callable[..., Any]) -> Callable[..., Any]:
+    """`fun`, a projection's method taking an order, raising after it ran for `order_id`'s order: the bank is left
+    half-changed (the order and the projections before this one changed, this one and the rest not)."""
+
+    def failing(self: Any, order: Order, *args: Any) -> Any:
+        result = fun(self, order, *args)
+        if order.order_id == order_id:
+            raise RuntimeError(f"injected for {order_id}")
+        return result
+
+    return failing
+
+
+def orders_events(docs: list[dict[str, Any]]) -> dict[str, list[str]]:
+    events: dict[str, list[str]] = {}
+    for doc in docs:
+        events.setdefault(doc["order_id"], []).append(doc["type"])
+    return events
+
+
+def inject(kind: str, docs: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> int:
+    """Make one event raise, as `kind` says; its index in `docs`. Later events of its order follow it."""
+    events = orders_events(docs)
+    if kind == "cancellation":  # mid-way through a cancellation: status and queue changed, the rates not
+        order_id = next(o for o, types in events.items() if types == ["OrderPlaced", "OrderCancelled", "RefundPaid"])
+        monkeypatch.setattr(CancellationProjection, "cancelled",
+                            raising_for(order_id, CancellationProjection.cancelled))
+        return next(i for i, d in enumerate(docs) if d["order_id"] == order_id and d["type"] == "OrderCancelled")
+    if kind == "placement":  # a new order in the order table and the pool, not in the queue
+        order_id = next(o for o, types in events.items() if len(types) >= 4)
+        monkeypatch.setattr(QueueProjection, "add", raising_for(order_id, QueueProjection.add))
+        return next(i for i, d in enumerate(docs) if d["order_id"] == order_id)
+    # the decoder: raises on a frame holding this event, and on the event alone
+    bad = next(i for i, d in enumerate(docs) if d["type"] == "PaymentReceived")
+    poison = orjson.dumps(docs[bad])
+
+    def decoding(raws: Sequence[bytes]) -> list[Event | Rejection]:
+        if poison in raws:
+            raise ValueError("injected decoder bug")
+        return decode_batch(raws)
+
+    monkeypatch.setattr(shards, "decode_batch", decoding)  # the name the shard calls
+    return bad
+
+
+@pytest.mark.parametrize("kind", ["cancellation", "placement", "decode"])
+def test_an_event_that_raises_is_dead_lettered_and_leaves_the_bank_as_the_fold_without_it(
+        launch_docs: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch, kind: str) -> None:
+    settings, raws = BankSettings(), [orjson.dumps(d) for d in launch_docs]
+    bad = inject(kind, launch_docs, monkeypatch)
+    shard, changelog = Shard(0, OrderBank(settings)), dict[bytes, bytes]()
+    rejected: list[tuple[Any, Rejection]] = []
+    for offset, start in enumerate(range(0, len(raws), 1000)):
+        rejected += shard.apply(unpack(frame_of(raws[start:start + 1000], start)), offset) or []
+        changelog.update(shard.changelog())
+
+    (entry, error), = [(e, r) for e, r in rejected if r.reason is Reason.INTERNAL_ERROR]
+    assert (entry.offset, entry.value) == (bad, raws[bad])
+    assert error.rule == ("decode" if kind == "decode" else "apply")
+    assert error.message.startswith("ValueError: injected" if kind == "decode" else "RuntimeError: injected")
+    assert "Traceback" not in error.message
+    others = raws[:bad] + raws[bad + 1:]
+    folded, folded_rejections = fold_lines(others, settings)
+    assert Counter(r.reason for _, r in rejected) == Counter(
+        [Reason.INTERNAL_ERROR] + [r.reason for _, r in folded_rejections])
+    assert_equals_the_fold(canonical(shard.bank.snapshot()), others, settings)
+    assert shard.processed == len(raws) and shard.bank.stats()["orders"] == len(folded.orders)
+    restored = restore_shard(0, changelog.items(), settings)
+    assert_equals_the_fold(canonical(restored.bank.snapshot()), others, settings)
+
+    # Fixed and sent again, the event and the later ones of its order apply: the bank never took it as seen.
+    monkeypatch.undo()
+    order_id = launch_docs[bad]["order_id"]
+    again = [raws[i] for i in range(bad, len(raws)) if launch_docs[i]["order_id"] == order_id]
+    assert shard.apply(unpack(frame_of(again, len(raws))), 99) == []
+    assert_equals_the_fold(canonical(shard.bank.snapshot()), raws, settings)
+
