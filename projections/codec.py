@@ -42,6 +42,7 @@ class Reason(StrEnum):
     ILLEGAL_TRANSITION = "illegal_transition"
     CURRENCY_MISMATCH = "currency_mismatch"
     LANE_FULL = "lane_full"
+    EVENT_ID_CONFLICT = "event_id_conflict"
 
 
 @dataclass(frozen=True, slots=True)

@@ -74,7 +74,7 @@ def replay_history(source: LineSource, settings: BankSettings | None = None,
     bank = OrderBank(settings)
     history = History()
     boundary = None
-    for number, event in decoded_lines(source.lines()):
+    for number, line, event in decoded_lines(source.lines()):
         if progress is not None and number % 65_536 == 0:
             progress(number)
         if not isinstance(event, Rejection):
@@ -84,7 +84,7 @@ def replay_history(source: LineSource, settings: BankSettings | None = None,
             while at >= boundary:  # the fold's clock passes midnight: sample the day that ended
                 sample(bank, history, boundary)
                 boundary += US_PER_DAY
-        bank.apply_decoded(event)
+        bank.apply_decoded(event, line)
     if boundary is not None:
         sample(bank, history, boundary)
     history.stats = bank.stats()

@@ -2,14 +2,16 @@
 
 `Shard.apply(frame)` decodes the entries with orderbank.projections.codec and hands it to OrderBank.apply, the
 same reducer the replay uses; no business rule lives here. It returns the rejected entries (for
-the dead-letter topic) and remembers which orders changed, for the changelog.
+the dead-letter topic: a rejection the bank counted before is a duplicate, not returned again) and
+remembers which orders changed, for the changelog.
 
 The changelog of the bank table holds one record per order, `o:<shard>:<order_id>` (`Saved`: the
 order's state, whose `updated_us` makes the restored clock exact, and the ids of its applied
-events), and one per shard, `s:<shard>` (the counters and the last lanes offset applied), written
-after the orders: a crash in between leaves the frame to be redelivered (its events
-are duplicates for the orders already written), never skipped. Keys carry the shard so a worker
-can restore each partition it is given.
+events), one per rejection counted, `r:<shard>:<rejection_id as 16 hex digits>` (its reason), so
+the same bad input is not counted nor dead-lettered again after a restart, and one per shard,
+`s:<shard>` (the counters and the last lanes offset applied), written after the others: a crash
+in between leaves the frame to be redelivered (its events are duplicates for the orders already
+written), never skipped. Keys carry the shard so a worker can restore each partition it is given.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import msgspec
 import orjson
 
 from orderbank.engine.stream.frames import Entry, Frame
-from orderbank.projections.bank import BankSettings, OrderBank, Verdict
+from orderbank.projections.bank import BankSettings, OrderBank, Verdict, rejection_id
 from orderbank.projections.codec import Reason, Rejection, decode_batch
 from orderbank.projections.orders import Order
 from orderbank.projections.restore import restore
@@ -35,6 +37,10 @@ def order_key(shard: int, order_id: str) -> bytes:
 
 def meta_key(shard: int) -> bytes:
     return f"s:{shard}".encode()
+
+
+def rejection_key(shard: int, counted: int) -> bytes:
+    return f"r:{shard}:{counted:016x}".encode()
 
 
 def _key_rejection(key: bytes | None, order_id: str, event_id: str) -> Rejection:
@@ -52,6 +58,11 @@ class Saved(msgspec.Struct, array_like=True, gc=False):
     def event_ids(self) -> Iterator[int]:
         events = self.events
         return (int(events[i:i + 32], 16) for i in range(0, len(events), 32))
+
+    def applied(self) -> Iterator[tuple[int, str, int]]:
+        """Its applied events as (event id, order_id, seq): an order's applied seqs run 1, 2, 3, ..."""
+        order_id = self.order.order_id
+        return ((event_id, order_id, seq) for seq, event_id in enumerate(self.event_ids(), start=1))
 
 
 _SAVED = msgspec.json.Decoder(Saved)
@@ -72,6 +83,7 @@ class Shard:
     offset: int = -1  # the last lanes-topic offset applied
     saved: dict[str, Saved] = field(default_factory=dict)
     changed: set[str] = field(default_factory=set)  # orders to write to the changelog
+    counted: dict[int, str] = field(default_factory=dict)  # rejections counted since, to write: id -> reason
     touched: set[str] = field(default_factory=set)  # orders with events since the last publish
     unpublished: bool = False  # events applied (or state restored) since the last full publish
     last_frame_at: float = field(default_factory=time.monotonic)
@@ -86,18 +98,19 @@ class Shard:
             if isinstance(event, Rejection) or entry.key != event.order_id.encode():
                 if not isinstance(event, Rejection):
                     event = _key_rejection(entry.key, event.order_id, str(event.event_id))
-                rejected.append((entry, bank.reject(event)))
-                continue
-            outcome = bank.apply(event)
-            if outcome is applied:
-                order_id = event.order_id
-                record = saved.get(order_id)
-                if record is None:
-                    record = saved[order_id] = Saved(bank.orders[order_id])
-                record.events += event.event_id.hex
-                changed.add(order_id)
-            elif isinstance(outcome, Rejection):
+                outcome = bank.reject(event, entry.value)
+            else:
+                outcome = bank.apply(event, entry.value)
+                if outcome is applied:
+                    order_id = event.order_id
+                    record = saved.get(order_id)
+                    if record is None:
+                        record = saved[order_id] = Saved(bank.orders[order_id])
+                    record.events += event.event_id.hex
+                    changed.add(order_id)
+            if isinstance(outcome, Rejection):
                 rejected.append((entry, outcome))
+                self.counted[rejection_id(entry.value, outcome.reason)] = outcome.reason.value
         self.touched |= changed
         self.offset, self.unpublished, self.last_frame_at = offset, True, time.monotonic()
         return rejected
@@ -111,10 +124,11 @@ class Shard:
         """Records for the orders changed since the last call, then the shard record."""
         bank, saved, partition = self.bank, self.saved, self.partition
         out = [(order_key(partition, order_id), _encode(saved[order_id])) for order_id in self.changed]
+        out += [(rejection_key(partition, counted), reason.encode()) for counted, reason in self.counted.items()]
         meta = {"offset": self.offset, "applied": bank.applied, "duplicates": bank.duplicates,
                 "rejections": dict(bank.rejections)}
         out.append((meta_key(partition), orjson.dumps(meta)))
-        self.changed = set()
+        self.changed, self.counted = set(), {}
         return out
 
     def health(self) -> dict[str, Any]:
@@ -124,17 +138,20 @@ class Shard:
 
 def restore_shard(partition: int, table: Iterable[tuple[bytes, bytes]], settings: BankSettings) -> Shard:
     """The shard as its changelog records left it (an empty shard when there are none)."""
-    prefix, meta_at = order_key(partition, ""), meta_key(partition)
+    prefix, counted_prefix, meta_at = order_key(partition, ""), rejection_key(partition, 0)[:-16], meta_key(partition)
     saved: dict[str, Saved] = {}
+    counted: list[int] = []
     meta: dict[str, Any] = {"offset": -1, "applied": 0, "duplicates": 0, "rejections": {}}
     for key, value in table:
         if key.startswith(prefix):
             record = saved_of(value)
             saved[record.order.order_id] = record
+        elif key.startswith(counted_prefix):
+            counted.append(int(key[len(counted_prefix):], 16))
         elif key == meta_at:
             meta = orjson.loads(value)
     clock = max((record.order.updated_us for record in saved.values()), default=0)
     bank = restore((record.order for record in saved.values()), clock, settings,
-                   (i for record in saved.values() for i in record.event_ids()))
+                   (event for record in saved.values() for event in record.applied()), counted)
     bank.resume_counts(meta["applied"], meta["duplicates"], meta["rejections"])
     return Shard(partition, bank, meta["offset"], saved, unpublished=bool(saved))

@@ -21,7 +21,7 @@ from orderbank.engine.settings import Settings
 from orderbank.engine.stream.frames import FrameBuilder, unpack
 from orderbank.engine.stream.ingest import LaneDirectory
 from orderbank.engine.stream.shards import Shard, restore_shard
-from orderbank.projections.bank import BankSettings, OrderBank, Verdict, canonical, fold
+from orderbank.projections.bank import BankSettings, OrderBank, canonical, fold
 from orderbank.projections.codec import Rejection, decode_batch
 from orderbank.projections.events import Event
 from orderbank.projections.merge import merge, part
@@ -42,19 +42,18 @@ def folded(lines: Sequence[bytes], settings: Settings) -> bytes:
     return canonical(fold(events_of(lines), settings.bank).snapshot())
 
 
-def restored_from(bank: OrderBank, seen: Iterable[int]) -> OrderBank:
-    """A bank restored from `bank`'s orders as the changelog stores them (JSON) and reads them back."""
+def restored_from(bank: OrderBank, folded: Iterable[Event]) -> OrderBank:
+    """A bank restored from `bank`'s orders as the changelog stores them (JSON) and reads them back,
+    and from the ids of the events it `folded`."""
     orders = [order_from_doc(orjson.loads(msgspec.json.encode(order))) for order in bank.orders.values()]
-    return restore(orders, bank.now_us, bank.settings, seen)
+    return restore(orders, bank.now_us, bank.settings, ((e.event_id.int, e.order_id, e.seq) for e in folded))
 
 
 def restored(lines: Sequence[bytes], settings: Settings) -> bytes:
-    """Half the log folded, a bank restored from its orders and applied event ids, the rest applied to that."""
+    """Half the log folded, a bank restored from its orders and the ids of those events, the rest applied to that."""
     events = events_of(lines)
     half = len(events) // 2
-    bank = OrderBank(settings.bank)
-    seen = [event.event_id.int for event in events[:half] if bank.apply(event) is Verdict.APPLIED]
-    bank = restored_from(bank, seen)
+    bank = restored_from(fold(events[:half], settings.bank), events[:half])
     for event in events[half:]:
         bank.apply(event)
     return canonical(bank.snapshot())

@@ -53,3 +53,22 @@ def test_a_key_that_is_not_the_order_id_is_rejected(launch_docs: list[dict[str, 
     shard = Shard(0, OrderBank())
     (rejected,) = shard.apply(unpack(builder.build()), 0) or []
     assert rejected[1].rule == "key_is_order_id" and shard.bank.orders == {}
+
+
+def test_the_same_bad_input_again_is_counted_and_dead_lettered_once_even_after_a_restart(
+        launch_docs: list[dict[str, Any]]) -> None:
+    """A producer's re-run sends the bad lines again, at new offsets: the bank counts a rejection once
+    per input and reason, and the shard keeps what it counted in its changelog."""
+    settings = BankSettings()
+    placed = launch_docs[0]
+    gap = orjson.dumps({"type": "PaymentReceived", "event_id": "00000000-0000-4000-8000-000000000003", "seq": 3,
+                        "order_id": placed["order_id"], "occurred_at": placed["occurred_at"],
+                        "amount": {"minor": 1, "currency": "CNY"}})
+    shard = Shard(1, OrderBank(settings))
+    first = shard.apply(unpack(frame_of([b"{not json", gap, orjson.dumps(placed)], 0)), 0) or []
+    restarted = restore_shard(1, shard.changelog(), settings)
+    again = restarted.apply(unpack(frame_of([b"{not json", gap, orjson.dumps(placed), b"{not json"], 100)), 1) or []
+    assert [r.reason for _, r in first] == [Reason.MALFORMED_JSON, Reason.UNKNOWN_ORDER]
+    assert [r.reason for _, r in again] == [Reason.SEQ_GAP]  # rejected again, for another reason: counted
+    assert dict(restarted.bank.rejections) == {"malformed_json": 1, "unknown_order": 1, "seq_gap": 1}
+    assert (restarted.bank.applied, restarted.bank.duplicates, restarted.processed) == (1, 3, 7)
