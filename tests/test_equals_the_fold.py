@@ -14,7 +14,9 @@ import orjson
 import pytest
 
 from orderbank.engine.settings import Settings
+from orderbank.projections.bank import fold_lines as fold_lines_of
 from orderbank.projections.codec import encode
+from orderbank.projections.events import Money
 from orderbank.replay.synth import generate, preset
 from tests.support import factories as f
 from tests.support.equality import assert_equals_the_fold, fold_lines
@@ -24,11 +26,23 @@ SETTINGS = [Settings(policy="fifo"), Settings(policy="bounded-overtake:k=3", lan
             Settings(policy="paid-first", lane_by="model_trim")]
 
 
-@pytest.fixture(params=[*IN_PROCESS, pytest.param("kafka", marks=pytest.mark.broker)])
-def way(request: pytest.FixtureRequest, tmp_path: Path) -> Way:
+def way_named(request: pytest.FixtureRequest, tmp_path: Path) -> Way:
     if request.param == "kafka":
         return through_kafka(request.getfixturevalue("broker").bootstrap, tmp_path)
     return IN_PROCESS[request.param]
+
+
+@pytest.fixture(params=[*IN_PROCESS, pytest.param("kafka", marks=pytest.mark.broker)])
+def way(request: pytest.FixtureRequest, tmp_path: Path) -> Way:
+    return way_named(request, tmp_path)
+
+
+@pytest.fixture(params=[*(name for name in IN_PROCESS if name != "merge"),
+                        pytest.param("kafka", marks=pytest.mark.broker)])
+def judging_way(request: pytest.FixtureRequest, tmp_path: Path) -> Way:
+    """The ways that judge every event as one bank would: not `merge`, whose per-lane banks cannot see
+    an event id taken in another lane (the stream's ingest, reading the input, can)."""
+    return way_named(request, tmp_path)
 
 
 def a_launch() -> list[bytes]:
@@ -51,6 +65,35 @@ def a_troubled_log() -> list[bytes]:
     malformed = b'{"type": "OrderPlaced", "order_id": '
     return ([encode(e) for e in first] + [malformed, encode(rejected[0])] + [encode(e) for e in then]
             + [encode(e) for e in duplicates + rejected[1:]])
+
+
+def a_hostile_log() -> list[bytes]:
+    """Placements no bank applies naming another model before an order's real one (each once chose the
+    order's shard), an order taking another's event id, an event id taken by a refused event, bad
+    lines sent twice. The orders that share ids share an input partition (A, X, Y2, Z2: 2 of 4),
+    within which the stream checks event ids."""
+    yu7 = [f.placed(order, day) for day, order in enumerate("ABCD")]
+    bad = [f.placed("X", 4, model="SU7").model_copy(update={"seq": 2, "event_id": f.eid("X", 1, "bad")}),
+           f.placed("X", 4.5, model="SU7").model_copy(update={"deposit": Money(minor=1, currency="USD"),
+                                                             "event_id": f.eid("X", 1, "usd")})]
+    x = [f.placed("X", 5), f.received("X", 2, 6, 24_500_000)]
+    y2 = [f.placed("Y2", 7, model="SU7").model_copy(update={"event_id": yu7[0].event_id}), f.received("Y2", 2, 8, 1)]
+    z2 = [f.placed("Z2", 9, model="SU7"), f.received("Z2", 2, 10, 100).model_copy(update={"event_id": bad[0].event_id})]
+    malformed = b'{"type": "OrderPlaced", "order_id": "X"'
+    return ([encode(e) for e in [*yu7, *bad, *x]] + [malformed, encode(bad[0])]
+            + [encode(e) for e in [*y2, *z2, f.delivered("A", 2, 11)]] + [malformed, encode(bad[1])])
+
+
+def test_a_hostile_log_equals_the_fold(judging_way: Way) -> None:
+    settings = Settings(policy="fifo")
+    lines = a_hostile_log()
+    bank, rejected = fold_lines_of(lines, settings.bank)
+    assert dict(bank.rejections) == {"seq_gap": 1, "currency_mismatch": 1, "malformed_json": 1,
+                                     "event_id_conflict": 2, "unknown_order": 1}
+    assert bank.duplicates == 3 and [line for line, _ in rejected] == [5, 6, 9, 11, 12, 14]
+    x = bank.position_of("X")  # behind B, C and D (A was delivered): the finding showed 1 of 1
+    assert sorted(bank.queue.lanes) == ["SU7", "YU7"] and x is not None and (x.position, x.open_in_lane) == (4, 4)
+    assert_equals_the_fold(judging_way(lines, settings), lines, settings.bank)
 
 
 @pytest.mark.parametrize("settings", SETTINGS, ids=lambda s: f"{s.policy} by {s.lane_by}")

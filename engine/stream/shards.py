@@ -12,6 +12,8 @@ the same bad input is not counted nor dead-lettered again after a restart, and o
 `s:<shard>` (the counters and the last lanes offset applied), written after the others: a crash
 in between leaves the frame to be redelivered (its events are duplicates for the orders already
 written), never skipped. Keys carry the shard so a worker can restore each partition it is given.
+A restored bank knows the ids its applied events took, not those of events it refused: the
+ingest, which keeps every id of its input partitions, marks the entries whose id is taken.
 """
 
 from __future__ import annotations
@@ -100,7 +102,7 @@ class Shard:
                     event = _key_rejection(entry.key, event.order_id, str(event.event_id))
                 outcome = bank.reject(event, entry.value)
             else:
-                outcome = bank.apply(event, entry.value)
+                outcome = bank.apply(event, entry.value, id_taken=entry.id_taken)
                 if outcome is applied:
                     order_id = event.order_id
                     record = saved.get(order_id)

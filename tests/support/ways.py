@@ -19,7 +19,7 @@ import orjson
 from orderbank.engine.kafka.topics import Topics
 from orderbank.engine.settings import Settings
 from orderbank.engine.stream.frames import FrameBuilder, unpack
-from orderbank.engine.stream.ingest import LaneDirectory
+from orderbank.engine.stream.ingest import LaneDirectory, Routes
 from orderbank.engine.stream.shards import Shard, restore_shard
 from orderbank.projections.bank import BankSettings, OrderBank, canonical, fold
 from orderbank.projections.codec import Rejection, decode_batch
@@ -82,20 +82,19 @@ def merged(lines: Sequence[bytes], settings: Settings) -> bytes:
     return merged_at_the_latest_clock(banks_by_lane(events_of(lines), settings.bank), settings.bank)
 
 
-def frames_of(lines: Iterable[bytes], settings: Settings) -> dict[int, list[bytes]]:
-    """The lines as the ingest forwards them from one input partition: routed by lane to their shard,
-    packed into frames of FRAME_EVENTS."""
+def frames_of(lines: Sequence[bytes], settings: Settings) -> dict[int, list[bytes]]:
+    """The lines as the ingest forwards them from one input partition, keyed by order id: routed to
+    their shard, packed into frames of FRAME_EVENTS."""
     directory = LaneDirectory(settings.bank, settings.shard_partitions)
-    directory.learn(0, [])
     builders: dict[int, list[FrameBuilder]] = {}
     events = Topics(settings).events.name
-    for offset, line in enumerate(lines):
-        key = key_of(line)
-        shard = directory.shard_of(0, key, line)
+    keys = [key_of(line) for line in lines]
+    for offset, (line, key, (shard, id_taken)) in enumerate(zip(lines, keys, directory.route(Routes(), keys, lines),
+                                                                strict=True)):
         frames = builders.setdefault(shard, [FrameBuilder(events)])
         if frames[-1].count == FRAME_EVENTS:
             frames.append(FrameBuilder(events))
-        frames[-1].add(0, offset, key, line)
+        frames[-1].add(0, offset, key, line, id_taken)
     return {shard: [frame.build() for frame in frames] for shard, frames in builders.items()}
 
 
