@@ -3,17 +3,20 @@
 `Shard.apply(frame)` decodes the entries with orderbank.projections.codec and hands it to OrderBank.apply, the
 same reducer the replay uses; no business rule lives here. It returns the rejected entries (for
 the dead-letter topic: a rejection the bank counted before is a duplicate, not returned again) and
-remembers which orders changed, for the changelog.
+remembers which orders changed, for the changelog. An input partition's messages reach a shard in
+offset order, so an entry at or below the last offset it judged from that partition is one the
+ingest forwarded again after a crash or a rebalance: a duplicate, not judged a second time.
 
 The changelog of the bank table holds one record per order, `o:<shard>:<order_id>` (`Saved`: the
 order's state, whose `updated_us` makes the restored clock exact, and the ids of its applied
-events), one per rejection counted, `r:<shard>:<rejection_id as 16 hex digits>` (its reason), so
-the same bad input is not counted nor dead-lettered again after a restart, and one per shard,
-`s:<shard>` (the counters and the last lanes offset applied), written after the others: a crash
-in between leaves the frame to be redelivered (its events are duplicates for the orders already
-written), never skipped. Keys carry the shard so a worker can restore each partition it is given.
-A restored bank knows the ids its applied events took, not those of events it refused: the
-ingest, which keeps every id of its input partitions, marks the entries whose id is taken.
+events), one per rejection counted, `r:<shard>:<rejection_id as 16 hex digits>` (its reason), so the
+same bad input is not counted nor dead-lettered again after a restart, and one per shard,
+`s:<shard>` (the counters, the last lanes offset applied and the last input offset judged from each
+input partition), written after the others: a crash in between leaves the frame to be redelivered
+(its events are duplicates for the orders already written), never skipped. Keys carry the shard so a
+worker can restore each partition it is given. A restored bank knows the ids its applied events
+took, not those of events it refused: the ingest, which keeps every id of its input partitions,
+marks the entries whose id is taken.
 """
 
 from __future__ import annotations
@@ -86,6 +89,7 @@ class Shard:
     saved: dict[str, Saved] = field(default_factory=dict)
     changed: set[str] = field(default_factory=set)  # orders to write to the changelog
     counted: dict[int, str] = field(default_factory=dict)  # rejections counted since, to write: id -> reason
+    inputs: dict[int, int] = field(default_factory=dict)  # input partition -> the last offset judged
     touched: set[str] = field(default_factory=set)  # orders with events since the last publish
     unpublished: bool = False  # events applied (or state restored) since the last full publish
     last_frame_at: float = field(default_factory=time.monotonic)
@@ -94,9 +98,13 @@ class Shard:
         """Fold a frame into the bank; None if this offset was applied before (a redelivery)."""
         if offset <= self.offset:
             return None
-        bank, saved, changed, rejected = self.bank, self.saved, self.changed, []
+        bank, saved, changed, inputs, rejected = self.bank, self.saved, self.changed, self.inputs, []
         applied = Verdict.APPLIED
         for entry, event in zip(frame.entries, decode_batch([e.value for e in frame.entries]), strict=True):
+            if entry.offset <= inputs.get(entry.partition, -1):
+                bank.repeated()
+                continue
+            inputs[entry.partition] = entry.offset
             if isinstance(event, Rejection) or entry.key != event.order_id.encode():
                 if not isinstance(event, Rejection):
                     event = _key_rejection(entry.key, event.order_id, str(event.event_id))
@@ -128,7 +136,7 @@ class Shard:
         out = [(order_key(partition, order_id), _encode(saved[order_id])) for order_id in self.changed]
         out += [(rejection_key(partition, counted), reason.encode()) for counted, reason in self.counted.items()]
         meta = {"offset": self.offset, "applied": bank.applied, "duplicates": bank.duplicates,
-                "rejections": dict(bank.rejections)}
+                "rejections": dict(bank.rejections), "inputs": {str(p): o for p, o in self.inputs.items()}}
         out.append((meta_key(partition), orjson.dumps(meta)))
         self.changed, self.counted = set(), {}
         return out
@@ -156,4 +164,5 @@ def restore_shard(partition: int, table: Iterable[tuple[bytes, bytes]], settings
     bank = restore((record.order for record in saved.values()), clock, settings,
                    (event for record in saved.values() for event in record.applied()), counted)
     bank.resume_counts(meta["applied"], meta["duplicates"], meta["rejections"])
-    return Shard(partition, bank, meta["offset"], saved, unpublished=bool(saved))
+    inputs = {int(p): o for p, o in meta.get("inputs", {}).items()}
+    return Shard(partition, bank, meta["offset"], saved, inputs=inputs, unpublished=bool(saved))
