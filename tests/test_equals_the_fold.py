@@ -16,9 +16,9 @@ import pytest
 from orderbank.engine.settings import Settings
 from orderbank.projections.bank import fold_lines as fold_lines_of
 from orderbank.projections.codec import encode
-from orderbank.projections.events import Money
 from orderbank.replay.synth import generate, preset
 from tests.support import factories as f
+from tests.support.cases import a_hostile_log
 from tests.support.equality import assert_equals_the_fold, fold_lines
 from tests.support.ways import IN_PROCESS, Way, through_kafka
 
@@ -65,23 +65,6 @@ def a_troubled_log() -> list[bytes]:
     malformed = b'{"type": "OrderPlaced", "order_id": '
     return ([encode(e) for e in first] + [malformed, encode(rejected[0])] + [encode(e) for e in then]
             + [encode(e) for e in duplicates + rejected[1:]])
-
-
-def a_hostile_log() -> list[bytes]:
-    """Placements no bank applies naming another model before an order's real one (each once chose the
-    order's shard), an order taking another's event id, an event id taken by a refused event, bad
-    lines sent twice. The orders that share ids share an input partition (A, X, Y2, Z2: 2 of 4),
-    within which the stream checks event ids."""
-    yu7 = [f.placed(order, day) for day, order in enumerate("ABCD")]
-    bad = [f.placed("X", 4, model="SU7").model_copy(update={"seq": 2, "event_id": f.eid("X", 1, "bad")}),
-           f.placed("X", 4.5, model="SU7").model_copy(update={"deposit": Money(minor=1, currency="USD"),
-                                                             "event_id": f.eid("X", 1, "usd")})]
-    x = [f.placed("X", 5), f.received("X", 2, 6, 24_500_000)]
-    y2 = [f.placed("Y2", 7, model="SU7").model_copy(update={"event_id": yu7[0].event_id}), f.received("Y2", 2, 8, 1)]
-    z2 = [f.placed("Z2", 9, model="SU7"), f.received("Z2", 2, 10, 100).model_copy(update={"event_id": bad[0].event_id})]
-    malformed = b'{"type": "OrderPlaced", "order_id": "X"'
-    return ([encode(e) for e in [*yu7, *bad, *x]] + [malformed, encode(bad[0])]
-            + [encode(e) for e in [*y2, *z2, f.delivered("A", 2, 11)]] + [malformed, encode(bad[1])])
 
 
 def test_a_hostile_log_equals_the_fold(judging_way: Way) -> None:
