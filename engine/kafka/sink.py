@@ -68,7 +68,9 @@ class Sink(Service):
         super().__init__(**kwargs)
         self.settings = settings
         self._producer: AIOKafkaProducer | None = None
-        self._queue: asyncio.Queue[tuple[Outbox, asyncio.Future[None]]] | None = None
+        # Made here, not on start: an outbox submitted while another caller is still starting the sink
+        # (maybe_start returns at once then) waits in it for the sender.
+        self._queue: asyncio.Queue[tuple[Outbox, asyncio.Future[None]]] = asyncio.Queue()
         self.batch_bytes: dict[str, int] = {}  # topic -> the size of the batches it takes
         self.failed: BaseException | None = None  # once a write is lost, nothing later may land
 
@@ -87,7 +89,6 @@ class Sink(Service):
         # A batch's header comes on top of its records: keep a margin under the limit.
         self.batch_bytes = {name: min(BULK_BATCH_BYTES, limits.get(name, BROKER_DEFAULT_LIMIT) - 4096)
                              for name in names}
-        self._queue = asyncio.Queue()
         self.add_future(self._sender(self._producer, self._queue))
 
     async def on_stop(self) -> None:
@@ -102,7 +103,6 @@ class Sink(Service):
     async def submit(self, outbox: Outbox) -> asyncio.Future[None]:
         """Queue an outbox for writing; the future completes when all of it is acknowledged."""
         await self.maybe_start()
-        assert self._queue is not None
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((outbox, done))
         return done
