@@ -44,7 +44,7 @@ class Routes:
     """What routing knows of one input partition, learnt from its records in order: the shard of each
     order whose placement a bank may accept, and which event took each event id.
 
-    Memory: ~130 bytes per event id (orderbank.projections.bank.EventIds), ~100 per order placed."""
+    Memory: ~150 bytes per event (its id in EventIds, and the order placed), measured over a launch."""
 
     def __init__(self) -> None:
         self.orders: dict[bytes, int] = {}  # order key -> the shard of its lane
