@@ -1,16 +1,24 @@
 """The order bank: every order's state and the three projections, kept by one pure reducer.
 
 `OrderBank.apply(event)` checks the event against its order's lifecycle, updates the order
-and the projections, and returns what happened: `APPLIED`, `DUPLICATE` (same event_id, or a
-seq already applied: a no-op) or a `Rejection`. `apply_decoded` takes what a decoder gave, an
-event or a rejection, so every input is counted once whether it applied or not; `fold(events)`
-applies a whole history and `fold_lines(lines)` a log's lines. The fold's clock `now` is the
-latest occurred_at seen, so results depend on the events alone, not on when or in which
-interleaving of orders they were folded.
+and the projections, and returns what happened: `APPLIED`, `DUPLICATE` (a seq already applied, or
+the same bad input rejected again: a no-op) or a `Rejection`. `apply_decoded` takes what a decoder
+gave, an event or a rejection, so every input is counted once whether it applied or not;
+`fold(events)` applies a whole history and `fold_lines(lines)` a log's lines. The fold's clock
+`now` is the latest occurred_at seen, so results depend on the events alone, not on when or in
+which interleaving of orders they were folded.
+
+Two rules look beyond one order. An event id names one event, (order_id, seq): the first event
+that carries it takes it, whatever becomes of that event, and any other event carrying it is an
+`event_id_conflict` (a verdict the stream's ingest can reach from the input alone, without the
+banks' state: orderbank.engine.stream.ingest). And a rejection is counted once per input (its
+bytes, given as `raw`) and reason: the same bad bytes rejected again for the same reason, a
+producer's re-run or a redelivery, are a duplicate.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -48,6 +56,42 @@ class BankSettings:
         return event.model if self.lane_by == "model" else f"{event.model}/{event.trim}"
 
 
+class EventIds:
+    """Which event took each event id: the first that carried it, as a hash of its (order_id, seq).
+
+    Python's hash of the pair: salted per process, so no input can aim at a collision (one in 2**64
+    by chance), and recomputed whenever the owners are (`remember`). ~130 bytes an id."""
+
+    def __init__(self) -> None:
+        self._owners: dict[int, int] = {}  # event id's 128-bit int -> hash((order_id, seq))
+
+    def taken_by_another(self, event: Event) -> bool:
+        """Whether another event took this one's id; if none did, this one takes it."""
+        owner = hash((event.order_id, event.seq))
+        return self._owners.setdefault(event.event_id.int, owner) != owner
+
+    def remember(self, events: Iterable[tuple[int, str, int]]) -> None:
+        """Ids taken by these events, (event id's 128-bit int, order_id, seq): by the first to carry each."""
+        owners = self._owners
+        for event_id, order_id, seq in events:
+            owners.setdefault(event_id, hash((order_id, seq)))
+
+
+class Counted:
+    """The rejections counted, by `rejection_id` (8 bytes each, ~80 bytes in the set)."""
+
+    def __init__(self) -> None:
+        self.ids: set[int] = set()
+
+    def first(self, raw: bytes | str, reason: Reason) -> bool:
+        """Whether this input is rejected for this reason for the first time (it is counted now)."""
+        counted = rejection_id(raw, reason)
+        if counted in self.ids:
+            return False
+        self.ids.add(counted)
+        return True
+
+
 class OrderBank:
     """All orders and their projections. Mutated only through its methods (and built from orders by
     `orderbank.projections.restore`)."""
@@ -62,19 +106,20 @@ class OrderBank:
         self.applied = 0
         self.duplicates = 0
         self.rejections: Counter[str] = Counter()
-        self._seen: set[int] = set()
+        self.event_ids = EventIds()
+        self.counted = Counted()
 
-    def apply(self, event: Event) -> Verdict | Rejection:
+    def apply(self, event: Event, raw: bytes | str | None = None, *, id_taken: bool = False) -> Verdict | Rejection:
+        """Apply an event (`raw`: its input bytes, which tell a rejection already counted). `id_taken`:
+        its id is known to be another event's (the stream's ingest knows it of ids this bank never saw)."""
+        if id_taken or self.event_ids.taken_by_another(event):
+            return self._count(id_conflict(event), raw)
         order = self.orders.get(event.order_id)
-        event_id = event.event_id.int
-        if event_id in self._seen or (order is not None and event.seq <= order.last_seq):
-            self.duplicates += 1
-            return Verdict.DUPLICATE
+        if order is not None and event.seq <= order.last_seq:
+            return self.repeated()
         rejection = check(order, event) if order is not None else self._placement_rule(event)
         if rejection is not None:
-            self.rejections[rejection.reason.value] += 1
-            return rejection
-        self._seen.add(event_id)
+            return self._count(rejection, raw)
         occurred_us = micros(event.occurred_at)
         if occurred_us > self.now_us:
             self.now_us = occurred_us
@@ -89,18 +134,31 @@ class OrderBank:
         self.applied += 1
         return Verdict.APPLIED
 
-    def reject(self, rejection: Rejection) -> Rejection:
+    def reject(self, rejection: Rejection, raw: bytes | str | None = None) -> Verdict | Rejection:
         """Count an input refused before it reached `apply`: it did not decode, or its transport was wrong."""
+        return self._count(rejection, raw)
+
+    def _count(self, rejection: Rejection, raw: bytes | str | None) -> Verdict | Rejection:
+        """The rejection, counted; or a duplicate if these bytes were rejected for this reason before."""
+        if raw is not None and not self.counted.first(raw, rejection.reason):
+            return self.repeated()
         self.rejections[rejection.reason.value] += 1
         return rejection
 
-    def apply_decoded(self, decoded: Event | Rejection) -> Verdict | Rejection:
-        """Apply what a decoder gave: an event is applied, a rejection counted."""
-        return self.reject(decoded) if isinstance(decoded, Rejection) else self.apply(decoded)
+    def repeated(self) -> Verdict:
+        """Count an input delivered again that was judged before (a stream knows it by where it came from)."""
+        self.duplicates += 1
+        return Verdict.DUPLICATE
 
-    def remember(self, event_ids: Iterable[int]) -> None:
-        """Event ids (their 128-bit ints) applied before this bank was restored, so one redelivered is a duplicate."""
-        self._seen.update(event_ids)
+    def apply_decoded(self, decoded: Event | Rejection, raw: bytes | str | None = None) -> Verdict | Rejection:
+        """Apply what a decoder gave (from `raw`): an event is applied, a rejection counted."""
+        return self.reject(decoded, raw) if isinstance(decoded, Rejection) else self.apply(decoded, raw)
+
+    def remember(self, taken: Iterable[tuple[int, str, int]], rejected: Iterable[int] = ()) -> None:
+        """What a bank restored from its orders cannot know: the events that took ids before, as (event
+        id's 128-bit int, order_id, seq), and the `rejection_id`s counted before."""
+        self.event_ids.remember(taken)
+        self.counted.ids.update(rejected)
 
     def resume_counts(self, applied: int, duplicates: int, rejections: Mapping[str, int]) -> None:
         """Go on counting from a saved bank's counters (`stats()` reports them)."""
@@ -178,6 +236,19 @@ class OrderBank:
         }
 
 
+def id_conflict(event: Event) -> Rejection:
+    return Rejection(Reason.EVENT_ID_CONFLICT, "event_id_unique",
+                     f"event id {event.event_id} names another event (another order_id or seq)", "event_id",
+                     event.order_id, str(event.event_id))
+
+
+def rejection_id(raw: bytes | str, reason: Reason) -> int:
+    """What tells a rejection counted before: 8 bytes of a hash of the input's bytes and the reason."""
+    digest = hashlib.blake2b(reason.value.encode() + b"\0", digest_size=8)
+    digest.update(raw.encode() if isinstance(raw, str) else raw)
+    return int.from_bytes(digest.digest())
+
+
 def fold(events: Iterable[Event], settings: BankSettings | None = None) -> OrderBank:
     """The order bank after applying `events` in order to an empty bank."""
     bank = OrderBank(settings)
@@ -186,10 +257,10 @@ def fold(events: Iterable[Event], settings: BankSettings | None = None) -> Order
     return bank
 
 
-def decoded_lines(lines: Iterable[bytes | str]) -> Iterator[tuple[int, Event | Rejection]]:
-    """Each line of a log decoded, with its number from 1: what `OrderBank.apply_decoded` takes, one at a
-    time. An empty line is a blank line of the file: it keeps its number and is not decoded."""
-    return ((number, decode(line)) for number, line in enumerate(lines, start=1) if line)
+def decoded_lines(lines: Iterable[bytes | str]) -> Iterator[tuple[int, bytes | str, Event | Rejection]]:
+    """Each line of a log, numbered from 1, and what it decodes to: what `OrderBank.apply_decoded` takes, one
+    at a time. An empty line is a blank line of the file: it keeps its number and is not decoded."""
+    return ((number, line, decode(line)) for number, line in enumerate(lines, start=1) if line)
 
 
 REJECTED_KEPT = 20
@@ -203,8 +274,8 @@ def fold_lines(lines: Iterable[bytes | str],
     `REJECTED_KEPT` rejected lines by number (`bank.rejections` counts them all)."""
     bank = OrderBank(settings)
     rejected: list[tuple[int, Rejection]] = []
-    for number, decoded in decoded_lines(lines):
-        outcome = bank.apply_decoded(decoded)
+    for number, line, decoded in decoded_lines(lines):
+        outcome = bank.apply_decoded(decoded, line)
         if isinstance(outcome, Rejection) and len(rejected) < REJECTED_KEPT:
             rejected.append((number, outcome))
     return bank, rejected

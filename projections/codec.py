@@ -45,6 +45,7 @@ class Reason(StrEnum):
     INTERNAL_ERROR = "internal_error"
     """Applying the event raised: a bug that some input found. The stream dead-letters the event with
     the exception's type and message and goes on without it (orderbank.engine.stream.shards)."""
+    EVENT_ID_CONFLICT = "event_id_conflict"
 
 
 @dataclass(frozen=True, slots=True)

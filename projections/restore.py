@@ -25,11 +25,14 @@ def order_from_doc(doc: Mapping[str, Any]) -> Order:
 
 
 def restore(orders: Iterable[Order], clock_us: int, settings: BankSettings | None = None,
-            seen: Iterable[int] = ()) -> OrderBank:
+            taken: Iterable[tuple[int, str, int]] = (), rejected: Iterable[int] = ()) -> OrderBank:
     """A bank holding `orders` (taken over, not copied) at clock `clock_us`.
 
-    `seen` are the applied event ids (their 128-bit ints), so a redelivered event is still
-    recognised as a duplicate by its id, not only by its seq.
+    `taken` are events that took their ids, as (event id's 128-bit int, order_id, seq), so another
+    event carrying one is a conflict: the applied ones at least, whose redeliveries stay duplicates
+    by id; given every event that reached the bank, in order, the restored bank judges ids as the
+    fold does. `rejected` are the `rejection_id`s counted, so the same bad input is not counted
+    again (`OrderBank.remember`).
     """
     bank = OrderBank(settings)
     # In placement order, so queue ordinals come out as the fold computed them.
@@ -46,5 +49,5 @@ def restore(orders: Iterable[Order], clock_us: int, settings: BankSettings | Non
             bank.queue.lanes[order.lane].deliveries.add(order.closed_us)
             bank.cancellations.delivered(order)
     bank.now_us = clock_us
-    bank.remember(seen)
+    bank.remember(taken, rejected)
     return bank

@@ -22,6 +22,7 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
+from orderbank.projections.bank import Counted
 from orderbank.projections.codec import MAX_EVENT_BYTES, Rejection, decode
 from orderbank.replay.joined import Joined
 from orderbank.replay.orderlog import I64, NEVER, Flags
@@ -61,17 +62,23 @@ _UUID_DASHES = np.array([8, 13, 18, 23])
 
 
 class ExactPath:
-    """Lines decoded by `orderbank.projections.codec`: which, and the rejections with their line numbers."""
+    """Lines decoded by `orderbank.projections.codec`: which, and the rejections with their line numbers
+    (a line rejected before, the same bytes, is a duplicate as the bank counts it)."""
 
     def __init__(self) -> None:
         self.lines: set[int] = set()
         self.rejections: list[tuple[int, Rejection]] = []
+        self.counted = Counted()
+        self.duplicates = 0
 
     def shape(self, number: int, line: bytes) -> Shape | None:
         self.lines.add(number)
         event = decode(line)
         if isinstance(event, Rejection):
-            self.rejections.append((number, event))
+            if self.counted.first(line, event.reason):
+                self.rejections.append((number, event))
+            else:
+                self.duplicates += 1
             return None
         return shape_of(event)
 

@@ -85,11 +85,11 @@ def replay_history(source: LineSource, settings: BankSettings | None = None,
     bank = OrderBank(settings)
     history = History()
     boundary = None
-    for number, event in decoded_lines(source.lines()):
+    for number, line, event in decoded_lines(source.lines()):
         if progress is not None and number % 65_536 == 0:
             progress(number)
         if isinstance(event, Rejection):
-            bank.reject(event)
+            bank.reject(event, line)
             continue
         at = micros(event.occurred_at)
         if until_us is not None and at > until_us:
@@ -101,7 +101,7 @@ def replay_history(source: LineSource, settings: BankSettings | None = None,
             if watch is not None:
                 watch.midnight(bank, boundary)
             boundary += US_PER_DAY
-        if bank.apply(event) is Verdict.APPLIED and watch is not None:
+        if bank.apply(event, line) is Verdict.APPLIED and watch is not None:
             watch.applied(bank, event)
     if boundary is not None:
         sample(bank, history, boundary)

@@ -1,16 +1,17 @@
 """Which decoded events apply: the bank's lifecycle rules, over columns where an order goes the
 expected way, event by event through `orderbank.projections.orders.check` where it does not.
 
-The rows are grouped by order (one sort that keeps each order's events in log order). An order
-goes the expected way when its first event is its OrderPlaced at seq 1, its seqs run 1, 2, 3, ...,
-every amount is in its currency, nothing follows a delivery, only refunds follow a cancellation,
-a cancellation refunds at most what was paid, refunds stay within what is owed and none of its
-event ids is on another row: then every one of its events applies, which numpy checks for all
-orders at once. The other orders' events (a duplicate, a gap, an event for an order never placed,
-an event id used again, maybe by another order, ...) are decoded again by `orderbank.projections.codec`
-and folded one by one with the bank's rules, which say what applies, what is a duplicate and why
-the rest is rejected. Where a lane could fill up (the bank's `max_open_per_lane` depends on every
-order before) or amounts could overflow int64 sums, every order is folded one by one.
+The rows are grouped by order (one sort that keeps each order's events in log order). An order goes
+the expected way when its first event is its OrderPlaced at seq 1, its seqs run 1, 2, 3, ..., every
+amount is in its currency, nothing follows a delivery, only refunds follow a cancellation, a
+cancellation refunds at most what was paid, refunds stay within what is owed and none of its event
+ids is on another row: then every one of its events applies, which numpy checks for all orders at
+once. The other orders' events (a duplicate, a gap, an event for an order never placed, an event id
+used again, maybe by another order, a bad line repeated, ...) are decoded again by
+`orderbank.projections.codec` and folded one by one with the bank's rules (its `EventIds` and
+`Counted` among them), which say what applies, what is a duplicate and why the rest is rejected.
+Where a lane could fill up (the bank's `max_open_per_lane` depends on every order before) or amounts
+could overflow int64 sums, every order is folded one by one.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from orderbank.projections.bank import BankSettings
+from orderbank.projections.bank import BankSettings, Counted, EventIds, id_conflict
 from orderbank.projections.codec import Reason, Rejection, decode
 from orderbank.projections.events import (
     Event,
@@ -168,7 +169,7 @@ def _expected(rows: Rows, orders: Orders) -> Flags:
     owed[group[owing[kind[owing] == CANCELLED]]] = minor[kind[owing] == CANCELLED]
     refunds = np.where(kind[owing] == REFUNDED, minor, 0)
     ok[owing] &= orders.running(owing, refunds) + refunds <= owed[group[owing]]
-    # an event whose id the bank has applied before is a duplicate, whichever order and seq it names
+    # an event id on two rows: one of them is a redelivery or a conflict (and a line repeated is both)
     ok &= ~_ids_shared(rows)[at]
     expected = np.ones(len(starts), dtype=bool)
     expected[group[~ok]] = False
@@ -198,7 +199,8 @@ def _fold_each(lines: I64, source: LineSource, settings: BankSettings) -> _Folde
     wanted = dict(zip(lines.tolist(), range(len(lines)), strict=True))
     orders: dict[str, Order] = {}
     open_in: Counter[str] = Counter()
-    seen: set[int] = set()  # the applied event ids (every row with an id on another row is folded here)
+    # Every row with an id on another row is folded here, and every repeated line (its id is on the other).
+    event_ids, counted = EventIds(), Counted()
     for number, line in enumerate(source.lines(), start=1):
         row = wanted.get(number)
         if row is None:
@@ -207,15 +209,19 @@ def _fold_each(lines: I64, source: LineSource, settings: BankSettings) -> _Folde
         event = decode(line)
         assert not isinstance(event, Rejection), f"line {number} decoded on the fast path, rejected on the exact one"
         order = orders.get(event.order_id)
-        event_id = event.event_id.int
-        if event_id in seen or (order is not None and event.seq <= order.last_seq):
+        if event_ids.taken_by_another(event):
+            rejection: Rejection | None = id_conflict(event)
+        elif order is not None and event.seq <= order.last_seq:
             out.duplicates += 1
             continue
-        rejection = check(order, event) or _over_limit(order, event, open_in, settings)
+        else:
+            rejection = check(order, event) or _over_limit(order, event, open_in, settings)
         if rejection is not None:
-            out.rejections.append((number, rejection))
+            if counted.first(line, rejection.reason):
+                out.rejections.append((number, rejection))
+            else:
+                out.duplicates += 1
             continue
-        seen.add(event_id)
         out.applied[row] = True
         _apply(orders, order, event, open_in, settings)
         if len(out.decoded) == len(wanted):

@@ -53,7 +53,7 @@ def load(source: LineSource, settings: BankSettings | None = None, progress: Loa
         settlement = settle(rows, orders, settings, source, exact)
         rejections = sorted(decoded.rejections + settlement.rejections, key=lambda item: item[0])
         report = LoadReport(
-            lines=lines, applied=int(settlement.applied.sum()), duplicates=settlement.duplicates,
+            lines=lines, applied=int(settlement.applied.sum()), duplicates=decoded.duplicates + settlement.duplicates,
             rejected=dict(Counter(rejection.reason.value for _, rejection in rejections)),
             examples=[{"line": number, **rejection.as_dict()} for number, rejection in rejections[:MAX_EXAMPLES]],
             exact_lines=len(decoded.lines | settlement.decoded))

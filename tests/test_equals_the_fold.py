@@ -14,9 +14,11 @@ import orjson
 import pytest
 
 from orderbank.engine.settings import Settings
+from orderbank.projections.bank import fold_lines as fold_lines_of
 from orderbank.projections.codec import encode
 from orderbank.replay.synth import generate, preset
 from tests.support import factories as f
+from tests.support.cases import a_hostile_log
 from tests.support.equality import assert_equals_the_fold, fold_lines
 from tests.support.ways import IN_PROCESS, Way, through_kafka
 
@@ -24,11 +26,23 @@ SETTINGS = [Settings(policy="fifo"), Settings(policy="bounded-overtake:k=3", lan
             Settings(policy="paid-first", lane_by="model_trim")]
 
 
-@pytest.fixture(params=[*IN_PROCESS, pytest.param("kafka", marks=pytest.mark.broker)])
-def way(request: pytest.FixtureRequest, tmp_path: Path) -> Way:
+def way_named(request: pytest.FixtureRequest, tmp_path: Path) -> Way:
     if request.param == "kafka":
         return through_kafka(request.getfixturevalue("broker").bootstrap, tmp_path)
     return IN_PROCESS[request.param]
+
+
+@pytest.fixture(params=[*IN_PROCESS, pytest.param("kafka", marks=pytest.mark.broker)])
+def way(request: pytest.FixtureRequest, tmp_path: Path) -> Way:
+    return way_named(request, tmp_path)
+
+
+@pytest.fixture(params=[*(name for name in IN_PROCESS if name != "merge"),
+                        pytest.param("kafka", marks=pytest.mark.broker)])
+def judging_way(request: pytest.FixtureRequest, tmp_path: Path) -> Way:
+    """The ways that judge every event as one bank would: not `merge`, whose per-lane banks cannot see
+    an event id taken in another lane (the stream's ingest, reading the input, can)."""
+    return way_named(request, tmp_path)
 
 
 def a_launch() -> list[bytes]:
@@ -51,6 +65,18 @@ def a_troubled_log() -> list[bytes]:
     malformed = b'{"type": "OrderPlaced", "order_id": '
     return ([encode(e) for e in first] + [malformed, encode(rejected[0])] + [encode(e) for e in then]
             + [encode(e) for e in duplicates + rejected[1:]])
+
+
+def test_a_hostile_log_equals_the_fold(judging_way: Way) -> None:
+    settings = Settings(policy="fifo")
+    lines = a_hostile_log()
+    bank, rejected = fold_lines_of(lines, settings.bank)
+    assert dict(bank.rejections) == {"seq_gap": 1, "currency_mismatch": 1, "malformed_json": 1,
+                                     "event_id_conflict": 2, "unknown_order": 1}
+    assert bank.duplicates == 3 and [line for line, _ in rejected] == [5, 6, 9, 11, 12, 14]
+    x = bank.position_of("X")  # behind B, C and D (A was delivered): the finding showed 1 of 1
+    assert sorted(bank.queue.lanes) == ["SU7", "YU7"] and x is not None and (x.position, x.open_in_lane) == (4, 4)
+    assert_equals_the_fold(judging_way(lines, settings), lines, settings.bank)
 
 
 @pytest.mark.parametrize("settings", SETTINGS, ids=lambda s: f"{s.policy} by {s.lane_by}")

@@ -68,7 +68,7 @@ class Sink(Service):
         super().__init__(**kwargs)
         self.settings = settings
         self._producer: AIOKafkaProducer | None = None
-        self._queue: asyncio.Queue[tuple[Outbox, asyncio.Future[None]]] | None = None
+        self._queue: asyncio.Queue[tuple[Outbox, asyncio.Future[None]]] = asyncio.Queue()
         self.batch_bytes: dict[str, int] = {}  # topic -> the size of the batches it takes
         self.failed: BaseException | None = None  # once a write is lost, nothing later may land
         # mode's maybe_start returns as soon as a start has begun: a frame arriving while this sink still
@@ -90,7 +90,6 @@ class Sink(Service):
         # A batch's header comes on top of its records: keep a margin under the limit.
         self.batch_bytes = {name: min(BULK_BATCH_BYTES, limits.get(name, BROKER_DEFAULT_LIMIT) - 4096)
                              for name in names}
-        self._queue = asyncio.Queue()
         self.add_future(self._sender(self._producer, self._queue))
         self._ready.set()
 
@@ -111,7 +110,6 @@ class Sink(Service):
     async def submit(self, outbox: Outbox) -> asyncio.Future[None]:
         """Queue an outbox for writing; the future completes when all of it is acknowledged."""
         await self.started_up()
-        assert self._queue is not None
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((outbox, done))
         return done

@@ -94,7 +94,7 @@ class Topics:
             "[shard, 'overall']", COMPACTED)
         self.deadletter = TopicSpec(
             f"{prefix}.deadletter", 1,
-            "rejected input: original key and bytes; reason and source topic/partition/offset in headers",
+            "rejected input: original bytes keyed sha256:<hex>; original key, reason and source in headers",
             {**KEEP_FOREVER, "max.message.bytes": FRAME_BYTES_MAX}, fixed_partitions=False)
 
     def all(self) -> list[TopicSpec]:

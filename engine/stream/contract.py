@@ -88,11 +88,13 @@ def asyncapi(schemas: str = "../schemas/") -> dict[str, Any]:
         "OverallRate": message(OverallRate, _tuple(_SHARD, {"const": "overall"}), "a shard's overall cancellations"),
         "DeadLetter": {
             "name": "DeadLetter", "summary": "a rejected input message",
-            "description": "The input message as it came, key and value byte for byte (the value need not be "
-                           "JSON); why it was rejected and where it came from are in its headers.",
+            "description": "The input message's value as it came, byte for byte (it need not be JSON), keyed by "
+                           "the SHA-256 of those bytes so a rejection sent again lands beside the first; the input's "
+                           "own key, why it was rejected and where it came from are in its headers.",
             "contentType": "application/octet-stream",
             "headers": {"schemaFormat": PAYLOAD_FORMAT, "schema": {"$ref": f"{schemas}DeadLetterHeaders.json"}},
-            "bindings": {"kafka": {"key": {"type": ["string", "null"], "description": "the input message's key"},
+            "bindings": {"kafka": {"key": {"type": "string", "pattern": "^sha256:[0-9a-f]{64}$",
+                                           "description": "sha256:<hex digest of the value>"},
                                    "bindingVersion": KAFKA_BINDING}}},
     }
     public = {"events": list(map(type_name, EVENT_TYPES)), "positions": ["Position"],

@@ -2,9 +2,10 @@
 
 Faust pays its per-message cost once per Kafka message, so the ingest stage packs the events of
 one shard into a frame and the shard agent unpacks it. Each entry keeps what the dead-letter topic
-needs: the source partition and offset, the original key and the original value bytes.
+needs: the source partition and offset, the original key and the original value bytes; and, when
+the ingest found its event id taken by another event, a fifth item, true.
 Layout: b"OBF2", then MessagePack (msgspec, one C call each way) of
-[topic, [[partition, offset, key or nil, value], ...]].
+[topic, [[partition, offset, key or nil, value(, id_taken)], ...]].
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ class Entry(msgspec.Struct, array_like=True, frozen=True, gc=False):
     offset: int
     key: bytes | None
     value: bytes
+    id_taken: bool = False
+    """Its event id was taken by another event (orderbank.projections.bank.EventIds), as the ingest,
+    which sees every event of an input partition, found: its shard's bank may never have seen that one."""
 
 
 class Frame(msgspec.Struct, array_like=True, frozen=True, gc=False):
@@ -47,12 +51,12 @@ class FrameBuilder:
 
     def __init__(self, topic: str) -> None:
         self._topic = topic
-        self._entries: list[tuple[int, int, bytes | None, bytes]] = []
+        self._entries: list[tuple[Any, ...]] = []
         self.count = 0
         self.size = len(MAGIC) + ENTRY_OVERHEAD + len(topic.encode())
 
-    def add(self, partition: int, offset: int, key: bytes | None, value: bytes) -> None:
-        self._entries.append((partition, offset, key, value))
+    def add(self, partition: int, offset: int, key: bytes | None, value: bytes, id_taken: bool = False) -> None:
+        self._entries.append((partition, offset, key, value, True) if id_taken else (partition, offset, key, value))
         self.count += 1
         self.size += ENTRY_OVERHEAD + len(value) + (len(key) if key is not None else 0)
 

@@ -2,22 +2,23 @@
 
 Faust's consumer costs ~100 us per message, so the input topic (one event per message) is read by a
 plain aiokafka consumer group (`<app_id>-ingest`) with `getmany`, as a service in a process of its
-own beside the worker (orderbank.engine.stream.ingest_process) or inside its Faust app. Routing needs an order's
-lane, which only its OrderPlaced says: the `LaneDirectory` learns it from the placements it forwards
-(a cheap byte search, then msgspec for placements only) and, when given a partition, rebuilds itself
-by scanning that partition up to the committed offset. Events are not validated here: the shard
-decodes them once and dead-letters rejections. Fetching goes on while earlier batches are written;
-each batch's offsets are committed, in order, only after its frames are acknowledged (at-least-once;
-the reducer ignores redeliveries).
+own beside the worker (orderbank.engine.stream.ingest_process) or inside its Faust app. Routing needs
+an order's lane, which only its OrderPlaced says; the `LaneDirectory` routes so that each event is
+judged by a bank that decides it as the fold of the input would (`route`), from what it learnt of
+each input partition's records in order (`Routes`), and, when given a partition, rebuilds that by
+reading the partition up to the committed offset. Fetching goes on while earlier batches are
+written; each batch's offsets are committed, in order, only after its frames are acknowledged
+(at-least-once; the reducer ignores redeliveries).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, cast
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any
 
 import msgspec
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
@@ -30,67 +31,84 @@ from orderbank.engine.kafka.topics import Topics, ensure
 from orderbank.engine.kafka.transport import FETCH_MAX_WAIT_MS
 from orderbank.engine.settings import Settings
 from orderbank.engine.stream.frames import FrameBuilder
-from orderbank.projections.bank import BankSettings
+from orderbank.projections.bank import BankSettings, EventIds
+from orderbank.projections.codec import Rejection, decode_batch
 from orderbank.projections.events import OrderPlaced
+from orderbank.projections.orders import check
 
 log = logging.getLogger(__name__)
-PLACED = b'"OrderPlaced"'
 BATCHES_IN_FLIGHT = 8
 
 
-class _Placement(msgspec.Struct):
-    """What routing reads of an event: its type, and a placement's model and trim (any JSON: checked here)."""
+class Routes:
+    """What routing knows of one input partition, learnt from its records in order: the shard of each
+    order whose placement a bank may accept, and which event took each event id.
 
-    type: Any = None
-    model: Any = None
-    trim: Any = None
+    Memory: ~150 bytes per event (its id in EventIds, and the order placed), measured over a launch."""
 
-
-_PLACEMENT = msgspec.json.Decoder(_Placement)
+    def __init__(self) -> None:
+        self.orders: dict[bytes, int] = {}  # order key -> the shard of its lane
+        self.event_ids = EventIds()
 
 
 class LaneDirectory:
-    """Which shard each order of an input partition goes to, learnt from its first OrderPlaced."""
+    """Which shard each input message goes to, so that the stream's verdicts are the fold's.
+
+    An order's events all share its input partition, in log order. An order is routed to its lane's
+    shard from its first placement that a bank may apply: one that decodes, is keyed by its
+    order_id, takes its event id and passes the placement rules that need no bank state (seq 1, one
+    currency). Whether it applies there (a full lane refuses it) only that shard's bank knows, and
+    it judges every later event of the order. Everything else goes where the same bytes always go,
+    to a bank that judges them as the fold does: input that does not decode or is keyed by another
+    order to the shard of its bytes; an event whose id another event took (marked `id_taken`), or
+    of an order not placed yet (`unknown_order`, or its placement rule), to the shard of its key. So
+    the same bad bytes, sent again, meet the bank that counted them (`OrderBank.reject`).
+    Event ids are known per input partition: an id reused by an order of another input partition
+    is caught only by a shard that judges both events."""
 
     def __init__(self, bank: BankSettings, shards: int) -> None:
         self.bank, self.shards = bank, shards
-        self.orders: dict[int, dict[bytes, int]] = {}  # input partition -> order key -> shard
+        self.partitions: dict[int, Routes] = {}  # the input partitions adopted (rebuilt), to route
         self._lanes: dict[tuple[str, str], int] = {}
 
-    def shard_of(self, partition: int, key: bytes | None, value: bytes) -> int:
-        """The shard for this message; orders never placed go by key (their shard rejects them).
-        Only partitions this worker has adopted (and rebuilt) may be routed."""
-        known = self.orders[partition]
-        if key is not None and PLACED in value and key not in known:
-            shard = self._placement_shard(value)
-            if shard is not None:
-                known[key] = shard
-        shard = known.get(key) if key is not None else None
-        return partition_for(key, self.shards) if shard is None else shard
+    def route(self, routes: Routes, keys: Sequence[bytes | None],
+              values: Sequence[bytes]) -> list[tuple[int, bool]]:
+        """The shard of each message of an input partition, in order, and whether its event id is taken;
+        `routes` learns from them."""
+        out = []
+        orders, event_ids = routes.orders, routes.event_ids
+        for key, value, event in zip(keys, values, decode_batch(values), strict=True):
+            if isinstance(event, Rejection) or key != event.order_id.encode():
+                out.append((self._of_bytes(value), False))
+            elif event_ids.taken_by_another(event):
+                out.append((partition_for(key, self.shards), True))
+            else:
+                shard = orders.get(key)
+                if shard is None:
+                    if event.type == "OrderPlaced" and check(None, event) is None:
+                        shard = orders[key] = self._lane_shard(event)
+                    else:
+                        shard = partition_for(key, self.shards)
+                out.append((shard, False))
+        return out
 
-    def _placement_shard(self, value: bytes) -> int | None:
-        try:
-            placed = _PLACEMENT.decode(value)
-        except (msgspec.DecodeError, UnicodeDecodeError):
-            return None
-        if placed.type != "OrderPlaced" or not isinstance(placed.model, str) or not isinstance(placed.trim, str):
-            return None
+    def _lane_shard(self, placed: OrderPlaced) -> int:
         shard = self._lanes.get((placed.model, placed.trim))
         if shard is None:
-            # lane_of reads only model and trim; the placement is validated later, by its shard.
-            lane = self.bank.lane_of(cast(OrderPlaced, placed))
+            lane = self.bank.lane_of(placed)
             shard = self._lanes[(placed.model, placed.trim)] = partition_for(lane.encode(), self.shards)
         return shard
 
-    def learn(self, partition: int, records: Iterable[Any]) -> None:
-        """Adopt an input partition, knowing the lanes of the orders placed in these records."""
-        self.orders[partition] = {}
-        for record in records:
-            self.shard_of(partition, record.key, record.value)
+    def _of_bytes(self, value: bytes) -> int:
+        return int.from_bytes(hashlib.blake2b(value, digest_size=4).digest()) % self.shards
+
+    def adopt(self, partition: int, routes: Routes) -> None:
+        """Route an input partition's messages from now on, knowing what `routes` learnt of it."""
+        self.partitions[partition] = routes
 
     def forget(self, partitions: Iterable[int]) -> None:
         for partition in partitions:
-            self.orders.pop(partition, None)
+            self.partitions.pop(partition, None)
 
 
 class IngestProgress(msgspec.Struct):
@@ -128,7 +146,7 @@ class Ingest(Service):
         """Its state and what it did since the last call."""
         done, self._progress = self._progress, IngestProgress(lag=self._progress.lag,
                                                         first_fetch_at=self._progress.first_fetch_at)
-        done.partitions = sorted(self.directory.orders)
+        done.partitions = sorted(self.directory.partitions)
         done.lag = {p: done.lag[p] for p in done.partitions if p in done.lag}  # not those revoked meanwhile
         return done
 
@@ -176,7 +194,7 @@ class Ingest(Service):
         assert self.consumer is not None
         out = {}
         for tp, records in batch.items():
-            if tp.partition in self.directory.orders:
+            if tp.partition in self.directory.partitions:
                 out[tp] = records
             elif tp in self.consumer.assignment():
                 self.consumer.seek(tp, records[0].offset)
@@ -193,15 +211,15 @@ class Ingest(Service):
         outbox, frames = Outbox(), dict[int, FrameBuilder]()
         lanes_topic, events_topic, lag = self.topics.lanes.name, self.topics.events.name, self._progress.lag
         limit_events, limit_bytes = self.settings.frame_events, self.settings.frame_bytes
-        shard_of, count = self.directory.shard_of, 0
+        directory, count = self.directory, 0
         for tp, records in batch.items():
-            for record in records:
-                value = record.value or b""  # a null value is dead-lettered as empty, malformed JSON
-                shard = shard_of(tp.partition, record.key, value)
+            values = [record.value or b"" for record in records]  # a null value is dead-lettered as empty JSON
+            routes = directory.route(directory.partitions[tp.partition], [r.key for r in records], values)
+            for record, value, (shard, id_taken) in zip(records, values, routes, strict=True):
                 frame = frames.get(shard)
                 if frame is None:
                     frame = frames[shard] = FrameBuilder(events_topic)
-                frame.add(tp.partition, record.offset, record.key, value)
+                frame.add(tp.partition, record.offset, record.key, value, id_taken)
                 if frame.count >= limit_events or frame.size >= limit_bytes:
                     _emit(outbox, lanes_topic, shard, frames.pop(shard))
             count += len(records)
@@ -239,10 +257,10 @@ class Ingest(Service):
             self._window.release()
 
     async def rebuild(self, partitions: list[TopicPartition]) -> None:
-        """Learn the lanes of the orders already forwarded from these partitions, then adopt them."""
+        """Learn what routing knows of these partitions' messages already forwarded, then adopt them."""
         assert self.consumer is not None
         ends = {tp: await self.consumer.committed(tp) or 0 for tp in partitions}
-        seen: dict[TopicPartition, list[Any]] = {tp: [] for tp in partitions}
+        learnt = {tp: Routes() for tp in partitions}
         started = time.perf_counter()
         if any(ends.values()):
             scanner = self._consumer(None)
@@ -253,15 +271,17 @@ class Ingest(Service):
                 await scanner.seek_to_beginning(*pending)
                 while pending:
                     for tp, records in (await scanner.getmany(timeout_ms=500, max_records=50_000)).items():
-                        seen[tp] += [r for r in records if r.offset < ends[tp] and PLACED in (r.value or b"")]
+                        forwarded = [r for r in records if r.offset < ends[tp]]
+                        self.directory.route(learnt[tp], [r.key for r in forwarded],
+                                             [r.value or b"" for r in forwarded])
                         if records and records[-1].offset + 1 >= ends[tp]:
                             pending.discard(tp)
                             scanner.pause(tp)
             finally:
                 await scanner.stop()
-        for tp, placements in seen.items():
-            self.directory.learn(tp.partition, placements)
-        log.info("ingest: rebuilt order lanes of %s in %.2fs", sorted(tp.partition for tp in ends),
+        for tp, routes in learnt.items():
+            self.directory.adopt(tp.partition, routes)
+        log.info("ingest: rebuilt the routes of %s in %.2fs", sorted(tp.partition for tp in ends),
                  time.perf_counter() - started)
 
 
@@ -278,5 +298,5 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka i
         self.ingest.directory.forget(tp.partition for tp in revoked)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        known = self.ingest.directory.orders
+        known = self.ingest.directory.partitions
         await self.ingest.rebuild([tp for tp in assigned if tp.partition not in known])

@@ -63,8 +63,9 @@ class OverallRate(Overall):
 
 
 class DeadLetterHeaders(_Record):
-    """The Kafka headers of a dead letter: why the input message was rejected and where it came from.
-    Each value is UTF-8 text; a header whose value is unknown is left out."""
+    """The Kafka headers of a dead letter: why the input message was rejected, where it came from and
+    its key. Each value is UTF-8 text (the key: the bytes it came with); one whose value is unknown is
+    left out."""
 
     model_config = ConfigDict(populate_by_name=True)
     reason: Reason = Field(alias="orderbank.reason")
@@ -76,3 +77,5 @@ class DeadLetterHeaders(_Record):
     source_topic: str = Field(alias="orderbank.source.topic", description="the input topic")
     source_partition: str = Field(alias="orderbank.source.partition", pattern=r"^[0-9]+$")
     source_offset: str = Field(alias="orderbank.source.offset", pattern=r"^[0-9]+$")
+    key: str | None = Field(None, alias="orderbank.key",
+                            description="the input message's key as it came (left out when it had none)")

@@ -17,6 +17,7 @@ never acknowledged, is read again. Each shard's counters and clocks say on /heal
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from collections.abc import Iterable
@@ -54,14 +55,21 @@ RESEEK_AFTER_S = 2.0  # seek again if the frames sought have not come (a rebalan
 STALLED_AFTER_S = 3.0  # no frame for this long while Kafka holds unapplied ones: read the partition again
 
 
+def dead_letter_key(entry: Entry) -> bytes:
+    """A dead letter's key: the same input bytes, the same key, so a re-sent rejection is recognisable
+    (and lands in the same partition) wherever it came from."""
+    return f"sha256:{hashlib.sha256(entry.value).hexdigest()}".encode()
+
+
 def dead_letter_headers(topic: str, entry: Entry, rejection: Rejection) -> list[tuple[str, bytes]]:
-    """Why and where from, as Kafka headers; the record's key and value stay the original bytes."""
+    """Why and where from, as Kafka headers, with the original key; the record's value stays the original bytes."""
     fields = {"reason": rejection.reason.value, "rule": rejection.rule, "field": rejection.field,
               "message": rejection.message, "order_id": rejection.order_id, "event_id": rejection.event_id,
               "source.topic": topic, "source.partition": str(entry.partition), "source.offset": str(entry.offset)}
     # backslashreplace: a lone surrogate in a message (an exception's text) must not make the frame raise
-    return [(f"orderbank.{name}", value.encode("utf-8", "backslashreplace"))
-            for name, value in fields.items() if value is not None]
+    headers = [(f"orderbank.{name}", value.encode("utf-8", "backslashreplace"))
+               for name, value in fields.items() if value is not None]
+    return headers if entry.key is None else [*headers, ("orderbank.key", entry.key)]
 
 
 class Runtime:
@@ -141,7 +149,8 @@ class Runtime:
                 return None
             outbox, deadletter = Outbox(), self.topics.deadletter
             for entry, rejection in rejected:
-                outbox.add(deadletter.name, partition_for(entry.key, deadletter.partitions), entry.key,
+                key = dead_letter_key(entry)
+                outbox.add(deadletter.name, partition_for(key, deadletter.partitions), key,
                            entry.value, dead_letter_headers(frame.topic, entry, rejection))
                 self.metrics.rejections.labels(rejection.reason.value).inc()
             outbox.extend(self.topics.changelog.name, partition, shard.changelog())

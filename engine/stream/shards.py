@@ -2,16 +2,23 @@
 
 `Shard.apply(frame)` decodes the entries with orderbank.projections.codec and hands it to OrderBank.apply, the
 same reducer the replay uses; no business rule lives here. It returns the rejected entries (for
-the dead-letter topic) and remembers which orders changed, for the changelog. No input stops a
-shard: an event whose decoding or applying raises is rejected as `internal_error` and the bank is
-put back as it was before it (`Shard._fold`), and the frame's other events are applied.
+the dead-letter topic: a rejection the bank counted before is a duplicate, not returned again) and
+remembers which orders changed, for the changelog. No input stops a shard: an event whose decoding
+or applying raises is rejected as `internal_error` and the bank is put back as it was before it
+(`Shard._fold`), and the frame's other events are applied. An input partition's messages reach a
+shard in offset order, so an entry at or below the last offset it judged from that partition is one
+the ingest forwarded again after a crash or a rebalance: a duplicate, not judged a second time.
 
 The changelog of the bank table holds one record per order, `o:<shard>:<order_id>` (`Saved`: the
 order's state, whose `updated_us` makes the restored clock exact, and the ids of its applied
-events), and one per shard, `s:<shard>` (the counters and the last lanes offset applied), written
-after the orders: a crash in between leaves the frame to be redelivered (its events
-are duplicates for the orders already written), never skipped. Keys carry the shard so a worker
-can restore each partition it is given.
+events), one per rejection counted, `r:<shard>:<rejection_id as 16 hex digits>` (its reason), so the
+same bad input is not counted nor dead-lettered again after a restart, and one per shard,
+`s:<shard>` (the counters, the last lanes offset applied and the last input offset judged from each
+input partition), written after the others: a crash in between leaves the frame to be redelivered
+(its events are duplicates for the orders already written), never skipped. Keys carry the shard so a
+worker can restore each partition it is given. A restored bank knows the ids its applied events
+took, not those of events it refused: the ingest, which keeps every id of its input partitions,
+marks the entries whose id is taken.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ import msgspec
 import orjson
 
 from orderbank.engine.stream.frames import Entry, Frame
-from orderbank.projections.bank import BankSettings, OrderBank, Verdict
+from orderbank.projections.bank import BankSettings, OrderBank, Verdict, rejection_id
 from orderbank.projections.codec import Reason, Rejection, decode_batch
 from orderbank.projections.events import Event
 from orderbank.projections.orders import Order
@@ -43,6 +50,10 @@ def order_key(shard: int, order_id: str) -> bytes:
 
 def meta_key(shard: int) -> bytes:
     return f"s:{shard}".encode()
+
+
+def rejection_key(shard: int, counted: int) -> bytes:
+    return f"r:{shard}:{counted:016x}".encode()
 
 
 def _key_rejection(key: bytes | None, order_id: str, event_id: str) -> Rejection:
@@ -67,10 +78,21 @@ class Saved(msgspec.Struct, array_like=True, gc=False):
         events = self.events
         return (int(events[i:i + 32], 16) for i in range(0, len(events), 32))
 
+    def applied(self) -> Iterator[tuple[int, str, int]]:
+        """Its applied events as (event id, order_id, seq): an order's applied seqs run 1, 2, 3, ..."""
+        order_id = self.order.order_id
+        return ((event_id, order_id, seq) for seq, event_id in enumerate(self.event_ids(), start=1))
+
 
 _SAVED = msgspec.json.Decoder(Saved)
 _ORDER = msgspec.json.Decoder(Order)
 _encode = msgspec.json.Encoder().encode
+
+
+def _rejection(outcome: Verdict | Rejection) -> Rejection | None:
+    """What to dead-letter for an outcome: a rejection counted now, not a verdict (applied, or a
+    duplicate: these bytes were rejected for this reason before)."""
+    return outcome if isinstance(outcome, Rejection) else None
 
 
 def saved_of(value: bytes) -> Saved:
@@ -87,6 +109,8 @@ class Shard:
     offset: int = -1  # the last lanes-topic offset applied
     saved: dict[str, Saved] = field(default_factory=dict)
     changed: set[str] = field(default_factory=set)  # orders to write to the changelog
+    counted: dict[int, str] = field(default_factory=dict)  # rejections counted since, to write: id -> reason
+    inputs: dict[int, int] = field(default_factory=dict)  # input partition -> the last offset judged
     touched: set[str] = field(default_factory=set)  # orders with events since the last publish
     unpublished: bool = False  # events applied (or state restored) since the last full publish
     last_frame_at: float = field(default_factory=time.monotonic)
@@ -96,10 +120,16 @@ class Shard:
         if offset <= self.offset:
             return None
         rejected = []
+        inputs = self.inputs
         for entry, event in zip(frame.entries, self._decode(frame.entries), strict=True):
+            if entry.offset <= inputs.get(entry.partition, -1):
+                self.bank.repeated()
+                continue
+            inputs[entry.partition] = entry.offset
             rejection = self._fold(entry, event)
             if rejection is not None:
                 rejected.append((entry, rejection))
+                self.counted[rejection_id(entry.value, rejection.reason)] = rejection.reason.value
         self.touched |= self.changed
         self.offset, self.unpublished, self.last_frame_at = offset, True, time.monotonic()
         return rejected
@@ -138,14 +168,15 @@ class Shard:
         undo: tuple[str, bytes | None, int, int] | None = None  # order id, its saved form, applied, duplicates
         try:
             if isinstance(event, Rejection):
-                return self.bank.reject(event)
+                return _rejection(self.bank.reject(event, entry.value))
             order_id = event.order_id
             if entry.key != order_id.encode():
-                return self.bank.reject(_key_rejection(entry.key, order_id, str(event.event_id)))
+                return _rejection(self.bank.reject(_key_rejection(entry.key, order_id, str(event.event_id)),
+                                                   entry.value))
             bank = self.bank
             order = bank.orders.get(order_id)
             undo = order_id, None if order is None else _encode(order), bank.applied, bank.duplicates
-            return self._apply(event)
+            return self._apply(entry, event)
         except Exception as exc:
             log.exception("shard %d: the event at input partition %d offset %d raised; rejected as %s",
                           self.partition, entry.partition, entry.offset, Reason.INTERNAL_ERROR.value)
@@ -153,11 +184,11 @@ class Shard:
                 self._roll_back(*undo)
             ids = (event.order_id, event.event_id) if isinstance(event, Rejection) else (
                 event.order_id, str(event.event_id))
-            return self.bank.reject(internal_error("apply", exc, *ids))
+            return _rejection(self.bank.reject(internal_error("apply", exc, *ids), entry.value))
 
-    def _apply(self, event: Event) -> Rejection | None:
+    def _apply(self, entry: Entry, event: Event) -> Rejection | None:
         bank = self.bank
-        outcome = bank.apply(event)
+        outcome = bank.apply(event, entry.value, id_taken=entry.id_taken)
         if outcome is Verdict.APPLIED:
             order_id = event.order_id
             record = self.saved.get(order_id)
@@ -166,7 +197,7 @@ class Shard:
             record.events += event.event_id.hex
             self.changed.add(order_id)
             return None
-        return outcome if isinstance(outcome, Rejection) else None
+        return _rejection(outcome)
 
     def _roll_back(self, order_id: str, before: bytes | None, applied: int, duplicates: int) -> None:
         """Rebuild the bank as it was before an event of `order_id` that raised (see `_fold`);
@@ -178,7 +209,8 @@ class Shard:
             self.touched.discard(order_id)
         else:
             saved[order_id] = Saved(_ORDER.decode(before), saved[order_id].events)
-        self.bank = bank_of(saved.values(), self.bank.settings, applied, duplicates, self.bank.rejections)
+        bank = self.bank
+        self.bank = bank_of(saved.values(), bank.settings, applied, duplicates, bank.rejections, bank.counted.ids)
 
     @property
     def processed(self) -> int:
@@ -189,10 +221,11 @@ class Shard:
         """Records for the orders changed since the last call, then the shard record."""
         bank, saved, partition = self.bank, self.saved, self.partition
         out = [(order_key(partition, order_id), _encode(saved[order_id])) for order_id in self.changed]
+        out += [(rejection_key(partition, counted), reason.encode()) for counted, reason in self.counted.items()]
         meta = {"offset": self.offset, "applied": bank.applied, "duplicates": bank.duplicates,
-                "rejections": dict(bank.rejections)}
+                "rejections": dict(bank.rejections), "inputs": {str(p): o for p, o in self.inputs.items()}}
         out.append((meta_key(partition), orjson.dumps(meta)))
-        self.changed = set()
+        self.changed, self.counted = set(), {}
         return out
 
     def health(self) -> dict[str, Any]:
@@ -202,24 +235,29 @@ class Shard:
 
 def restore_shard(partition: int, table: Iterable[tuple[bytes, bytes]], settings: BankSettings) -> Shard:
     """The shard as its changelog records left it (an empty shard when there are none)."""
-    prefix, meta_at = order_key(partition, ""), meta_key(partition)
+    prefix, counted_prefix, meta_at = order_key(partition, ""), rejection_key(partition, 0)[:-16], meta_key(partition)
     saved: dict[str, Saved] = {}
+    counted: list[int] = []
     meta: dict[str, Any] = {"offset": -1, "applied": 0, "duplicates": 0, "rejections": {}}
     for key, value in table:
         if key.startswith(prefix):
             record = saved_of(value)
             saved[record.order.order_id] = record
+        elif key.startswith(counted_prefix):
+            counted.append(int(key[len(counted_prefix):], 16))
         elif key == meta_at:
             meta = orjson.loads(value)
-    bank = bank_of(saved.values(), settings, meta["applied"], meta["duplicates"], meta["rejections"])
-    return Shard(partition, bank, meta["offset"], saved, unpublished=bool(saved))
+    inputs = {int(p): o for p, o in meta.get("inputs", {}).items()}
+    bank = bank_of(saved.values(), settings, meta["applied"], meta["duplicates"], meta["rejections"], counted)
+    return Shard(partition, bank, meta["offset"], saved, inputs=inputs, unpublished=bool(saved))
 
 
 def bank_of(records: Collection[Saved], settings: BankSettings, applied: int, duplicates: int,
-            rejections: Mapping[str, int]) -> OrderBank:
-    """The bank holding the orders of `records` (taken over, not copied), their applied event ids, and these counts."""
+            rejections: Mapping[str, int], counted: Iterable[int]) -> OrderBank:
+    """The bank holding the orders of `records` (taken over, not copied), the ids their applied events
+    took, the rejections counted (`rejection_id`s) and these counts."""
     clock = max((record.order.updated_us for record in records), default=0)
     bank = restore((record.order for record in records), clock, settings,
-                   (i for record in records for i in record.event_ids()))
+                   (event for record in records for event in record.applied()), counted)
     bank.resume_counts(applied, duplicates, rejections)
     return bank

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
-from orderbank.projections.bank import REJECTED_KEPT, BankSettings, OrderBank, Verdict, fold, fold_lines
-from orderbank.projections.codec import Reason, Rejection, encode
+from orderbank.projections.bank import (
+    REJECTED_KEPT,
+    BankSettings,
+    OrderBank,
+    Verdict,
+    fold,
+    fold_lines,
+    id_conflict,
+    rejection_id,
+)
+from orderbank.projections.codec import Reason, Rejection, decode, encode
 from orderbank.projections.events import Event
 from orderbank.projections.orders import Status
+from orderbank.projections.restore import restore
 from tests.support import factories as f
 
 
@@ -29,11 +39,46 @@ def test_full_happy_path() -> None:
     assert (bank.applied, bank.duplicates, sum(bank.rejections.values())) == (5, 0, 0)
 
 
-def test_same_event_id_is_a_duplicate() -> None:
-    bank = fold([f.placed("A")])
-    again = f.received("A", 2, 1, 100).model_copy(update={"event_id": f.eid("A", 1)})
-    assert bank.apply(again) is Verdict.DUPLICATE
-    assert bank.orders["A"].received == 0
+def test_the_same_event_again_is_a_duplicate_another_event_with_its_id_a_conflict() -> None:
+    bank = fold([f.placed("A"), f.placed("B", model="SU7")])
+    assert bank.apply(f.placed("A")) is Verdict.DUPLICATE  # a redelivery: same id, order and seq
+    for reuse in (f.received("A", 2, 1, 100).model_copy(update={"event_id": f.eid("A", 1)}),  # another seq
+                  f.placed("C", model="SU7").model_copy(update={"event_id": f.eid("A", 1)}),  # another order
+                  f.received("B", 2, 1, 100).model_copy(update={"event_id": f.eid("A", 1)})):
+        assert reason_of([f.placed("A"), f.placed("B", model="SU7")], reuse) is Reason.EVENT_ID_CONFLICT
+        assert isinstance(bank.apply(reuse), Rejection)
+    assert (bank.orders["A"].received, bank.orders["B"].received, "C" in bank.orders) == (0, 0, False)
+    assert (bank.applied, bank.duplicates, dict(bank.rejections)) == (2, 1, {"event_id_conflict": 3})
+
+
+def test_an_event_id_is_taken_by_the_first_event_carrying_it_even_one_rejected() -> None:
+    """The owner of an id does not depend on a bank's state (lane_full, or where the stream's ingest
+    sent it): an event refused still takes its id, and may itself be applied when it comes again."""
+    early = f.received("A", 2, 1, 100)
+    bank = fold([early])  # refused: A is not placed yet
+    assert reason_of([early, f.placed("B")], f.placed("B").model_copy(update={"event_id": early.event_id})) \
+        is Reason.EVENT_ID_CONFLICT
+    bank.apply(f.placed("A"))
+    assert bank.apply(early) is Verdict.APPLIED and bank.orders["A"].received == 100
+
+
+def test_a_rejection_is_counted_once_per_input_and_reason() -> None:
+    """The same bad bytes again (a producer's re-run, a redelivery) are a duplicate, not a second rejection."""
+    gap = encode(f.received("A", 3, 1, 100))
+    bank = OrderBank()
+    assert isinstance(bank.apply_decoded(decode(gap), gap), Rejection)  # unknown_order
+    bank.apply(f.placed("A"))
+    lines = [b"{not json", gap, b"{not json", gap, gap.replace(b"100", b"101")]
+    verdicts = [bank.apply_decoded(decode(line), line) for line in lines]
+    assert [v.reason if isinstance(v, Rejection) else v for v in verdicts] == [
+        Reason.MALFORMED_JSON, Reason.SEQ_GAP, Verdict.DUPLICATE, Verdict.DUPLICATE, Reason.SEQ_GAP]
+    assert dict(bank.rejections) == {"unknown_order": 1, "malformed_json": 1, "seq_gap": 2}
+    assert (bank.applied, bank.duplicates) == (1, 2)
+    restored = restore(bank.orders.values(), bank.now_us, taken=[(f.eid("A", 1).int, "A", 1)],
+                       rejected=[rejection_id(gap, Reason.SEQ_GAP)])
+    assert restored.apply_decoded(decode(gap), gap) is Verdict.DUPLICATE
+    assert restored.apply(f.placed("B").model_copy(update={"event_id": f.eid("A", 1)})) == id_conflict(
+        f.placed("B").model_copy(update={"event_id": f.eid("A", 1)}))
 
 
 def test_seq_already_applied_is_a_duplicate() -> None:
@@ -121,7 +166,8 @@ def test_a_folded_log_numbers_its_lines_as_the_file_does() -> None:
 
 
 def test_a_folded_log_keeps_its_first_rejected_lines_and_counts_them_all() -> None:
-    bank, rejected = fold_lines([encode(f.placed("A")), *[b"{not json"] * 100_000, encode(f.placed("A"))])
+    bad = [b"{not json %d" % n for n in range(100_000)]  # each its own input: counted once each
+    bank, rejected = fold_lines([encode(f.placed("A")), *bad, encode(f.placed("A"))])
     assert [number for number, _ in rejected] == list(range(2, 2 + REJECTED_KEPT))
     assert dict(bank.rejections) == {"malformed_json": 100_000} and bank.duplicates == 1
 

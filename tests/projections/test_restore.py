@@ -24,7 +24,7 @@ def test_restore_from_orders_equals_the_fold_and_keeps_folding_alike(launch_docs
     events = events_of(lines)
     assert len(events) == len(lines)
     half = len(events) // 2
-    restored = restored_from(fold(events[:half], settings), {e.event_id.int for e in events[:half]})
+    restored = restored_from(fold(events[:half], settings), events[:half])
     assert_equals_the_fold(canonical(restored.snapshot()), lines[:half], settings)
     for event in events[half:]:
         restored.apply(event)

@@ -38,7 +38,7 @@ def fresh_id(n: int) -> str:
 
 def with_bad_lines(docs: list[dict[str, object]]) -> tuple[bytes, ...]:
     """The log with, after line 50, one line breaking each rule (each with a fresh event id: the
-    bank would call a reused one a duplicate, a rule of its own)."""
+    bank would call a reused one a conflict, a rule of its own)."""
     lines = [orjson.dumps(doc) for doc in docs]
     placed = {**docs[0], "event_id": fresh_id(1)}
     assert placed["type"] == "OrderPlaced"
@@ -219,12 +219,14 @@ def test_odd_text_in_a_file_of_many_blocks(tmp_path: Path, monkeypatch: pytest.M
     assert log.report.exact_lines < log.report.lines // 4
 
 
-def test_an_event_id_used_again_is_a_duplicate_like_the_bank() -> None:
-    """The bank calls an event whose id it has applied a duplicate, whatever (order_id, seq) it names."""
+def test_an_event_id_used_again_and_a_bad_line_repeated_count_like_the_bank() -> None:
+    """The bank gives an event id to the first event carrying it, applied or not: another event with
+    it (another order, or seq) is an event_id_conflict, the same one again a duplicate; a bad line
+    repeated is a duplicate too."""
     docs = synthetic(200)
     placed = next(doc for doc in docs if doc["type"] == "OrderPlaced")
     paid = next(doc for doc in docs if doc["type"] == "PaymentReceived")
-    late = docs[-1]  # its id first seen early, on another order: then it is the duplicate
+    late = docs[-1]  # its id first seen early, on another order: then it is the conflict
     count = iter(range(700, 10_000))
 
     def new(doc: dict[str, Any], order_id: str, **changes: Any) -> bytes:
@@ -232,16 +234,19 @@ def test_an_event_id_used_again_is_a_duplicate_like_the_bank() -> None:
 
     refused = fresh_id(next(count))
     early = [new(placed, "EARLY-1", event_id=late["event_id"])]
+    nobody = new(paid, "NOBODY", seq=2, event_id=refused)
     again = [
         new(placed, "REUSED-1", event_id=str(placed["event_id"]).upper()), new(paid, "REUSED-1", seq=2),
         new(placed, "OWN-1", event_id=fresh_id(1)), new(paid, "OWN-1", seq=2, event_id=fresh_id(1)),
         new(paid, "OWN-1", seq=3),
-        new(paid, "NOBODY", seq=2, event_id=refused), new(placed, "AFTER-REFUSAL", event_id=refused),
+        nobody, new(placed, "AFTER-REFUSAL", event_id=refused), nobody, b"{not json", b"{not json",
     ]
     lines = [orjson.dumps(doc) for doc in docs]
     log = assert_like_the_bank(MemorySource((*lines[:10], *early, *lines[10:100], *again, *lines[100:])))
-    assert {"EARLY-1", "OWN-1", "AFTER-REFUSAL"} <= set(log.order_id) and "REUSED-1" not in log.order_id
-    assert log.report.duplicates == 3
+    assert "EARLY-1" in log.order_id and "OWN-1" in log.order_id
+    assert "REUSED-1" not in log.order_id and "AFTER-REFUSAL" not in log.order_id
+    assert log.report.rejected == {"event_id_conflict": 4, "unknown_order": 2, "seq_gap": 1, "malformed_json": 1}
+    assert log.report.duplicates == 2
     assert log.report.exact_lines < log.report.lines // 4
 
 

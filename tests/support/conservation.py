@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from orderbank.engine.kafka.topics import Topics
 from orderbank.engine.settings import Settings
@@ -12,7 +13,7 @@ from orderbank.engine.stream.shards import saved_of
 from orderbank.projections.bank import OrderBank
 from orderbank.projections.codec import Rejection, decode
 from tests.support.topics import Record, latest, read_topic
-from tests.support.workers import Worker
+from tests.support.workers import Worker, wait_for
 
 
 @dataclass(frozen=True)
@@ -83,8 +84,14 @@ def conserved(settings: Settings, workers: Iterable[Worker]) -> Conservation:
         assert mine(applied) | mine(rejected) | mine(want["duplicate"]) == set(range(len(records))), (
             f"partition {partition}: input offsets neither applied nor dead-lettered")
 
-    shards = [s for w in workers for s in (w.health() or {"shards": {}})["shards"].values()]
-    assert len(shards) == settings.shard_partitions
+    def owned_once() -> list[dict[str, Any]] | None:
+        """Each shard's health, when every shard is held by exactly one worker (after a rebalance a
+        worker may report a shard it is handing over, or not the one it is taking, for a moment)."""
+        held = [(p, s) for w in workers for p, s in (w.health() or {"shards": {}})["shards"].items()]
+        return [s for _, s in held] if sorted(int(p) for p, _ in held) == list(range(settings.shard_partitions)) \
+            else None
+
+    shards = wait_for(workers, owned_once, 60, "each shard held by one worker")
     counted = Conservation(
         events=sum(len(r) for r in inputs.values()), applied=len(applied), rejected=len(rejected),
         dead_letters=len(letters), counted_applied=sum(s["applied"] for s in shards),

@@ -19,9 +19,9 @@ import orjson
 from orderbank.engine.kafka.topics import Topics
 from orderbank.engine.settings import Settings
 from orderbank.engine.stream.frames import FrameBuilder, unpack
-from orderbank.engine.stream.ingest import LaneDirectory
+from orderbank.engine.stream.ingest import LaneDirectory, Routes
 from orderbank.engine.stream.shards import Shard, restore_shard
-from orderbank.projections.bank import BankSettings, OrderBank, Verdict, canonical, fold
+from orderbank.projections.bank import BankSettings, OrderBank, canonical, fold
 from orderbank.projections.codec import Rejection, decode_batch
 from orderbank.projections.events import Event
 from orderbank.projections.merge import merge, part
@@ -42,19 +42,18 @@ def folded(lines: Sequence[bytes], settings: Settings) -> bytes:
     return canonical(fold(events_of(lines), settings.bank).snapshot())
 
 
-def restored_from(bank: OrderBank, seen: Iterable[int]) -> OrderBank:
-    """A bank restored from `bank`'s orders as the changelog stores them (JSON) and reads them back."""
+def restored_from(bank: OrderBank, folded: Iterable[Event]) -> OrderBank:
+    """A bank restored from `bank`'s orders as the changelog stores them (JSON) and reads them back,
+    and from the ids of the events it `folded`."""
     orders = [order_from_doc(orjson.loads(msgspec.json.encode(order))) for order in bank.orders.values()]
-    return restore(orders, bank.now_us, bank.settings, seen)
+    return restore(orders, bank.now_us, bank.settings, ((e.event_id.int, e.order_id, e.seq) for e in folded))
 
 
 def restored(lines: Sequence[bytes], settings: Settings) -> bytes:
-    """Half the log folded, a bank restored from its orders and applied event ids, the rest applied to that."""
+    """Half the log folded, a bank restored from its orders and the ids of those events, the rest applied to that."""
     events = events_of(lines)
     half = len(events) // 2
-    bank = OrderBank(settings.bank)
-    seen = [event.event_id.int for event in events[:half] if bank.apply(event) is Verdict.APPLIED]
-    bank = restored_from(bank, seen)
+    bank = restored_from(fold(events[:half], settings.bank), events[:half])
     for event in events[half:]:
         bank.apply(event)
     return canonical(bank.snapshot())
@@ -83,20 +82,19 @@ def merged(lines: Sequence[bytes], settings: Settings) -> bytes:
     return merged_at_the_latest_clock(banks_by_lane(events_of(lines), settings.bank), settings.bank)
 
 
-def frames_of(lines: Iterable[bytes], settings: Settings) -> dict[int, list[bytes]]:
-    """The lines as the ingest forwards them from one input partition: routed by lane to their shard,
-    packed into frames of FRAME_EVENTS."""
+def frames_of(lines: Sequence[bytes], settings: Settings) -> dict[int, list[bytes]]:
+    """The lines as the ingest forwards them from one input partition, keyed by order id: routed to
+    their shard, packed into frames of FRAME_EVENTS."""
     directory = LaneDirectory(settings.bank, settings.shard_partitions)
-    directory.learn(0, [])
     builders: dict[int, list[FrameBuilder]] = {}
     events = Topics(settings).events.name
-    for offset, line in enumerate(lines):
-        key = key_of(line)
-        shard = directory.shard_of(0, key, line)
+    keys = [key_of(line) for line in lines]
+    for offset, (line, key, (shard, id_taken)) in enumerate(zip(lines, keys, directory.route(Routes(), keys, lines),
+                                                                strict=True)):
         frames = builders.setdefault(shard, [FrameBuilder(events)])
         if frames[-1].count == FRAME_EVENTS:
             frames.append(FrameBuilder(events))
-        frames[-1].add(0, offset, key, line)
+        frames[-1].add(0, offset, key, line, id_taken)
     return {shard: [frame.build() for frame in frames] for shard, frames in builders.items()}
 
 

@@ -23,7 +23,7 @@ from orderbank.engine.kafka.topics import Topics
 from orderbank.engine.settings import Settings
 from orderbank.engine.stream.frames import Entry
 from orderbank.engine.stream.publish import Publisher
-from orderbank.engine.stream.runtime import dead_letter_headers
+from orderbank.engine.stream.runtime import dead_letter_headers, dead_letter_key
 from orderbank.projections.bank import fold_lines
 from orderbank.projections.codec import Reason, Rejection
 from orderbank.replay.synth import generate, preset
@@ -174,7 +174,11 @@ def test_dead_letter_headers_fit_their_schema(document: dict[str, Any]) -> None:
         headers = {name: value.decode() for name, value in
                    dead_letter_headers("orderbank.events", Entry(2, 41, b"YU7-000001", b"{"), rejection)}
         assert validates(schema, headers), headers
-    every = dict(dead_letter_headers("orderbank.events", Entry(2, 41, None, b"{"), full))
-    assert set(schema["properties"]) == set(every) and set(headers) < set(every)  # optional ones left out
+    every = dict(dead_letter_headers("orderbank.events", Entry(2, 41, b"YU7-000001", b"{"), full))
+    keyless = {name: value.decode() for name, value in
+               dead_letter_headers("orderbank.events", Entry(2, 41, None, b"{"), full)}
+    assert validates(schema, keyless)
+    assert set(schema["properties"]) == set(every) and set(keyless) < set(every)  # optional ones left out
     assert not validates(schema, headers | {"orderbank.reason": "bored"})
-    assert validates(message["bindings"]["kafka"]["key"], None)
+    key = message["bindings"]["kafka"]["key"]
+    assert validates(key, dead_letter_key(Entry(2, 41, None, b"{")).decode()) and not validates(key, "YU7-000001")

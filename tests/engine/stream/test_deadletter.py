@@ -1,8 +1,12 @@
-"""Bad input through Kafka lands on the dead-letter topic, reasons and original bytes intact,
-and the good events around it are still folded; so does an event that makes the reducer raise."""
+"""Bad input through Kafka lands on the dead-letter topic, reasons and original bytes intact, keyed
+by a hash of its bytes so a re-sent rejection is recognisable; the good events around it are still
+folded, a hostile producer's placements and event ids are judged as the fold judges them, and an
+event that makes the reducer raise is dead-lettered too."""
 
 from __future__ import annotations
 
+import hashlib
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -10,8 +14,10 @@ import orjson
 import pytest
 
 from orderbank.engine.dev.broker import Broker
-from orderbank.projections.bank import fold_lines
+from orderbank.engine.stream.views import order_view
+from orderbank.projections.bank import canonical, fold_lines
 from orderbank.replay.synth import generate, preset
+from tests.support.cases import a_hostile_log
 from tests.support.equality import assert_equals_the_fold
 from tests.support.topics import keyed, produce_raw, read_topic, unique_settings
 from tests.support.workers import Worker, caught_up
@@ -65,7 +71,8 @@ def test_bad_input_is_dead_lettered_with_its_reason_and_bytes_and_good_events_st
         assert len(letters) == len(bad)
         for (key, value, reason), where in zip(bad, coordinates[len(good):], strict=True):
             letter = letters[where]
-            assert (letter.key, letter.value) == (key, value)
+            assert (letter.headers["orderbank.key"], letter.value) == (key, value)
+            assert letter.key == f"sha256:{hashlib.sha256(value).hexdigest()}".encode()
             assert letter.headers["orderbank.reason"].decode() == reason
             assert letter.headers["orderbank.source.topic"].decode() == f"{settings.topic_prefix}.events"
             assert letter.headers["orderbank.message"] and letter.headers["orderbank.rule"]
@@ -102,7 +109,7 @@ def test_an_event_that_raises_is_dead_lettered_as_internal_error_and_the_shard_g
         expected = [coordinates[bad]] + [coordinates[n - 1 if n <= bad else n] for n, _ in rejected]
         assert sorted(letters) == sorted(expected) and rejected
         letter = letters[coordinates[bad]]
-        assert (letter.key, letter.value) == (docs[bad]["order_id"].encode(), lines[bad])
+        assert letter.value == lines[bad] and letter.headers["orderbank.key"] == docs[bad]["order_id"].encode()
         assert letter.headers["orderbank.reason"] == b"internal_error"
         assert letter.headers["orderbank.message"].startswith(b"RuntimeError: raising_event: injected")
         assert letter.headers["orderbank.event_id"] == docs[bad]["event_id"].encode()
@@ -113,5 +120,38 @@ def test_an_event_that_raises_is_dead_lettered_as_internal_error_and_the_shard_g
         (shard,) = [s for s in health["shards"].values() if s["lanes"]]
         assert shard["rejected"]["internal_error"] == 1 and shard["frames"]["failed"] == 0
         assert worker.proc is not None and worker.proc.poll() is None  # never restarted
+    finally:
+        worker.stop()
+
+
+def test_a_hostile_producer_is_judged_as_the_fold_judges_it_and_its_bad_lines_sent_again_are_not_counted_again(
+        broker: Broker, tmp_path: Path) -> None:
+    """A placement no bank applies naming another model, before an order's real one, once made a
+    second lane of the order's model (/orders/X said 1 of 1, no ETA); an event id taken by another
+    order was applied; a producer's re-run dead-lettered and counted every bad line again."""
+    lines = a_hostile_log()
+    settings = unique_settings(broker.bootstrap)
+    worker = Worker(settings, tmp_path).start()
+    try:
+        produce_raw(settings, keyed(lines))
+        caught_up([worker])
+        bank, rejected = fold_lines(lines, settings.bank)
+        assert_equals_the_fold(worker.snapshot(), lines, settings.bank)
+        view = order_view(bank, "X")
+        assert (view["position"], view["open_in_lane"]) == (4, 4) and view["eta"] is not None
+        assert worker.get("/orders/X") == (200, canonical(view))
+
+        bad = sorted({lines[number - 1] for number, _ in rejected})
+        produce_raw(settings, keyed(bad))  # the producer runs again over its bad lines
+        caught_up([worker])
+        bank, rejected = fold_lines(lines + bad, settings.bank)
+        assert len(rejected) == 6 and bank.duplicates == 3 + len(bad)
+        shards = (worker.health() or {})["shards"].values()
+        assert sum((Counter(s["rejected"]) for s in shards), Counter[str]()) == bank.rejections
+        assert sum(s["duplicates"] for s in shards) == bank.duplicates
+        letters = read_topic(settings, f"{settings.topic_prefix}.deadletter")
+        assert sorted((r.value, r.headers["orderbank.reason"].decode()) for r in letters) == sorted(
+            (lines[number - 1], rejection.reason.value) for number, rejection in rejected)
+        assert all(r.key == f"sha256:{hashlib.sha256(r.value or b'').hexdigest()}".encode() for r in letters)
     finally:
         worker.stop()

@@ -82,7 +82,8 @@ def test_a_worker_through_sasl_ssl_equals_the_fold_and_stores_no_credentials(
     plain = settings.model_copy(update={"bootstrap_servers": broker.bootstrap, "security": KafkaSecurity()})
     topics = Topics(plain)
     (dead,) = read_topic(plain, topics.deadletter.name)
-    assert (dead.key, dead.value, dead.headers["orderbank.reason"]) == (b"YU7-BAD", BAD_EVENT, b"malformed_json")
+    assert (dead.headers["orderbank.key"], dead.value, dead.headers["orderbank.reason"]) == (
+        b"YU7-BAD", BAD_EVENT, b"malformed_json")
     secret = listener.password.encode()
     for spec in topics.all():
         for record in read_topic(plain, spec.name):

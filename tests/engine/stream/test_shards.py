@@ -141,3 +141,44 @@ def test_an_event_that_raises_is_dead_lettered_and_leaves_the_bank_as_the_fold_w
     assert shard.apply(unpack(frame_of(again, len(raws))), 99) == []
     assert_equals_the_fold(canonical(shard.bank.snapshot()), raws, settings)
 
+
+
+def test_the_same_bad_input_again_is_counted_and_dead_lettered_once_even_after_a_restart(
+        launch_docs: list[dict[str, Any]]) -> None:
+    """A producer's re-run sends the bad lines again, at new offsets: the bank counts a rejection once
+    per input and reason, and the shard keeps what it counted in its changelog."""
+    settings = BankSettings()
+    placed = launch_docs[0]
+    gap = orjson.dumps({"type": "PaymentReceived", "event_id": "00000000-0000-4000-8000-000000000003", "seq": 3,
+                        "order_id": placed["order_id"], "occurred_at": placed["occurred_at"],
+                        "amount": {"minor": 1, "currency": "CNY"}})
+    shard = Shard(1, OrderBank(settings))
+    first = shard.apply(unpack(frame_of([b"{not json", gap, orjson.dumps(placed)], 0)), 0) or []
+    restarted = restore_shard(1, shard.changelog(), settings)
+    again = restarted.apply(unpack(frame_of([b"{not json", gap, orjson.dumps(placed), b"{not json"], 100)), 1) or []
+    assert [r.reason for _, r in first] == [Reason.MALFORMED_JSON, Reason.UNKNOWN_ORDER]
+    assert [r.reason for _, r in again] == [Reason.SEQ_GAP]  # rejected again, for another reason: counted
+    assert dict(restarted.bank.rejections) == {"malformed_json": 1, "unknown_order": 1, "seq_gap": 1}
+    assert (restarted.bank.applied, restarted.bank.duplicates, restarted.processed) == (1, 3, 7)
+
+
+def test_an_input_forwarded_again_after_a_crash_is_a_duplicate_not_judged_again(
+        launch_docs: list[dict[str, Any]]) -> None:
+    """The ingest forwards again what it had not committed: an entry at or below the last input offset a
+    shard judged from its partition is a duplicate, even one rejected that would now apply."""
+    placed, paid = (next(d for d in launch_docs if d["type"] == kind) for kind in ("OrderPlaced", "PaymentReceived"))
+    early = orjson.dumps({**paid, "order_id": placed["order_id"], "seq": 2})
+    builder = FrameBuilder("in")
+    builder.add(0, 7, placed["order_id"].encode(), early)  # before its order's placement: unknown_order
+    builder.add(0, 8, placed["order_id"].encode(), orjson.dumps(placed))
+    shard = Shard(0, OrderBank())
+    assert [r.reason for _, r in shard.apply(unpack(builder.build()), 0) or []] == [Reason.UNKNOWN_ORDER]
+    restarted = restore_shard(0, shard.changelog(), BankSettings())
+    again = FrameBuilder("in")
+    again.add(0, 7, placed["order_id"].encode(), early)
+    later = orjson.dumps({**paid, "order_id": placed["order_id"], "seq": 2, "amount": {"minor": 1, "currency": "CNY"},
+                          "event_id": "00000000-0000-4000-8000-000000000004"})
+    again.add(1, 7, placed["order_id"].encode(), later)  # another input partition's offset 7: judged
+    assert restarted.apply(unpack(again.build()), 1) == []
+    assert (restarted.bank.applied, restarted.bank.duplicates, restarted.bank.orders[placed["order_id"]].received) \
+        == (2, 1, 1)
