@@ -21,8 +21,9 @@ import msgspec
 
 from orderbank.projections.cancellations import CancellationProjection
 from orderbank.projections.codec import Reason, Rejection, decode
-from orderbank.projections.events import Event, OrderPlaced
+from orderbank.projections.events import Event, OrderPlaced, ProductionPlanned
 from orderbank.projections.orders import Order, Status, check, cohort_of, iso, micros
+from orderbank.projections.plans import PlanStream, order_rule, plan_rule, stream_of
 from orderbank.projections.policies import Fifo, Policy
 from orderbank.projections.pool import NOTHING, PoolProjection, contribution
 from orderbank.projections.queue import Position, QueueProjection
@@ -47,6 +48,10 @@ class BankSettings:
     def lane_of(self, event: OrderPlaced) -> str:
         return event.model if self.lane_by == "model" else f"{event.model}/{event.trim}"
 
+    def plan_lane(self, model: str, trim: str | None) -> str:
+        """The lane a plan of this model (and trim, if it names one) plans (orderbank.projections.plans)."""
+        return model if self.lane_by == "model" or trim is None else f"{model}/{trim}"
+
 
 class OrderBank:
     """All orders and their projections. Mutated only through its methods (and built from orders by
@@ -55,6 +60,7 @@ class OrderBank:
     def __init__(self, settings: BankSettings | None = None) -> None:
         self.settings = settings or BankSettings()
         self.orders: dict[str, Order] = {}
+        self.plans: dict[str, PlanStream] = {}
         self.queue = QueueProjection(self.settings.policy, self.settings.eta_window_days)
         self.pool = PoolProjection()
         self.cancellations = CancellationProjection()
@@ -65,6 +71,8 @@ class OrderBank:
         self._seen: set[int] = set()
 
     def apply(self, event: Event) -> Verdict | Rejection:
+        if event.type == "ProductionPlanned":
+            return self._plan(event)
         order = self.orders.get(event.order_id)
         event_id = event.event_id.int
         if event_id in self._seen or (order is not None and event.seq <= order.last_seq):
@@ -89,6 +97,24 @@ class OrderBank:
         self.applied += 1
         return Verdict.APPLIED
 
+    def _plan(self, event: ProductionPlanned) -> Verdict | Rejection:
+        stream = self.plans.get(event.order_id)
+        event_id = event.event_id.int
+        if event_id in self._seen or (stream is not None and event.seq <= stream.last_seq):
+            self.duplicates += 1
+            return Verdict.DUPLICATE
+        rejection = plan_rule(stream, event, event.order_id in self.orders)
+        if rejection is not None:
+            return self.reject(rejection)
+        self._seen.add(event_id)
+        if stream is None:
+            stream = self.plans[event.order_id] = stream_of(event)
+        declared = stream.declare(event)
+        self.now_us = max(self.now_us, declared.declared_us)
+        self.queue.planned(self.settings.plan_lane(stream.model, stream.trim), stream, declared.declared_us)
+        self.applied += 1
+        return Verdict.APPLIED
+
     def reject(self, rejection: Rejection) -> Rejection:
         """Count an input refused before it reached `apply`: it did not decode, or its transport was wrong."""
         self.rejections[rejection.reason.value] += 1
@@ -109,7 +135,7 @@ class OrderBank:
 
     def _placement_rule(self, event: Event) -> Rejection | None:
         """Why an event for an order not placed yet is refused: the lifecycle's rules, then the lane's limit."""
-        rejection = check(None, event)
+        rejection = check(None, event) or order_rule(event, self.plans)
         if rejection is not None or event.type != "OrderPlaced":
             return rejection
         lane = self.queue.lanes.get(self.settings.lane_of(event))
@@ -127,6 +153,8 @@ class OrderBank:
             deposit=event.deposit.minor, placed_us=micros(event.placed_at),
             cohort=cohort_of(micros(event.placed_at)),
         )
+        if order.fully_paid:
+            order.paid_us = micros(event.occurred_at)
         self.orders[order.order_id] = order
         self.pool.after(order, NOTHING)
         self.queue.add(order)
@@ -138,11 +166,17 @@ class OrderBank:
         match event.type:
             case "PaymentDemanded":
                 order.demand(event.amount.minor, micros(event.due_at))
+                if event.purpose == "balance" and order.allocated_us is None:
+                    order.allocated_us = micros(event.occurred_at)
+                    self.queue.noted(order, order.allocated_us)
             case "PaymentReceived":
                 was_paid = order.fully_paid
                 order.received += event.amount.minor
-                if self.queue.policy.rekeys_on_payment and order.fully_paid != was_paid:
-                    self.queue.rekey(order)
+                if order.fully_paid != was_paid:
+                    order.paid_us = micros(event.occurred_at)
+                    self.queue.noted(order, order.paid_us)
+                    if self.queue.policy.rekeys_on_payment:
+                        self.queue.rekey(order)
             case "OrderCancelled":
                 order.status, order.closed_us = Status.CANCELLED, micros(event.occurred_at)
                 order.refund_due, order.cancel_reason = event.refund.minor, event.reason

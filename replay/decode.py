@@ -23,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from orderbank.projections.codec import MAX_EVENT_BYTES, Rejection, decode
+from orderbank.projections.events import ProductionPlanned
 from orderbank.replay.joined import Joined
 from orderbank.replay.orderlog import I64, NEVER, Flags
 from orderbank.replay.rows import I8, I16, Names, Rows, Words, hash_rows
@@ -61,18 +62,23 @@ _UUID_DASHES = np.array([8, 13, 18, 23])
 
 
 class ExactPath:
-    """Lines decoded by `orderbank.projections.codec`: which, and the rejections with their line numbers."""
+    """Lines decoded by `orderbank.projections.codec`: which, the rejections with their line numbers, and the
+    production plans (which always come this way) by line number."""
 
     def __init__(self) -> None:
         self.lines: set[int] = set()
         self.rejections: list[tuple[int, Rejection]] = []
+        self.plans: dict[int, ProductionPlanned] = {}
 
     def shape(self, number: int, line: bytes) -> Shape | None:
-        self.lines.add(number)
         event = decode(line)
         if isinstance(event, Rejection):
+            self.lines.add(number)
             self.rejections.append((number, event))
             return None
+        if event.type == "ProductionPlanned":
+            self.plans[number] = event
+        self.lines.add(number)
         return shape_of(event)
 
 

@@ -7,10 +7,11 @@ every amount is in its currency, nothing follows a delivery, only refunds follow
 a cancellation refunds at most what was paid, refunds stay within what is owed and none of its
 event ids is on another row: then every one of its events applies, which numpy checks for all
 orders at once. The other orders' events (a duplicate, a gap, an event for an order never placed,
-an event id used again, maybe by another order, ...) are decoded again by `orderbank.projections.codec`
-and folded one by one with the bank's rules, which say what applies, what is a duplicate and why
-the rest is rejected. Where a lane could fill up (the bank's `max_open_per_lane` depends on every
-order before) or amounts could overflow int64 sums, every order is folded one by one.
+an event id used again, maybe by another order, ...) and every plan stream's are decoded again by
+`orderbank.projections.codec` and folded one by one with the bank's rules, which say what applies,
+what is a duplicate and why the rest is rejected. Where a lane could fill up (the bank's
+`max_open_per_lane` depends on every order before) or amounts could overflow int64 sums, every order is
+folded one by one.
 """
 
 from __future__ import annotations
@@ -29,13 +30,15 @@ from orderbank.projections.events import (
     OrderCancelled,
     OrderPlaced,
     PaymentReceived,
+    ProductionPlanned,
     RefundPaid,
     VehicleDelivered,
 )
 from orderbank.projections.orders import Order, Status, check
+from orderbank.projections.plans import PlanStream, order_rule, plan_rule, stream_of
 from orderbank.replay.orderlog import I64, Flags
 from orderbank.replay.rows import Rows, Words, hash_rows
-from orderbank.replay.shapes import CANCELLED, DELIVERED, HAS_MONEY, PLACED, RECEIVED, REFUNDED
+from orderbank.replay.shapes import CANCELLED, DELIVERED, HAS_MONEY, PLACED, PLANNED, RECEIVED, REFUNDED
 from orderbank.replay.source import LineSource
 
 Indices = npt.NDArray[np.intp]
@@ -140,7 +143,7 @@ def _expected(rows: Rows, orders: Orders) -> Flags:
     """For each order: does it go the expected way (so all its events apply)?"""
     at, starts, group = orders.sequence, orders.starts, orders.group
     kind, position = rows.kind[at], np.arange(len(at))
-    ok = rows.seq[at] == position - orders.spread(starts) + 1
+    ok = (rows.seq[at] == position - orders.spread(starts) + 1) & (kind != PLANNED)  # plan streams: one by one
     first = np.zeros(len(at), dtype=bool)
     first[starts] = True
     ok &= (kind == PLACED) == first
@@ -197,6 +200,7 @@ def _fold_each(lines: I64, source: LineSource, settings: BankSettings) -> _Folde
         return out
     wanted = dict(zip(lines.tolist(), range(len(lines)), strict=True))
     orders: dict[str, Order] = {}
+    plans: dict[str, PlanStream] = {}
     open_in: Counter[str] = Counter()
     seen: set[int] = set()  # the applied event ids (every row with an id on another row is folded here)
     for number, line in enumerate(source.lines(), start=1):
@@ -206,12 +210,16 @@ def _fold_each(lines: I64, source: LineSource, settings: BankSettings) -> _Folde
         out.decoded.add(number)
         event = decode(line)
         assert not isinstance(event, Rejection), f"line {number} decoded on the fast path, rejected on the exact one"
+        if isinstance(event, ProductionPlanned):
+            out.applied[row] = _plan(plans, orders, event, seen, out, number)
+            continue
         order = orders.get(event.order_id)
         event_id = event.event_id.int
         if event_id in seen or (order is not None and event.seq <= order.last_seq):
             out.duplicates += 1
             continue
-        rejection = check(order, event) or _over_limit(order, event, open_in, settings)
+        rejection = (check(order, event) or (order_rule(event, plans) if order is None else None)
+                     or _over_limit(order, event, open_in, settings))
         if rejection is not None:
             out.rejections.append((number, rejection))
             continue
@@ -221,6 +229,24 @@ def _fold_each(lines: I64, source: LineSource, settings: BankSettings) -> _Folde
         if len(out.decoded) == len(wanted):
             break
     return out
+
+
+def _plan(plans: dict[str, PlanStream], orders: dict[str, Order], event: ProductionPlanned, seen: set[int],
+          out: _Folded, number: int) -> bool:
+    """The bank's rules for a plan event (orderbank.projections.bank): whether it applies."""
+    stream = plans.get(event.order_id)
+    if event.event_id.int in seen or (stream is not None and event.seq <= stream.last_seq):
+        out.duplicates += 1
+        return False
+    rejection = plan_rule(stream, event, event.order_id in orders)
+    if rejection is not None:
+        out.rejections.append((number, rejection))
+        return False
+    seen.add(event.event_id.int)
+    if stream is None:
+        stream = plans[event.order_id] = stream_of(event)
+    stream.declare(event)
+    return True
 
 
 def _over_limit(order: Order | None, event: Event, open_in: Counter[str], settings: BankSettings) -> Rejection | None:

@@ -116,7 +116,8 @@ def test_synth_launch_shape(docs: list[dict[str, Any]]) -> None:
     tally = Tally(docs)
     kinds = Counter(doc["type"] for doc in docs)
     assert set(kinds) == {"OrderPlaced", "PaymentDemanded", "PaymentReceived", "OrderCancelled", "RefundPaid",
-                          "VehicleDelivered", "OrderTransferred"}
+                          "VehicleDelivered", "OrderTransferred", "ProductionPlanned"}
+    assert kinds["ProductionPlanned"] == 1  # the maker's plan, declared at the launch
     days: dict[str, int] = defaultdict(int)
     for d in tally.placed.values():
         days[d["placed_at"][:10]] += 1

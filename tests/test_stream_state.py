@@ -22,6 +22,7 @@ from orderbank.projections.bank import BankSettings, OrderBank, canonical, fold
 from orderbank.projections.codec import Reason, Rejection, decode_obj
 from orderbank.projections.events import Event
 from orderbank.projections.merge import merge, part
+from orderbank.projections.plans import PlanStream
 from orderbank.projections.policies import parse_policy
 from orderbank.projections.restore import order_from_doc, restore
 from orderbank.replay.synth import generate, preset
@@ -48,6 +49,11 @@ def roundtrip_orders(bank: OrderBank) -> list[Any]:
     return [order_from_doc(orjson.loads(msgspec.json.encode(order))) for order in bank.orders.values()]
 
 
+def roundtrip_plans(bank: OrderBank) -> list[PlanStream]:
+    """The plan streams as the changelog stores them and reads them back."""
+    return [msgspec.json.decode(msgspec.json.encode(stream), type=PlanStream) for stream in bank.plans.values()]
+
+
 @pytest.mark.parametrize(("policy", "lane_by"), list(itertools.product(POLICIES, ["model", "model_trim"])))
 def test_restore_from_orders_equals_the_fold_and_keeps_folding_alike(docs: list[dict[str, Any]], policy: str,
                                                                      lane_by: str) -> None:
@@ -55,7 +61,8 @@ def test_restore_from_orders_equals_the_fold_and_keeps_folding_alike(docs: list[
     events = events_of(docs)
     half = len(events) // 2
     bank = fold(events[:half], settings)
-    restored = restore(roundtrip_orders(bank), bank.now_us, settings, {e.event_id.int for e in events[:half]})
+    restored = restore(roundtrip_orders(bank), bank.now_us, settings, {e.event_id.int for e in events[:half]},
+                       roundtrip_plans(bank))
     assert canonical(restored.snapshot()) == canonical(bank.snapshot())
     for event in events[half:]:
         restored.apply(event)
@@ -66,12 +73,14 @@ def test_restore_from_orders_equals_the_fold_and_keeps_folding_alike(docs: list[
 def test_merging_per_lane_shards_at_the_latest_clock_gives_the_whole_fold(docs: list[dict[str, Any]]) -> None:
     settings = BankSettings(lane_by="model_trim")
     events = events_of(docs)
-    lane_of = {e.order_id: settings.lane_of(e) for e in events if e.type == "OrderPlaced"}
+    lane_of = {e.order_id: settings.lane_of(e) if e.type == "OrderPlaced" else settings.plan_lane(e.model, e.trim)
+               for e in events if e.type in ("OrderPlaced", "ProductionPlanned")}
     by_lane: dict[str, list[Event]] = {}
     for event in events:
         by_lane.setdefault(lane_of[event.order_id], []).append(event)
     shards = [fold(lane_events, settings) for lane_events in by_lane.values()]
-    assert len(shards) == 3 and len({s.now_us for s in shards}) == 3  # three clocks: the merge must align them
+    # Three trim lanes and the model's plan (a lane of its own when lanes are by trim): four clocks to align.
+    assert len(shards) == 4 and len({s.now_us for s in shards}) == 4
     at = max(s.now_us for s in shards)
     parts = [orjson.loads(orjson.dumps(part(s, at))) for s in shards]  # as they travel between workers
     assert canonical(merge(parts, at, settings)) == canonical(fold(events, settings).snapshot())
@@ -138,6 +147,7 @@ def test_lanes_route_every_event_of_an_order_to_its_placements_shard(docs: list[
     directory.learn(1, [])
     expected = {d["order_id"]: partition_for(f"{d['model']}/{d['trim']}".encode(), 4)
                 for d in docs if d["type"] == "OrderPlaced"}
+    expected |= {d["order_id"]: partition_for(d["model"].encode(), 4) for d in docs if d["type"] == "ProductionPlanned"}
     for doc in docs:
         key = doc["order_id"].encode()
         assert directory.shard_of(0, key, orjson.dumps(doc)) == expected[doc["order_id"]]

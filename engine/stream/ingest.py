@@ -5,7 +5,8 @@ plain aiokafka consumer group (`<app_id>-ingest`) with `getmany`, as a service i
 own beside the worker (orderbank.engine.stream.ingest_process) or inside its Faust app. Routing needs an order's
 lane, which only its OrderPlaced says: the `LaneDirectory` learns it from the placements it forwards
 (a cheap byte search, then msgspec for placements only) and, when given a partition, rebuilds itself
-by scanning that partition up to the committed offset. Events are not validated here: the shard
+by scanning that partition up to the committed offset. A plan stream goes where its first
+ProductionPlanned's lane is (orderbank.projections.plans), learnt alike. Events are not validated here: the shard
 decodes them once and dead-letters rejections. Fetching goes on while earlier batches are written;
 each batch's offsets are committed, in order, only after its frames are acknowledged (at-least-once;
 the reducer ignores redeliveries).
@@ -35,11 +36,13 @@ from orderbank.projections.events import OrderPlaced
 
 log = logging.getLogger(__name__)
 PLACED = b'"OrderPlaced"'
+PLANNED = b'"ProductionPlanned"'
 BATCHES_IN_FLIGHT = 8
 
 
 class _Placement(msgspec.Struct):
-    """What routing reads of an event: its type, and a placement's model and trim (any JSON: checked here)."""
+    """What routing reads of an event: its type, and a placement's or a plan's model and trim (any JSON:
+    checked here)."""
 
     type: Any = None
     model: Any = None
@@ -55,13 +58,13 @@ class LaneDirectory:
     def __init__(self, bank: BankSettings, shards: int) -> None:
         self.bank, self.shards = bank, shards
         self.orders: dict[int, dict[bytes, int]] = {}  # input partition -> order key -> shard
-        self._lanes: dict[tuple[str, str], int] = {}
+        self._lanes: dict[str, int] = {}  # lane -> shard
 
     def shard_of(self, partition: int, key: bytes | None, value: bytes) -> int:
         """The shard for this message; orders never placed go by key (their shard rejects them).
         Only partitions this worker has adopted (and rebuilt) may be routed."""
         known = self.orders[partition]
-        if key is not None and PLACED in value and key not in known:
+        if key is not None and (PLACED in value or PLANNED in value) and key not in known:
             shard = self._placement_shard(value)
             if shard is not None:
                 known[key] = shard
@@ -73,13 +76,18 @@ class LaneDirectory:
             placed = _PLACEMENT.decode(value)
         except (msgspec.DecodeError, UnicodeDecodeError):
             return None
-        if placed.type != "OrderPlaced" or not isinstance(placed.model, str) or not isinstance(placed.trim, str):
+        if not isinstance(placed.model, str):
             return None
-        shard = self._lanes.get((placed.model, placed.trim))
-        if shard is None:
+        if placed.type == "OrderPlaced" and isinstance(placed.trim, str):
             # lane_of reads only model and trim; the placement is validated later, by its shard.
             lane = self.bank.lane_of(cast(OrderPlaced, placed))
-            shard = self._lanes[(placed.model, placed.trim)] = partition_for(lane.encode(), self.shards)
+        elif placed.type == "ProductionPlanned" and (placed.trim is None or isinstance(placed.trim, str)):
+            lane = self.bank.plan_lane(placed.model, placed.trim)
+        else:
+            return None
+        shard = self._lanes.get(lane)
+        if shard is None:
+            shard = self._lanes[lane] = partition_for(lane.encode(), self.shards)
         return shard
 
     def learn(self, partition: int, records: Iterable[Any]) -> None:
@@ -253,7 +261,8 @@ class Ingest(Service):
                 await scanner.seek_to_beginning(*pending)
                 while pending:
                     for tp, records in (await scanner.getmany(timeout_ms=500, max_records=50_000)).items():
-                        seen[tp] += [r for r in records if r.offset < ends[tp] and PLACED in (r.value or b"")]
+                        seen[tp] += [r for r in records if r.offset < ends[tp]
+                                     and (PLACED in (r.value or b"") or PLANNED in (r.value or b""))]
                         if records and records[-1].offset + 1 >= ends[tp]:
                             pending.discard(tp)
                             scanner.pause(tp)
