@@ -69,8 +69,10 @@ def sample(bank: OrderBank, history: History, boundary_us: int) -> None:
 
 
 def replay_history(source: LineSource, settings: BankSettings | None = None,
-                   progress: Callable[[int], None] | None = None) -> tuple[OrderBank, History]:
-    """Fold the whole log; sample at every midnight the fold's clock passes, and at the end."""
+                   progress: Callable[[int], None] | None = None,
+                   at_midnight: Callable[[OrderBank, int], None] | None = None) -> tuple[OrderBank, History]:
+    """Fold the whole log; sample at every midnight the fold's clock passes, and at the end. `at_midnight`
+    is called at each midnight too (with the bank and the midnight), before the event that passed it."""
     bank = OrderBank(settings)
     history = History()
     boundary = None
@@ -83,6 +85,8 @@ def replay_history(source: LineSource, settings: BankSettings | None = None,
                 boundary = at - at % US_PER_DAY + US_PER_DAY
             while at >= boundary:  # the fold's clock passes midnight: sample the day that ended
                 sample(bank, history, boundary)
+                if at_midnight is not None:
+                    at_midnight(bank, boundary)
                 boundary += US_PER_DAY
         bank.apply_decoded(event)
     if boundary is not None:
