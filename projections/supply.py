@@ -10,9 +10,9 @@ lead back, which leaves its last lead of days unknown).
   plan times its adherence (cars allocated over cars planned). A production line's adherence drifts
   around its average over a few weeks: the last week's adherence goes back to the average of the
   days read (up to eight weeks) at DRIFT_DAYS, and the replications draw the drift to come (an AR(1)
-  in logs with the sd the weeks read show) and the average's own uncertainty. When the last two
-  weeks broke away from the average by more than the drift explains (a shortfall, a new shift), the
-  new level is the one that holds, and the drift's sd is widened by the size of the break.
+  in logs with the sd the weeks read show) and the average's own uncertainty. When the adherence
+  broke away from its level within those weeks by more than the drift explains (a shortfall, a new
+  shift), only the days since count, and the drift's sd is widened by half the size of the break.
 - With a plan and too little observed ("plan"): the plan itself, trusted within a prior +-15%.
 - With no plan ("observed"): the last week's rate, following the trend of the last four weeks for four
   more weeks and flat after, with the same drift.
@@ -37,7 +37,7 @@ PLAN_TRUST = 0.15  # log sd of a plan's adherence before any of it is observed
 DRIFT_DAYS = 20.0  # how long a production line's drift from its average lasts (AR(1) correlation time)
 DRIFT_SD = 0.03  # prior sd of that drift (log); the weeks read refine it
 AVERAGE_SD_FLOOR = 0.04  # however many days were read, the average to come is not known better (the model's own doubt)
-BREAK = 2.5  # a last fortnight this many drift sds from the average is a break
+BREAK = 4.0  # a jump in the adherence this many times what drift and noise explain is a break
 DEFAULT_NOISE = 0.1
 BASES = ("blended", "plan", "observed", "none")
 
@@ -139,8 +139,8 @@ def _ar1(shocks: F64, keep: float, block: int = 64) -> F64:
 
 def _drifting(cars: F64, planned: F64) -> _Level:
     """The adherence (log of cars over planned) on the days read (oldest first): the last week's, the
-    average it drifts back to (that of every day read, or of the last fortnight after a break), their
-    uncertainty, the drift's sd and the day-to-day noise."""
+    average it drifts back to (that of the days since the last break, if any), their uncertainty, the
+    drift's sd and the day-to-day noise."""
 
     def level(days: slice) -> float:
         return math.log(max(float(cars[days].sum()), 0.5) / float(planned[days].sum()))
@@ -148,21 +148,36 @@ def _drifting(cars: F64, planned: F64) -> _Level:
     ratios = np.log((cars + 0.5) / planned)
     deviations = np.abs(ratios[-TREND_DAYS:] - np.median(ratios[-TREND_DAYS:]))
     noise = float(np.clip(1.4826 * np.median(deviations), 0.02, 0.5)) if len(ratios) >= 5 else DEFAULT_NOISE
-    now, average = level(slice(-LEVEL_DAYS, None)), level(slice(None))
-    weeks = [level(slice(i, i + LEVEL_DAYS)) for i in range(len(cars) % LEVEL_DAYS, len(cars), LEVEL_DAYS)]
+    start, jump = _last_break(ratios, noise)
+    now, average = level(slice(-LEVEL_DAYS, None)), level(slice(start, None))
+    span = len(cars) - start
+    weeks = [level(slice(i, i + LEVEL_DAYS)) for i in range(start + span % LEVEL_DAYS, len(cars), LEVEL_DAYS)]
     drift_sd = DRIFT_SD
-    if len(weeks) >= 4:  # the weeks' spread around the average, less what the daily noise puts in it
+    if len(weeks) >= 4:  # the weeks' spread around their average, less what the daily noise puts in it
         spread = float(np.var(weeks)) - noise**2 / LEVEL_DAYS
         drift_sd = math.sqrt((max(spread, 0.0) + DRIFT_SD**2) / 2)
-    fortnight = level(slice(-2 * LEVEL_DAYS, None))
-    if len(cars) > 2 * LEVEL_DAYS and abs(fortnight - average) > BREAK * drift_sd:
-        drift_sd = max(drift_sd, abs(fortnight - average) / 2)
-        average = fortnight
+    drift_sd = max(drift_sd, jump / 2)  # a line that broke once may break again: a wider drift
     # The average of n days of a drift lasting DRIFT_DAYS is worth about n / (2 DRIFT_DAYS) independent looks
     # (one at least).
-    looks = max(1.0, len(cars) / (2 * DRIFT_DAYS))
+    looks = max(1.0, span / (2 * DRIFT_DAYS))
     average_sd = max(1 / math.sqrt(1 / PLAN_TRUST**2 + looks / drift_sd**2), AVERAGE_SD_FLOOR)
     return _Level(now, noise / math.sqrt(min(len(cars), LEVEL_DAYS)), average, average_sd, drift_sd, noise)
+
+
+def _last_break(ratios: F64, noise: float) -> tuple[int, float]:
+    """Where the adherence last broke away from its level (a shortfall, a new shift) and by how much (log);
+    (0, 0) if it did not: the split of the days read whose two sides differ the most for their sizes, when
+    that difference is more than BREAK times what a drift and the days' noise explain."""
+    days = len(ratios)
+    if days < 2 * LEVEL_DAYS:
+        return 0, 0.0
+    sums = np.concatenate(([0.0], np.cumsum(ratios)))
+    splits = np.arange(LEVEL_DAYS, days - LEVEL_DAYS + 1)
+    jumps = (sums[-1] - sums[splits]) / (days - splits) - sums[splits] / splits
+    best = int(np.argmax(np.abs(jumps) * np.sqrt(splits * (days - splits) / days)))
+    split, jump = int(splits[best]), float(abs(jumps[best]))
+    explained = math.sqrt(DRIFT_SD**2 + noise**2 / min(split, days - split))
+    return (split, jump) if jump > BREAK * explained else (0, 0.0)
 
 
 def _trend(allocated: F64, days: int) -> tuple[F64, float]:

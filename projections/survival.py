@@ -23,9 +23,9 @@ import numpy.typing as npt
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 BIN_DAYS = 1 / 24
-SHAPES = np.exp(np.linspace(math.log(0.4), math.log(4.0), 72))
-PRIOR_SHAPE, PRIOR_SHAPE_SD = math.log(1.5), 0.5
-PRIOR_MEDIAN, PRIOR_MEDIAN_SD = math.log(365.0), 1.0
+SHAPES = np.exp(np.linspace(math.log(0.4), math.log(4.0), 231))
+PRIOR_SHAPE, PRIOR_SHAPE_SD = math.log(1.3), 0.3
+PRIOR_MEDIAN, PRIOR_MEDIAN_SD = math.log(365.0), 0.7
 
 
 @dataclass(frozen=True)
