@@ -223,28 +223,24 @@ def _layout(columns: Columns, open_: npt.NDArray[np.bool_], allocated: npt.NDArr
     placed, rank = columns.placed_us[rows], columns.trim_rank[rows]
     alloc = np.where(allocated[rows], columns.allocated_us[rows], NEVER)
     paid = (columns.paid_us[rows] != NEVER) & (columns.paid_us[rows] < epoch_us)
+    # The policy's key (`zone` first, then first come), and its tiers: the groups served first come, first
+    # served among themselves (a trim under high-trim-first, paid or not under paid-first; everyone otherwise).
+    tier = np.zeros(len(rows), dtype=np.int64)
     if isinstance(policy, HighTrimFirst):
-        zone = -rank
+        zone = tier = -rank
     elif isinstance(policy, PaidFirst):
-        zone = np.where(paid, 0, 1)
+        zone = tier = np.where(paid, 0, 1)
     elif isinstance(policy, BoundedOvertake):
         before = columns.placed_us < epoch_us
         ordinal = np.searchsorted(np.sort(columns.placed_us[before]), placed)
-        boost = policy.k * np.minimum(rank, policy.top_rank) // policy.top_rank
-        zone = ordinal - boost
+        zone = ordinal - policy.k * np.minimum(rank, policy.top_rank) // policy.top_rank
     else:
-        zone = np.zeros(len(rows), dtype=np.int64)
+        zone = tier
     # Queue order by the policy's key; ties by the facts themselves, so the rows' order never shows.
     sequence = np.lexsort((alloc, rank, placed, zone))
-    alloc, placed, rank, zone, paid = alloc[sequence], placed[sequence], rank[sequence], zone[sequence], paid[sequence]
-    served = np.flatnonzero(alloc != NEVER)
-    hidden_share = None
-    if len(served):
-        # Paid in full and ahead of an order with a car: its own car came without a demand; when the next one's did.
-        hidden = np.flatnonzero((alloc == NEVER) & paid & (np.arange(len(alloc)) < served[-1]))
-        alloc[hidden] = alloc[served[np.searchsorted(served, hidden)]]
-        if len(served) >= MIN_LEADS:
-            hidden_share = len(hidden) / (len(hidden) + len(served))
+    alloc, placed, rank, zone, tier = alloc[sequence], placed[sequence], rank[sequence], zone[sequence], tier[sequence]
+    paid = paid[sequence]
+    hidden_share = _hidden(alloc, paid, tier)
     waiting_place = alloc == NEVER
     waiting = np.cumsum(waiting_place)
     ages = (epoch_us - placed[waiting_place]) / US_PER_DAY
@@ -267,6 +263,21 @@ def _layout(columns: Columns, open_: npt.NDArray[np.bool_], allocated: npt.NDArr
         klass = np.zeros(len(rows), dtype=np.int64)
         inflow = _none()
     return _Layout(alloc, waiting, np.where(waiting_place, klass, -1), ages, inflow, hidden_share)
+
+
+def _hidden(alloc: I64, paid: npt.NDArray[np.bool_], tier: I64) -> float | None:
+    """Give a car to each order paid in full that waits ahead of an order with a car in its tier: its own car
+    came without a demand, when the next one's did (`alloc` is changed). The share of the cars that did so,
+    or None when too few orders have a car to say."""
+    served = np.flatnonzero(alloc != NEVER)
+    hidden: list[npt.NDArray[np.intp]] = []
+    for level in np.unique(tier[served]).tolist():
+        mine = served[tier[served] == level]
+        ahead = np.flatnonzero((alloc == NEVER) & paid & (tier == level) & (np.arange(len(alloc)) < mine[-1]))
+        alloc[ahead] = alloc[mine[np.searchsorted(mine, ahead)]]
+        hidden.append(ahead)
+    count = sum(len(h) for h in hidden)
+    return count / (count + len(served)) if len(served) >= MIN_LEADS else None
 
 
 def _none() -> F64:
