@@ -109,6 +109,8 @@ class _Layout:
 
 
 def forecast(columns: Columns, plans: list[Declared], policy: Policy, epoch_us: int, seed: list[int]) -> Forecast:
+    """The lane's bands at `epoch_us`, from its orders' facts and the plans in force then (see the module's
+    docstring); `seed` seeds the replications."""
     rng = np.random.default_rng(seed)
     placed = columns.placed_us < epoch_us
     closed = placed & (columns.closed_us != NEVER) & (columns.closed_us < epoch_us)

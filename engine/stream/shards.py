@@ -85,6 +85,11 @@ def saved_of(value: bytes) -> Saved:
     return _SAVED.decode(value)
 
 
+def saved_plan_of(value: bytes) -> SavedPlan:
+    """A plan stream's changelog record from its bytes."""
+    return _SAVED_PLAN.decode(value)
+
+
 @dataclass
 class Shard:
     """One lanes partition's bank, and what changed in it since the last flush."""
@@ -122,6 +127,7 @@ class Shard:
             elif isinstance(outcome, Rejection):
                 rejected.append((entry, outcome))
         self.touched |= changed
+        self.touched -= self.plans.keys()  # the orders with events: a plan moves no order's place
         self.offset, self.unpublished, self.last_frame_at = offset, True, time.monotonic()
         return rejected
 
@@ -169,7 +175,7 @@ def restore_shard(partition: int, table: Iterable[tuple[bytes, bytes]], settings
             record = saved_of(value)
             saved[record.order.order_id] = record
         elif key.startswith(plan_prefix):
-            plan = _SAVED_PLAN.decode(value)
+            plan = saved_plan_of(value)
             plans[plan.stream.stream_id] = plan
         elif key == meta_at:
             meta = orjson.loads(value)
