@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint browser bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,7 +24,16 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-test: lint
+# The page tests drive the system's Chromium (Debian's chromium and chromium-driver, no download of a browser of
+# their own): installed here when missing and running as root, as CI does; otherwise make says what to run.
+browser:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q chromium chromium-driver; \
+	  else echo "the page tests need Chromium: run 'sudo apt-get update && sudo apt-get install -y chromium chromium-driver'" >&2; \
+	  exit 1; fi; \
+	fi
+
+test: lint browser
 	$(BIN)/python -m pytest -q
 
 clean:

@@ -17,6 +17,11 @@ three run with the worker's garbage-collector thresholds (orderbank.engine.strea
 agent runs first: its long run also warms the broker's JVM up.
 
     .venv/bin/python bench/stream.py [--preset small|yu7] [--orders N] [--runs 3] [--seed 1] [--bootstrap HOST:PORT]
+                                     [--baseline OTHER/.venv/bin/python[:APP]]
+
+`--baseline` runs another build of the engine too (another checkout with its own venv; APP is its Faust
+app module, e.g. `engine.app` before the packages were installed as orderbank.*), interleaved with this one
+on the same topic, and prints this build / baseline: how a change is measured on a noisy machine.
 
 `--preset small` (the default) is a launch of `--orders` (150,000) orders; `--preset yu7` is the
 calibrated YU7 launch (300,000 orders, 289,000 of them on launch day: ~1.1 million events).
@@ -35,6 +40,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +63,7 @@ from orderbank.replay.synth import generate, preset  # noqa: E402
 PARTITIONS = 4
 CEILING, NAIVE = "ceiling: aiokafka + decode + fold", "naive Faust agent (table write/event)"
 APPLIED, PUBLISHED = "engine worker: applied + written", "engine worker: + full publish out"
+BASE_APPLIED, BASE_PUBLISHED = "baseline build: applied + written", "baseline build: + full publish out"
 
 
 def free_port() -> int:
@@ -137,9 +144,18 @@ def naive_worker(bootstrap: str, prefix: str, total: int, port: int, datadir: st
     Worker(app, loglevel="error", quiet=True).execute_from_commandline()
 
 
-def child(args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+def child(args: list[str], env: dict[str, str] | None = None, python: str = sys.executable,
+          cwd: Path | None = None) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([python, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            stdin=subprocess.DEVNULL, env=env, start_new_session=True, cwd=cwd)
+
+
+@dataclass(frozen=True)
+class Build:
+    """An engine build to run: an interpreter whose environment has it installed, and its Faust app module."""
+
+    python: str = sys.executable
+    app: str = APP
 
 
 def naive(bootstrap: str, prefix: str, total: int, tmp: Path) -> float:
@@ -168,13 +184,16 @@ def polled(url: str) -> Iterator[dict[str, Any]]:
         time.sleep(0.25)
 
 
-def engine(bootstrap: str, prefix: str, total: int, tmp: Path) -> tuple[float, float]:
+def engine(bootstrap: str, prefix: str, total: int, tmp: Path, build: Build = Build()) -> tuple[float, float]:
     """Seconds from the worker's first fetch until all events are applied and written, and published."""
     port = free_port()
     env = {**os.environ, "ORDERBANK_BOOTSTRAP_SERVERS": bootstrap, "ORDERBANK_TOPIC_PREFIX": prefix,
            "ORDERBANK_APP_ID": f"{prefix}-engine-{uuid.uuid4().hex[:6]}", "ORDERBANK_WEB_PORT": str(port),
            "ORDERBANK_DATA_DIR": str(tmp / "engine"), "ORDERBANK_INPUT_PARTITIONS": str(PARTITIONS)}
-    proc = child(["-m", "faust", "-A", APP, "worker", "-l", "warn"], env)
+    # From a folder of its own: run from a checkout, `-m` would import that checkout's top-level folders
+    # (an older build's `engine` package, say) instead of the build's installed ones.
+    (tmp / "cwd").mkdir(parents=True, exist_ok=True)
+    proc = child(["-m", "faust", "-A", build.app, "worker", "-l", "warn"], env, build.python, tmp / "cwd")
     try:
         applied = 0.0
         for health in polled(f"http://127.0.0.1:{port}/health"):
@@ -202,7 +221,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--bootstrap", help="use this Kafka instead of starting one")
     parser.add_argument("--runs", type=int, default=3, help="runs of the ceiling and the engine (the naive: one)")
+    parser.add_argument("--baseline", metavar="PYTHON[:APP]",
+                        help="also run another build of the engine, interleaved: the python of a venv that has it "
+                             "installed, and its Faust app module (default orderbank.engine.stream.app)")
     args = parser.parse_args()
+    baseline = None
+    if args.baseline:
+        python, _, app = args.baseline.partition(":")
+        baseline = Build(python, app or APP)
     scenario = preset(args.preset, args.orders or (150_000 if args.preset == "small" else None))
     lines = [orjson.dumps(doc) for doc in generate(scenario, args.seed)]
     with tempfile.TemporaryDirectory() as tmpdir, contextlib.ExitStack() as stack:
@@ -219,17 +245,28 @@ def main() -> None:
         # The naive agent first: its long run also warms the broker's JVM up for the others.
         runs: dict[str, list[float]] = {NAIVE: [naive(bootstrap, prefix, len(lines), tmp)], CEILING: [],
                                         APPLIED: [], PUBLISHED: []}
+        if baseline is not None:
+            runs |= {BASE_APPLIED: [], BASE_PUBLISHED: []}
         for run in range(args.runs):  # alternately, so that a slower spell of the machine hits both
             runs[CEILING].append(asyncio.run(ceiling(settings, len(lines))))
             applied, published = engine(bootstrap, prefix, len(lines), tmp / f"engine-{run}")
             runs[APPLIED].append(applied)
             runs[PUBLISHED].append(published)
+            if baseline is not None:
+                applied, published = engine(bootstrap, prefix, len(lines), tmp / f"baseline-{run}", baseline)
+                runs[BASE_APPLIED].append(applied)
+                runs[BASE_PUBLISHED].append(published)
     rates = {name: sorted(len(lines) / seconds for seconds in times) for name, times in runs.items()}
     median = {name: values[len(values) // 2] for name, values in rates.items()}
     print(f"{'':38} {'events/s (median)':>17} {'x naive':>8} {'of ceiling':>10}   each run, events/s")
-    for name in (CEILING, NAIVE, APPLIED, PUBLISHED):
+    for name in (CEILING, NAIVE, APPLIED, PUBLISHED, BASE_APPLIED, BASE_PUBLISHED):
+        if name not in rates:
+            continue
         print(f"{name:38} {median[name]:17,.0f} {median[name] / median[NAIVE]:8.1f} "
               f"{median[name] / median[CEILING]:10.0%}   {', '.join(f'{r:,.0f}' for r in rates[name])}")
+    if baseline is not None:
+        print(f"this build / baseline: applied {median[APPLIED] / median[BASE_APPLIED]:.2f}x, "
+              f"published {median[PUBLISHED] / median[BASE_PUBLISHED]:.2f}x")
 
 
 if __name__ == "__main__":

@@ -61,6 +61,7 @@ class Settings(BaseModel):
     web_service_token: SecretStr | None = Field(
         None, min_length=16, exclude=True, repr=False,
         description="bearer token for whole-bank views and any order; unset: those views are off")
+    web_report_dir: Path | None = Field(None, description="a replay report directory the policy page links to")
     processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
     ingest: Literal["process", "inline"] = Field(
         "process", description="run the ingest (input reading and routing) in a process of its own, on another "

@@ -221,18 +221,25 @@ def fold(events: Iterable[Event], settings: BankSettings | None = None) -> Order
 
 
 def decoded_lines(lines: Iterable[bytes | str]) -> Iterator[tuple[int, Event | Rejection]]:
-    """Each line of a log decoded, numbered from 1: what `OrderBank.apply_decoded` takes, one at a time."""
-    return enumerate(map(decode, lines), start=1)
+    """Each line of a log decoded, with its number from 1: what `OrderBank.apply_decoded` takes, one at a
+    time. An empty line is a blank line of the file: it keeps its number and is not decoded."""
+    return ((number, decode(line)) for number, line in enumerate(lines, start=1) if line)
+
+
+REJECTED_KEPT = 20
+"""How many rejected lines `fold_lines` keeps, with their numbers; the bank counts all of them by
+reason, so a log of any number of bad lines folds in the same memory."""
 
 
 def fold_lines(lines: Iterable[bytes | str],
                settings: BankSettings | None = None) -> tuple[OrderBank, list[tuple[int, Rejection]]]:
-    """The order bank after applying a log's lines in order to an empty bank, and the rejected lines by number."""
+    """The order bank after applying a log's lines in order to an empty bank, and its first
+    `REJECTED_KEPT` rejected lines by number (`bank.rejections` counts them all)."""
     bank = OrderBank(settings)
-    rejected = []
+    rejected: list[tuple[int, Rejection]] = []
     for number, decoded in decoded_lines(lines):
         outcome = bank.apply_decoded(decoded)
-        if isinstance(outcome, Rejection):
+        if isinstance(outcome, Rejection) and len(rejected) < REJECTED_KEPT:
             rejected.append((number, outcome))
     return bank, rejected
 

@@ -13,6 +13,7 @@ The pool is by construction the sum of every order's contribution (`contribution
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from typing import Any
 
 from orderbank.projections.orders import Order, Status
@@ -62,6 +63,10 @@ class PoolProjection:
             self._owing[order.order_id] = order
         else:
             self._owing.pop(order.order_id, None)
+
+    def owing(self) -> Iterable[Order]:
+        """The open orders with a demand: the only ones that can be overdue."""
+        return self._owing.values()
 
     def snapshot(self, now_us: int) -> dict[str, Any]:
         overdue: dict[Bucket, list[int]] = defaultdict(lambda: [0, 0])

@@ -12,7 +12,7 @@ sends those events through them): msgspec rounds fractions of a second past six 
 pydantic truncates; it reads integers of any size where the models' JSON reader (orjson) reads
 those past 64 bits as floats, so the fast path takes int64 only; it keeps a timestamp's offset
 where the models convert it to UTC (and reject one whose UTC form leaves years 1-9999); and it
-reads no schema version but its own. tests/test_structs.py checks, over generated and mutated
+reads no schema version but its own. tests/projections/test_structs.py checks, over generated and mutated
 events, that whatever the fast path accepts the models accept with equal values.
 """
 

@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from orderbank.projections.bank import OrderBank
+from orderbank.projections.events import Event
 from orderbank.projections.lanefacts import NEVER
 from orderbank.projections.orders import US_PER_DAY, Status, iso
 
@@ -62,15 +63,15 @@ def forecasts_at(bank: OrderBank, at_us: int, day: int) -> Cutoff:
 
 
 class Backtest:
-    """Collects the cutoffs as a fold passes their midnights (`at_midnight`, the hook of
-    orderbank.replay.history.replay_history), then scores them against the folded bank (`summary`)."""
+    """Collects the cutoffs as a fold passes their midnights (a watcher of orderbank.replay.history.replay_history),
+    then scores them against the folded bank (`summary`)."""
 
     def __init__(self, days: Sequence[int] = DEFAULT_DAYS) -> None:
         self.pending = sorted(set(days))
         self.cutoffs: list[Cutoff] = []
         self.origin: int | None = None
 
-    def at_midnight(self, bank: OrderBank, boundary_us: int) -> None:
+    def midnight(self, bank: OrderBank, boundary_us: int) -> None:
         """The fold's clock passed `boundary_us`; the bank holds every event before it."""
         if self.origin is None:
             self.origin = boundary_us - US_PER_DAY  # the first midnight passed ends the log's first day
@@ -78,6 +79,9 @@ class Backtest:
         if self.pending and day == self.pending[0]:
             self.pending.pop(0)
             self.cutoffs.append(forecasts_at(bank, boundary_us, day))
+
+    def applied(self, bank: OrderBank, event: Event) -> None:
+        """Nothing to keep of each event: what became of the orders, the folded bank says at the end."""
 
     def summary(self, bank: OrderBank) -> dict[str, Any]:
         """Every cutoff's figures, against what the whole log says became of the orders."""

@@ -87,7 +87,7 @@ def compare(source: LineSource, settings: ReplaySettings, progress: ReplayProgre
     if settings.fold_history:
         tracker = Backtest(settings.eta_days)
         bank, folded = replay_history(source, BankSettings(policy=parse_policy(settings.eta_policy)),
-                                      lambda lines: progress("fold", lines, log.report.lines), tracker.at_midnight)
+                                      lambda lines: progress("fold", lines, log.report.lines), tracker)
         summary["bank"] = folded.as_dict()
         if settings.eta_days:
             summary["eta"] = tracker.summary(bank)

@@ -138,7 +138,8 @@ def _first_currency(shapes: list[Shape]) -> str | None:
 
 def decode_block(block: Block, first: int, names: Names, exact: ExactPath,
                  reader: BlockReader | None) -> tuple[Rows, int]:
-    """The events of `block` (the first line numbered `first`) as rows; and how many lines it held.
+    """The events of `block` (its first line numbered `first`) as rows; and how many lines it held, blank
+    ones too, so every line keeps its number in the file.
     A block the reader cannot read in one go is decoded a line at a time, with msgspec first; with
     no reader, every line goes through orderbank.projections.codec."""
     whole = reader.read(block) if reader is not None else None
@@ -149,9 +150,11 @@ def decode_block(block: Block, first: int, names: Names, exact: ExactPath,
         numbers = np.arange(first, first + count)
         currency = None if whole[1] is None else names.currency[whole[1]]
     else:
-        lines = [line for line in map(bytes.strip, bytes(block.text).split(b"\n")) if line]
+        lines = [line.strip() for line in bytes(block.text).split(b"\n")[:-1]]  # the block ends in a newline
         count, shapes, kept = len(lines), [], []
         for number, line in enumerate(lines, start=first):
+            if not line:  # a blank line: numbered, not decoded
+                continue
             shape = _one(line) if reader is not None else None
             if shape is None:
                 shape = exact.shape(number, line)
@@ -161,7 +164,7 @@ def decode_block(block: Block, first: int, names: Names, exact: ExactPath,
         numbers = np.array(kept, dtype=np.int64)
     rows, ok = columns(shapes, numbers, names, currency)
     if not ok.all():  # values only numpy could check: those lines go to the exact path
-        lines = lines or bytes(block.text).split(b"\n")  # the block's lines are plain: row k is line k
+        lines = lines or bytes(block.text).split(b"\n")  # line `first + k` is lines[k] either way
         redone = [exact.shape(number, lines[number - first]) if not good else shape
                   for shape, number, good in zip(shapes, numbers.tolist(), ok.tolist(), strict=True)]
         numbers = numbers[[shape is not None for shape in redone]]

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from orderbank.projections.bank import BankSettings, OrderBank, decoded_lines
+from orderbank.projections.bank import BankSettings, OrderBank, Verdict, decoded_lines
 from orderbank.projections.cancellations import ALL
 from orderbank.projections.codec import Rejection
+from orderbank.projections.events import Event
 from orderbank.projections.orders import US_PER_DAY, iso, micros
 from orderbank.projections.pool import FIGURES
 from orderbank.replay.source import LineSource
@@ -23,6 +25,13 @@ _HELD = FIGURES.index("held")
 _REALISED = FIGURES.index("realised")
 SAMPLED = ("backlog", "pool", "realised", "delivered", "cancelled", "placed", "cancel_rate_7d", "cancel_rate_28d",
            "clear_days")
+
+
+class Watcher(Protocol):
+    """What else a fold for people to look at keeps (orderbank.replay.audit)."""
+
+    def midnight(self, bank: OrderBank, boundary_us: int) -> None: ...
+    def applied(self, bank: OrderBank, event: Event) -> None: ...
 
 
 @dataclass
@@ -69,26 +78,31 @@ def sample(bank: OrderBank, history: History, boundary_us: int) -> None:
 
 
 def replay_history(source: LineSource, settings: BankSettings | None = None,
-                   progress: Callable[[int], None] | None = None,
-                   at_midnight: Callable[[OrderBank, int], None] | None = None) -> tuple[OrderBank, History]:
-    """Fold the whole log; sample at every midnight the fold's clock passes, and at the end. `at_midnight`
-    is called at each midnight too (with the bank and the midnight), before the event that passed it."""
+                   progress: Callable[[int], None] | None = None, watch: Watcher | None = None,
+                   until_us: int | None = None) -> tuple[OrderBank, History]:
+    """Fold the whole log (or its events up to the first after `until_us`); sample at every midnight the fold's
+    clock passes, and at the end. A `watch`er sees the same midnights and every event the bank applied."""
     bank = OrderBank(settings)
     history = History()
     boundary = None
     for number, event in decoded_lines(source.lines()):
         if progress is not None and number % 65_536 == 0:
             progress(number)
-        if not isinstance(event, Rejection):
-            at = micros(event.occurred_at)
-            if boundary is None:
-                boundary = at - at % US_PER_DAY + US_PER_DAY
-            while at >= boundary:  # the fold's clock passes midnight: sample the day that ended
-                sample(bank, history, boundary)
-                if at_midnight is not None:
-                    at_midnight(bank, boundary)
-                boundary += US_PER_DAY
-        bank.apply_decoded(event)
+        if isinstance(event, Rejection):
+            bank.reject(event)
+            continue
+        at = micros(event.occurred_at)
+        if until_us is not None and at > until_us:
+            break
+        if boundary is None:
+            boundary = at - at % US_PER_DAY + US_PER_DAY
+        while at >= boundary:  # the fold's clock passes midnight: sample the day that ended
+            sample(bank, history, boundary)
+            if watch is not None:
+                watch.midnight(bank, boundary)
+            boundary += US_PER_DAY
+        if bank.apply(event) is Verdict.APPLIED and watch is not None:
+            watch.applied(bank, event)
     if boundary is not None:
         sample(bank, history, boundary)
     history.stats = bank.stats()

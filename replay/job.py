@@ -1,16 +1,17 @@
-"""The replay jobs the command line runs: replay a log, and the demo (synthesise the yu7 launch,
-then replay it). Progress goes to `err`, the comparison table to `out`, the report to disk."""
+"""The replay jobs the command line runs: replay a log, and the demo (synthesise the yu7 launch into the report
+directory, then replay it). Progress goes to `err`, the comparison table to `out`, the report to disk."""
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
 from orderbank.projections.bank import OrderBank
+from orderbank.projections.orders import US_PER_DAY, iso, micros
 from orderbank.replay.compare import ReplayProgress, ReplaySettings, compare
 from orderbank.replay.logfile import write_docs
 from orderbank.replay.render import print_snapshot
@@ -20,6 +21,7 @@ from orderbank.replay.synth import generate, preset
 from orderbank.replay.terminal import comparison_table, progress_bars
 
 DEMO_PRESET = "yu7"
+FOUR_MONTHS_US = 122 * US_PER_DAY  # the seed: 140,000-150,000 still waiting four months after the launch
 
 
 def replay_log(source: LineSource, settings: ReplaySettings, output: Path, out: Console,
@@ -49,11 +51,16 @@ def _counted(items: Iterable[dict[str, Any]], progress: ReplayProgress, total: i
 
 
 def demo(seed: int, settings: ReplaySettings, output: Path, out: Console, err: Console) -> dict[str, Any]:
-    """Synthesise the yu7 launch (a year, ~1.1 million events) into a temporary log, then replay it."""
+    """Synthesise the yu7 launch (a year, ~1.1 million events) into the report directory, replay it, and say how
+    to open its pages."""
     scenario = preset(DEMO_PRESET)
-    with tempfile.TemporaryDirectory(prefix="orderbank-demo-") as tmp:
-        log = Path(tmp) / f"{scenario.name}-seed{seed}.jsonl"
-        with progress_bars(err) as progress:
-            count = write_docs(log, _counted(generate(scenario, seed), progress, None))
-        out.print(f"synthesised {count:,} events for {scenario.orders:,} orders ({scenario.name}, seed {seed})")
-        return replay_log(FileSource(log), settings, output, out, err)
+    log = output / f"launch-{scenario.name}-seed{seed}.jsonl"
+    with progress_bars(err) as progress:
+        count = write_docs(log, _counted(generate(scenario, seed), progress, None))
+    out.print(f"synthesised {count:,} events for {scenario.orders:,} orders ({scenario.name}, seed {seed}) into {log}")
+    summary = replay_log(FileSource(log), settings, output, out, err)
+    four_months_in = iso(micros(datetime.fromisoformat(summary["log"]["from"])) + FOUR_MONTHS_US)[:10]
+    out.print("the pages of this launch (a customer's order, the operations dashboard, the policy), as its "
+              f"customers saw them four months in: [bold]orderbank serve {log} --until {four_months_in} "
+              f"--report {output}[/] (then open the address it prints)", soft_wrap=True)
+    return summary

@@ -3,14 +3,14 @@
 A source is re-readable (`lines()` and `blocks()` start from the beginning each call) because the
 loader may need a second, exact pass. It hands over the same log two ways: line by line (the
 bank's fold reads that) and in blocks of whole lines (the columnar loader decodes a block at a
-time). Lines are a log file's: no newline inside, no surrounding whitespace, none blank.
+time). Lines are a log file's: no newline inside, no surrounding whitespace; a blank one is
+empty, counted but not decoded, so the n-th line is line n of the file either way.
 `FileSource` reads .jsonl and .jsonl.gz files; a Kafka topic read from its earliest offset is the
 other source the design plans for (it yields message values, the same bytes a log file holds).
 """
 
 from __future__ import annotations
 
-import gzip
 import io
 import queue
 import threading
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Protocol, TypeVar, cast
 
 from orderbank.projections.errors import LogError
-from orderbank.replay.logfile import read_lines
+from orderbank.replay.logfile import BOM, open_log, read_lines
 
 T = TypeVar("T")
 BLOCK_BYTES = 4 << 20
@@ -146,21 +146,26 @@ class FileSource:
         return read_lines(self.path)
 
     def blocks(self) -> Iterator[memoryview]:
-        with gzip.open(self.path, "rb") if self.path.suffix == ".gz" else self.path.open("rb") as stream:
-            yield from blocks_of(stream)
+        with open_log(self.path) as stream:
+            blocks = blocks_of(stream)
+            first = next(blocks, None)
+            if first is None:
+                return
+            yield first[len(BOM):] if first[:len(BOM)] == BOM else first  # as read_lines drops it
+            yield from blocks
 
 
 @dataclass(frozen=True)
 class MemorySource:
-    """Lines held in memory (tests, and logs built on the fly)."""
+    """Lines held in memory (tests, and logs built on the fly); an empty one is a blank line."""
 
     data: tuple[bytes, ...]
     name: str = "memory"
 
     def __post_init__(self) -> None:
         for number, line in enumerate(self.data, start=1):
-            if not line or line != line.strip() or b"\n" in line:
-                raise LogError(f"line {number} is blank, has surrounding whitespace or holds a newline")
+            if line != line.strip() or b"\n" in line:
+                raise LogError(f"line {number} has surrounding whitespace or holds a newline")
 
     def lines(self) -> Iterator[bytes]:
         return iter(self.data)

@@ -29,6 +29,9 @@ from orderbank.projections.errors import ConfigError
 from orderbank.projections.orders import US_PER_DAY, iso, micros
 from orderbank.projections.policies import HighTrimFirst, Key, Policy
 
+ORDER_DIGITS = 6
+"""Digits of an order's number (YU7-000042); more only for a launch of a million orders or more."""
+
 
 @dataclass(frozen=True)
 class Trim:
@@ -107,7 +110,7 @@ PRESETS: dict[str, Scenario] = {
     "small": Scenario(name="small", orders=3_000, horizon_days=128),
     # ../shared/seed/FACTS.md: 289k orders on launch day, ~6k delivered in month one, ~40k a
     # month by October, 140-150k waiting then, 19% cancelled by 1 November (day 128); calibrated
-    # by tests/test_synth_calibration.py. The 8% who prepay in full unasked are an assumption
+    # by tests/replay/test_calibration.py. The 8% who prepay in full unasked are an assumption
     # (FACTS has no figure), there so that paid-first has payments to order by.
     "yu7": Scenario(name="yu7", orders=300_000, launch_share=289_000 / 300_000, demand_lead_days=14,
                     capacity_start=330.0, capacity_full=1_450.0, ramp_days=100, patience_scale_days=310.0,
@@ -218,15 +221,19 @@ def _arrival_times(scenario: Scenario, rng: random.Random, start_us: int) -> lis
     return times
 
 
+def order_id(model: str, number: int, launch_size: int) -> str:
+    """The id of a launch's `number`-th order: the same whatever the launch size, up to a million orders."""
+    return f"{model}-{number:0{max(ORDER_DIGITS, len(str(launch_size)))}d}"
+
+
 def _place_all(scenario: Scenario, rng: random.Random, log: _Log, start_us: int) -> list[_Order]:
     trims, shares = scenario.trims, [t.share for t in scenario.trims]
     channels, channel_weights = ("app", "store", "web"), (0.8, 0.15, 0.05)
-    width = len(str(scenario.orders))
     orders = []
     for i, placed_us in enumerate(_arrival_times(scenario, rng, start_us)):
         trim = rng.choices(trims, weights=shares)[0]
         patience = rng.weibullvariate(scenario.patience_scale_days, scenario.patience_shape)
-        order = _Order(f"{scenario.model}-{i + 1:0{width}d}", placed_us, trim, i,
+        order = _Order(order_id(scenario.model, i + 1, scenario.orders), placed_us, trim, i,
                        int(patience * US_PER_DAY))
         if scenario.prepay_share and rng.random() < scenario.prepay_share:
             order.prepay_us = placed_us + rng.randrange(scenario.prepay_within_days * US_PER_DAY)

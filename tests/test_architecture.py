@@ -1,4 +1,5 @@
-"""The arrows point one way: core <- replay lab <- engine, and inside the engine dev <- kafka <- stream <- cli.
+"""The arrows point one way: core <- replay lab <- engine, and inside the engine dev <- kafka <- stream <- cli, and
+web <- stream (the pages know nothing of Kafka or Faust; a worker serves them).
 
 An AST walk over every module (imports inside functions included), so an import that runs back up cannot land.
 """
@@ -18,8 +19,11 @@ PACKAGES = ("projections", "replay", "engine")
 FORBIDDEN: dict[str, tuple[str, ...]] = {
     "orderbank.projections": ("orderbank.engine", "orderbank.replay", "faust", "aiokafka", "mode", "typer", "rich"),
     "orderbank.replay": ("orderbank.engine", "faust", "aiokafka", "mode", "typer"),
-    "orderbank.engine.dev": ("orderbank.engine.kafka", "orderbank.engine.stream", "orderbank.engine.cli"),
-    "orderbank.engine.kafka": ("orderbank.engine.stream", "orderbank.engine.cli"),
+    "orderbank.engine.dev": ("orderbank.engine.kafka", "orderbank.engine.stream", "orderbank.engine.cli",
+                             "orderbank.engine.web"),
+    "orderbank.engine.kafka": ("orderbank.engine.stream", "orderbank.engine.cli", "orderbank.engine.web"),
+    "orderbank.engine.web": ("orderbank.engine.kafka", "orderbank.engine.stream", "orderbank.engine.cli", "faust",
+                             "aiokafka", "mode"),
     "orderbank.engine.stream": ("orderbank.engine.cli",),
 }
 OLD_NAMES = ("engine", "projections", "replay")  # the folders' own names are not importable once installed

@@ -62,7 +62,7 @@ def test_every_exception_class_of_orderbank_derives_from_the_root() -> None:
      "ORDERBANK_KAFKA_SECURITY_PROTOCOL"),
     (lambda: preset("yu8"), ConfigError, "unknown preset 'yu8'"),
     (lambda: ReplaySettings(policies=("fifo", "fifo")).parsed(), ConfigError, "named twice"),
-    (lambda: MemorySource((b"{}", b"")), LogError, "line 2 is blank"),
+    (lambda: MemorySource((b"{}", b" {}")), LogError, "line 2 has surrounding whitespace"),
 ], ids=["policy", "setting", "setting-validator", "security", "preset", "replay-settings", "log"])
 def test_a_bad_value_is_an_orderbank_error_and_still_a_value_error(fail: Callable[[], object],
                                                                    kind: type[OrderbankError], message: str) -> None:

@@ -44,7 +44,7 @@ def backtest(
     with Progress(console=err, transient=True) as progress:
         task = progress.add_task(f"fold {log.name}", total=None)
         bank, _ = replay_history(FileSource(log), policy_option(policy),
-                                 lambda lines: progress.update(task, completed=lines), tracker.at_midnight)
+                                 lambda lines: progress.update(task, completed=lines), tracker)
     summary = tracker.summary(bank)
     console.print(table(summary))
     if summary["beyond_log"]:

@@ -3,8 +3,30 @@
 from __future__ import annotations
 
 import sys
+from typing import NoReturn
 
+import typer
 from rich.console import Console
+
+from orderbank.projections.codec import Rejection
 
 console = Console(width=None if sys.stdout.isatty() else 140)
 err = Console(stderr=True, soft_wrap=True, highlight=False)  # an error is one line, whatever the width
+
+
+def print_rejected(kept: list[tuple[int, Rejection]], total: int) -> None:
+    """The rejected lines kept, by number, then how many more there were."""
+    for number, rejection in kept:
+        err.print(f"line {number}: {rejection.reason.value} ({rejection.rule}): {rejection.message}", markup=False)
+    if total > len(kept):
+        err.print(f"... and {total - len(kept):,} more rejected lines")
+
+
+def fail(command: str, problem: Exception, after: str = "") -> NoReturn:
+    """Say on one line what stopped the command (and `after`, what it had done), and exit with status 1."""
+    err.print(f"orderbank {command}: {problem}{after}", markup=False)
+    raise typer.Exit(1)
+
+TIME_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S%z",
+                "%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%d %H:%M:%S"]
+"""What a time option takes: a date, or an ISO 8601 time with or without fractions and offset (UTC if none)."""

@@ -8,10 +8,10 @@ from typing import Annotated
 
 import typer
 
-from orderbank.engine.cli.output import console, err
+from orderbank.engine.cli.output import TIME_FORMATS, console, err, fail
 from orderbank.engine.kafka.security import KafkaSecurity
 from orderbank.engine.kafka.source import KafkaSource
-from orderbank.projections.errors import ConfigError
+from orderbank.projections.errors import ConfigError, LogError
 from orderbank.replay import job
 from orderbank.replay.compare import DEFAULT_POLICIES, ReplaySettings
 from orderbank.replay.source import FileSource, LineSource
@@ -27,7 +27,7 @@ def _replay_settings(policy: list[str] | None, replications: int, seed: int, pat
 
 
 def demo(
-    seed: int = 1,
+    seed: Annotated[int, typer.Option(help="seed of the synthetic launch, and first seed of the replays")] = 1,
     replications: Annotated[int, typer.Option(help="seeds per policy")] = 3,
     output: Annotated[Path, typer.Option("-o", "--output", help="report directory")] = Path("report"),
 ) -> None:
@@ -50,7 +50,8 @@ def replay(
     output: Annotated[Path, typer.Option("-o", "--output", help="report directory")] = Path("report"),
     topic: Annotated[str | None, typer.Option(help="replay a Kafka topic instead of a file")] = None,
     bootstrap: Annotated[str, typer.Option(help="Kafka bootstrap servers, with --topic")] = "127.0.0.1:9092",
-    since: Annotated[datetime | None, typer.Option(help="with --topic: from this time (UTC) on, not the earliest")]
+    since: Annotated[datetime | None, typer.Option(
+        formats=TIME_FORMATS, help="with --topic: from this time (UTC) on, not the earliest")]
     = None,
 ) -> None:
     """Replay a log (a file, or a Kafka topic) under ordering policies and compare them with what happened."""
@@ -59,11 +60,14 @@ def replay(
     source: LineSource = FileSource(log) if log is not None else KafkaSource(
         bootstrap, str(topic), since.replace(tzinfo=UTC) if since and since.tzinfo is None else since,
         KafkaSecurity.from_env())
+    settings = _replay_settings(policy, replications, seed, patience)
     try:
-        job.replay_log(source, _replay_settings(policy, replications, seed, patience), output, console, err)
+        job.replay_log(source, settings, output, console, err)
     except KeyboardInterrupt:
         err.print("interrupted: no report written")
         raise typer.Exit(130) from None
+    except LogError as exc:
+        fail("replay", exc, ": no report written")
 
 
 def register(app: typer.Typer) -> None:

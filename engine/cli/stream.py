@@ -11,6 +11,7 @@ import contextlib
 import os
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,10 +19,12 @@ import orjson
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from orderbank.engine.cli.output import console, err
+from orderbank.engine.cli.output import console, err, fail, print_rejected
 from orderbank.engine.dev import broker as kafka
 from orderbank.engine.settings import ENV_PREFIX, Settings, SettingsError
+from orderbank.projections.bank import REJECTED_KEPT
 from orderbank.projections.codec import Rejection
+from orderbank.projections.errors import LogError
 from orderbank.replay.logfile import read_lines
 
 broker_app = typer.Typer(no_args_is_help=True, help="Run a local Apache Kafka (KRaft) from Maven Central jars.")
@@ -80,40 +83,58 @@ def produce(
     """Stream an event log into the input topic: validated, keyed by order_id, rate-limited."""
     settings = settings_from(bootstrap_servers=bootstrap, topic_prefix=prefix)
     try:
-        sent, rejected = asyncio.run(_produce(settings, read_lines(log), rate))
+        produced = asyncio.run(_produce(settings, read_lines(log), rate))
     except KeyboardInterrupt:
         err.print("interrupted")
         raise typer.Exit(130) from None
-    for number, rejection in rejected[:20]:
-        err.print(f"line {number}: {rejection.reason.value} ({rejection.rule}): {rejection.message}")
-    if len(rejected) > 20:
-        err.print(f"... and {len(rejected) - 20:,} more rejected lines")
-    console.print(f"sent {sent:,} events to {settings.topic_prefix}.events; {len(rejected):,} lines rejected, not sent")
+    print_rejected(produced.rejected, produced.rejections)
+    topic = f"{settings.topic_prefix}.events"
+    if produced.failure is not None:
+        fail("produce", produced.failure, f"; sent {produced.sent:,} events to {topic} before it")
+    console.print(f"sent {produced.sent:,} events to {topic}; {produced.rejections:,} lines rejected, not sent")
 
 
-async def _produce(settings: Settings, lines: Iterator[bytes],
-                   rate: float | None) -> tuple[int, list[tuple[int, Rejection]]]:
+@dataclass
+class _Produced:
+    """What `produce` did: events sent, lines rejected (the first `REJECTED_KEPT` kept, by number), and
+    what stopped it before the end of the log, if anything did."""
+
+    sent: int = 0
+    rejections: int = 0
+    rejected: list[tuple[int, Rejection]] = field(default_factory=list)
+    failure: LogError | None = None
+
+
+async def _produce(settings: Settings, lines: Iterator[bytes], rate: float | None) -> _Produced:
     from orderbank.engine.kafka.producer import EventProducer
 
-    rejected: list[tuple[int, Rejection]] = []
+    produced = _Produced()
     columns = (TextColumn("produce"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[speed]}"))
     async with EventProducer(settings) as producer:
         with Progress(*columns, console=err, transient=True) as progress:
             task = progress.add_task("produce", total=None, speed="")
             started = time.monotonic()
-            for number, line in enumerate(lines, start=1):
-                rejection = await producer.send(line)
-                if rejection is not None:
-                    rejected.append((number, rejection))
-                if rate and number % 64 == 0:
-                    ahead = number / rate - (time.monotonic() - started)
-                    if ahead > 0:
-                        await asyncio.sleep(ahead)
-                if number % 1024 == 0:
-                    elapsed = max(time.monotonic() - started, 1e-9)
-                    progress.update(task, completed=number, speed=f"{number / elapsed:,.0f} events/s")
+            try:
+                for number, line in enumerate(lines, start=1):
+                    if not line:  # a blank line: numbered, not sent
+                        continue
+                    rejection = await producer.send(line)
+                    if rejection is not None:
+                        produced.rejections += 1
+                        if len(produced.rejected) < REJECTED_KEPT:
+                            produced.rejected.append((number, rejection))
+                    if rate and number % 64 == 0:
+                        ahead = number / rate - (time.monotonic() - started)
+                        if ahead > 0:
+                            await asyncio.sleep(ahead)
+                    if number % 1024 == 0:
+                        elapsed = max(time.monotonic() - started, 1e-9)
+                        progress.update(task, completed=number, speed=f"{number / elapsed:,.0f} events/s")
+            except LogError as exc:  # the events before it are sent all the same
+                produced.failure = exc
             await producer.flush()
-        return producer.sent, rejected
+    produced.sent = producer.sent
+    return produced
 
 
 def worker(

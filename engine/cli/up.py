@@ -77,6 +77,7 @@ def up(
                                       preexec_fn=tied_to_this_process(signal.SIGKILL))
             console.print(f"broker {bootstrap}; worker http://127.0.0.1:{web_port} (log {state / 'worker.log'})")
             console.print(f"service token of the views: {ENV_PREFIX}WEB_SERVICE_TOKEN={token}", soft_wrap=True)
+            console.print(f"operations dashboard: http://127.0.0.1:{web_port}/ (customers' pages: docs/pages.md)")
             asyncio.run(_run(settings, orders, rate, seed, worker))
     except KeyboardInterrupt:
         console.print("stopping...")

@@ -71,6 +71,9 @@ class Sink(Service):
         self._queue: asyncio.Queue[tuple[Outbox, asyncio.Future[None]]] | None = None
         self.batch_bytes: dict[str, int] = {}  # topic -> the size of the batches it takes
         self.failed: BaseException | None = None  # once a write is lost, nothing later may land
+        # mode's maybe_start returns as soon as a start has begun: a frame arriving while this sink still
+        # checks its topics (a restarted worker) would find no queue; it waits for this instead.
+        self._ready = asyncio.Event()
 
     async def on_start(self) -> None:
         s = self.settings
@@ -89,19 +92,25 @@ class Sink(Service):
                              for name in names}
         self._queue = asyncio.Queue()
         self.add_future(self._sender(self._producer, self._queue))
+        self._ready.set()
+
+    async def started_up(self) -> None:
+        """Start the sink if nobody has, and wait until it can take writes."""
+        await self.maybe_start()
+        await self._ready.wait()
 
     async def on_stop(self) -> None:
         if self._producer is not None:
             await self._producer.stop()
 
     async def partitions_for(self, topic: str) -> int:
-        await self.maybe_start()
+        await self.started_up()
         assert self._producer is not None
         return len(await self._producer.partitions_for(topic))
 
     async def submit(self, outbox: Outbox) -> asyncio.Future[None]:
         """Queue an outbox for writing; the future completes when all of it is acknowledged."""
-        await self.maybe_start()
+        await self.started_up()
         assert self._queue is not None
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((outbox, done))

@@ -23,7 +23,7 @@ from orderbank.engine.kafka.security import KafkaSecurityError, check_connection
 from orderbank.engine.kafka.topics import TopicMismatch, ensure
 from orderbank.engine.kafka.transport import Transport
 from orderbank.engine.settings import Settings
-from orderbank.engine.stream import agents, views
+from orderbank.engine.stream import agents, pages, views
 
 APP = __name__
 """What `faust -A` is given to run this app: `faust -A orderbank.engine.stream.app worker`."""
@@ -81,7 +81,7 @@ def create_app(settings: Settings | None = None) -> faust.App:
         web_router_enabled=False, web_tables_enabled=False, web_graph_enabled=False, web_stats_enabled=False,
     )
     runtime = agents.install(app, settings)
-    views.install(app, runtime)
+    pages.install(app, runtime, views.install(app, runtime))
     return app
 
 

@@ -30,7 +30,7 @@ class RecoveryWatch:
 
     Faust 0.15 sometimes loses a whole batch of changelog records between its consumer and the
     recovery when a worker takes over partitions (seen in CI and in 2 of 78 repeated takeovers of
-    tests/test_stream_cluster.py on 2 cores, one loaded): the consumer's position is past the last record, the
+    tests/engine/stream/test_cluster.py on 2 cores, one loaded): the consumer's position is past the last record, the
     recovery has applied none of them and waits forever, and the worker never serves its new shards.
     A partition is stalled when recovery still needs its records and its applied offset has not
     moved for RECOVERY_STALLED_AFTER_S; the runtime then reads it again if the consumer is past it."""

@@ -34,11 +34,11 @@ from orderbank.engine.kafka.partitioning import partition_for
 from orderbank.engine.kafka.topics import BANK_TABLE
 from orderbank.engine.stream.metrics import CONTENT_TYPE
 from orderbank.engine.stream.runtime import Runtime
-from orderbank.projections.bank import OrderBank, canonical
+from orderbank.projections.bank import canonical
 from orderbank.projections.errors import OrderbankError, StreamError
 from orderbank.projections.events import OrderId
 from orderbank.projections.merge import Part, merge, part
-from orderbank.projections.orders import iso
+from orderbank.projections.standing import order_view as order_view  # re-exported: moved to the core
 
 log = logging.getLogger(__name__)
 ORDER_ID: TypeAdapter[str] = TypeAdapter(OrderId)
@@ -83,24 +83,6 @@ def guarded(fun: Handler) -> Handler:
             return self.error(500, "internal error")
 
     return view
-
-
-def order_view(bank: OrderBank, order_id: str) -> dict[str, Any]:
-    """One order as the views show it: place in the queue, ETA band and money, at the bank's clock."""
-    order, position = bank.orders[order_id], bank.position_of(order_id)
-    now = bank.now_us
-    return {
-        "order_id": order_id, "lane": order.lane, "status": order.status.value, "model": order.model,
-        "trim": order.trim, "placed_at": iso(order.placed_us), "as_of": iso(now) if now else None,
-        "position": position.position if position else None, "eta": position.eta if position else None,
-        "eta_low": position.eta_low if position else None, "eta_high": position.eta_high if position else None,
-        "eta_basis": position.eta_basis if position else None,
-        "open_in_lane": len(bank.queue.lanes[order.lane].open),
-        "payments": {"currency": order.currency, "list_price": order.list_price, "deposit": order.deposit,
-                     "received": order.received, "paid": order.paid, "demanded": order.demanded,
-                     "outstanding": order.outstanding, "overdue": order.overdue(now),
-                     "refund_due": order.refund_due, "refunded": order.refunded, "fully_paid": order.fully_paid},
-    }
 
 
 class Views:

@@ -1,1 +1,1 @@
-"""Tests of the engine (orderbank.engine)."""
+"""Tests of the engine (orderbank.engine): settings and deployment here, its packages below."""

@@ -1,1 +1,1 @@
-"""Tests of the pure core (orderbank.projections)."""
+"""Tests of the pure core (orderbank.projections), one module per module of it."""

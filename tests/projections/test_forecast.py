@@ -20,7 +20,7 @@ from orderbank.projections.policies import Fifo, HighTrimFirst
 from orderbank.projections.supply import HISTORY_DAYS, Observed, cars_to_come
 from orderbank.projections.survival import draw, waits_of
 from orderbank.replay.synth import generate, preset
-from tests import factories as f
+from tests.support import factories as f
 
 DAY = US_PER_DAY
 EPOCH = micros(f.at(14)) - micros(f.at(14)) % DAY

@@ -13,7 +13,7 @@ from orderbank.projections.events import Event
 from orderbank.projections.orders import US_PER_DAY, micros
 from orderbank.projections.plans import PlanStream, daily_cars
 from orderbank.projections.restore import restore
-from tests import factories as f
+from tests.support import factories as f
 
 
 def test_a_plan_decodes_alike_on_both_paths_and_is_refused_for_what_it_breaks() -> None:

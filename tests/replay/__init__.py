@@ -1,1 +1,1 @@
-"""Tests of the replay lab (orderbank.replay)."""
+"""Tests of the replay lab (orderbank.replay), one module per module of it."""

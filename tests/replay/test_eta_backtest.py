@@ -34,7 +34,7 @@ SHORT, FROM_DAY = 0.3, 60
 def backtest(scenario: Scenario, policy: Policy, days: list[int], seed: int = 1) -> dict[int, dict[str, Any]]:
     lines = tuple(orjson.dumps(doc) for doc in generate(scenario, seed))
     tracker = Backtest(days)
-    bank, _ = replay_history(MemorySource(lines), BankSettings(policy=policy), None, tracker.at_midnight)
+    bank, _ = replay_history(MemorySource(lines), BankSettings(policy=policy), None, tracker)
     return {cut["day"]: cut for cut in tracker.summary(bank)["cutoffs"]}
 
 

@@ -1,0 +1,1 @@
+"""Tests of the `orderbank` command (orderbank.engine.cli)."""

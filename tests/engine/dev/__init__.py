@@ -1,0 +1,1 @@
+"""Tests of the local Apache Kafka launcher (orderbank.engine.dev)."""

@@ -1,0 +1,79 @@
+"""Bad input through Kafka lands on the dead-letter topic, reasons and original bytes intact,
+and the good events around it are still folded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from orderbank.engine.dev.broker import Broker
+from orderbank.replay.synth import generate, preset
+from tests.support.equality import assert_equals_the_fold
+from tests.support.topics import keyed, produce_raw, read_topic, unique_settings
+from tests.support.workers import Worker, caught_up
+
+pytestmark = pytest.mark.broker
+
+
+def bad_records(docs: list[dict[str, Any]]) -> list[tuple[bytes | None, bytes, str]]:
+    """(key, value, expected reason), each breaking a different rule."""
+    last = {}
+    for doc in docs:
+        last[doc["order_id"]] = doc
+    delivered = next(d for d in last.values() if d["type"] == "VehicleDelivered")
+    placed = docs[0]
+
+    def event(**changes: Any) -> bytes:
+        return orjson.dumps({**placed, "event_id": "5d1e0c4e-6a3b-4d9a-9c55-0b9f1f2b7e11", **changes})
+
+    after_delivery = {"type": "PaymentReceived", "event_id": "0d0a5c1e-2f44-4f38-8f0e-7d5c2b1a9e33",
+                      "order_id": delivered["order_id"], "seq": delivered["seq"] + 1,
+                      "occurred_at": delivered["occurred_at"], "amount": {"minor": 100, "currency": "CNY"}}
+    return [
+        (b"X-1", b'{"type": "OrderPlaced", "order_id": ', "malformed_json"),
+        (b"X-2", b"\xff\xfe not even utf-8", "malformed_json"),
+        (b"X-3", event(order_id="X-3", list_price={"minor": -5, "currency": "CNY"}), "invalid_field"),
+        (b"X-4", event(order_id="X-4", type="OrderExploded"), "unknown_type"),
+        (b"X-5", event(order_id="X-5", schema_version=9), "unsupported_version"),
+        (delivered["order_id"].encode(), orjson.dumps(after_delivery), "illegal_transition"),
+        (b"X-6", event(order_id="X-6", type="RefundPaid", seq=2, amount={"minor": 1, "currency": "CNY"},
+                       customer_id=None), "invalid_field"),
+        (b"X-7", orjson.dumps({**after_delivery, "order_id": "X-7",
+                               "event_id": "1d0a5c1e-2f44-4f38-8f0e-7d5c2b1a9e33"}), "unknown_order"),
+        (b"someone-else", event(order_id="X-8"), "invalid_field"),  # valid, but not keyed by its order_id
+    ]
+
+
+@pytest.mark.parametrize("ingest", ["process", "inline"])
+def test_bad_input_is_dead_lettered_with_its_reason_and_bytes_and_good_events_still_apply(
+        broker: Broker, tmp_path: Path, ingest: str) -> None:
+    docs = list(generate(preset("small", 400), 5))
+    good = [orjson.dumps(d) for d in docs]
+    bad = bad_records(docs)
+    settings = unique_settings(broker.bootstrap, ingest=ingest)
+    worker = Worker(settings, tmp_path).start()
+    try:
+        coordinates = produce_raw(settings, keyed(good) + [(key, value) for key, value, _ in bad])
+        caught_up([worker])
+
+        letters = {(int(r.headers["orderbank.source.partition"]), int(r.headers["orderbank.source.offset"])): r
+                   for r in read_topic(settings, f"{settings.topic_prefix}.deadletter")}
+        assert len(letters) == len(bad)
+        for (key, value, reason), where in zip(bad, coordinates[len(good):], strict=True):
+            letter = letters[where]
+            assert (letter.key, letter.value) == (key, value)
+            assert letter.headers["orderbank.reason"].decode() == reason
+            assert letter.headers["orderbank.source.topic"].decode() == f"{settings.topic_prefix}.events"
+            assert letter.headers["orderbank.message"] and letter.headers["orderbank.rule"]
+        assert letters[coordinates[-1]].headers["orderbank.rule"] == b"key_is_order_id"
+
+        # The fold of the log rejects the same lines, except the one whose only fault is its Kafka key.
+        assert_equals_the_fold(worker.snapshot(), good + [value for _, value, _ in bad[:-1]], settings.bank)
+        _, metrics = worker.get("/metrics")
+        assert b'orderbank_rejections_total{reason="malformed_json"} 2.0' in metrics
+        assert f"orderbank_ingested_events_total {len(good) + len(bad)}.0".encode() in metrics
+    finally:
+        worker.stop()

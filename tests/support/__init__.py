@@ -1,0 +1,1 @@
+"""Helpers shared by the tests: event builders, worker processes, topics, the fold to compare with."""
