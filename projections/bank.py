@@ -135,7 +135,7 @@ class OrderBank:
 
     def _placement_rule(self, event: Event) -> Rejection | None:
         """Why an event for an order not placed yet is refused: the lifecycle's rules, then the lane's limit."""
-        rejection = check(None, event) or order_rule(event, self.plans)
+        rejection = check(None, event) or (order_rule(event, self.plans) if self.plans else None)
         if rejection is not None or event.type != "OrderPlaced":
             return rejection
         lane = self.queue.lanes.get(self.settings.lane_of(event))
@@ -168,13 +168,12 @@ class OrderBank:
                 order.demand(event.amount.minor, micros(event.due_at))
                 if event.purpose == "balance" and order.allocated_us is None:
                     order.allocated_us = micros(event.occurred_at)
-                    self.queue.noted(order, order.allocated_us)
+                    self.queue.dated(order, order.allocated_us)
             case "PaymentReceived":
-                was_paid = order.fully_paid
                 order.received += event.amount.minor
-                if order.fully_paid != was_paid:
+                if order.paid_us is None and order.fully_paid:  # this payment completed the price
                     order.paid_us = micros(event.occurred_at)
-                    self.queue.noted(order, order.paid_us)
+                    self.queue.dated(order, order.paid_us)
                     if self.queue.policy.rekeys_on_payment:
                         self.queue.rekey(order)
             case "OrderCancelled":

@@ -1,16 +1,17 @@
-"""What a lane's ETA forecast reads of its orders: one row per order ever placed in the lane, as columns.
+"""What a lane's ETA forecast reads of its orders: for every order ever placed in the lane, as columns.
 
-The bank writes a row when an order is placed and rewrites its changing cells when a fact the forecast
-reads changes (a car allocated, the price paid in full, the order delivered or cancelled), a few array
-stores per event. A refresh reads the columns with numpy (`columns()`), so it never walks the orders in
-Python. Rows are in the order the bank met the orders, which differs between a fold, a shard and a
-restore: the forecast reads them only through counts and sorts, which do not depend on it.
+A refresh reads the columns off the lane's orders at once (`columns_of`, about 0.15 s for 300,000 orders),
+rather than the bank keeping them as it folds: a lane is refreshed about once a day, and keeping them
+would cost every event of the fold. The orders come in the order the bank met them, which differs between
+a fold, a shard and a restore: the forecast reads the columns only through counts and sorts, which do not
+depend on it.
 """
 
 from __future__ import annotations
 
-from array import array
+from collections.abc import Collection
 from dataclasses import dataclass
+from operator import attrgetter
 
 import numpy as np
 import numpy.typing as npt
@@ -21,10 +22,6 @@ NEVER = -1
 OPEN, DELIVERED, GAVE_UP, REMOVED = 0, 1, 2, 3
 """An order's outcome so far: open, delivered, cancelled by its customer, cancelled otherwise."""
 I64 = npt.NDArray[np.int64]
-
-
-def _time(us: int | None) -> int:
-    return NEVER if us is None else us
 
 
 def outcome(order: Order) -> int:
@@ -48,33 +45,15 @@ class Columns:
     outcome: I64
 
 
-class LaneFacts:
-    """The columns of one lane, kept as the bank folds."""
+def columns_of(orders: Collection[Order]) -> Columns:
+    """The columns of these orders (a lane's, every one ever placed in it), read off the orders at once."""
+    count = len(orders)
 
-    __slots__ = ("allocated", "closed", "outcome", "paid", "placed", "rank", "row")
+    def plain(name: str) -> I64:
+        return np.fromiter(map(attrgetter(name), orders), np.int64, count)
 
-    def __init__(self) -> None:
-        self.row: dict[str, int] = {}
-        self.placed, self.rank, self.allocated = array("q"), array("q"), array("q")
-        self.paid, self.closed, self.outcome = array("q"), array("q"), array("q")
+    def time(name: str) -> I64:
+        return np.fromiter((NEVER if t is None else t for t in map(attrgetter(name), orders)), np.int64, count)
 
-    def add(self, order: Order) -> None:
-        self.row[order.order_id] = len(self.placed)
-        self.placed.append(order.placed_us)
-        self.rank.append(order.trim_rank)
-        self.allocated.append(_time(order.allocated_us))
-        self.paid.append(_time(order.paid_us))
-        self.closed.append(_time(order.closed_us))
-        self.outcome.append(outcome(order))
-
-    def update(self, order: Order) -> None:
-        row = self.row[order.order_id]
-        self.allocated[row] = _time(order.allocated_us)
-        self.paid[row] = _time(order.paid_us)
-        self.closed[row] = _time(order.closed_us)
-        self.outcome[row] = outcome(order)
-
-    def columns(self) -> Columns:
-        """Copies (a view would stop the arrays growing while it lives)."""
-        return Columns(*(np.frombuffer(column, dtype=np.int64).copy() for column in (
-            self.placed, self.rank, self.allocated, self.paid, self.closed, self.outcome)))
+    return Columns(plain("placed_us"), plain("trim_rank"), time("allocated_us"), time("paid_us"), time("closed_us"),
+                   np.fromiter(map(outcome, orders), np.int64, count))

@@ -28,7 +28,7 @@ import numpy.typing as npt
 from sortedcontainers import SortedList
 
 from orderbank.projections.forecast import HOUR_US, Forecast, forecast
-from orderbank.projections.lanefacts import NEVER, LaneFacts
+from orderbank.projections.lanefacts import NEVER, columns_of
 from orderbank.projections.orders import US_PER_DAY, Order, iso, micros
 from orderbank.projections.plans import Declared, PlanStream
 from orderbank.projections.policies import Key, Policy
@@ -49,7 +49,6 @@ class Lane:
     orders: dict[str, Order] = field(default_factory=dict)  # every order ever placed here
     # (placed_us, order_id) of every order ever placed here; kept only for policies that read ordinals.
     placed: SortedList = field(default_factory=SortedList)
-    facts: LaneFacts = field(default_factory=LaneFacts)  # what the forecast reads
     forecast: Forecast | None = None  # the latest forecast, for its epoch
 
     def order_ids(self) -> Iterator[str]:
@@ -84,8 +83,8 @@ class QueueProjection:
         if lane is None:
             lane = self.lanes[order.lane] = Lane()
         lane.orders[order.order_id] = order
-        lane.facts.add(order)
-        _dated(lane, order.placed_us)
+        if lane.forecast is not None:
+            _dated(lane, order.placed_us)
         if self.policy.uses_ordinal:
             self._place_in_sequence(lane, order)
         if order.closed_us is None:
@@ -106,15 +105,18 @@ class QueueProjection:
                     self._insert(lane, later)
 
     def remove(self, order: Order) -> None:
+        """The order was cancelled (its closed_us set)."""
         lane = self.lanes[order.lane]
         self._remove(lane, order)
-        self.noted(order, order.closed_us or 0)
+        if lane.forecast is not None:
+            _dated(lane, order.closed_us or 0)
 
-    def noted(self, order: Order, dated_us: int) -> None:
-        """A fact the forecast reads changed (an allocation, a payment in full, a delivery or cancellation)."""
+    def dated(self, order: Order, dated_us: int) -> None:
+        """A fact the forecast reads, dated `dated_us`, changed for this order (a car allocated, its price
+        paid in full)."""
         lane = self.lanes[order.lane]
-        lane.facts.update(order)
-        _dated(lane, dated_us)
+        if lane.forecast is not None:
+            _dated(lane, dated_us)
 
     def planned(self, lane_name: str, stream: PlanStream, declared_us: int) -> None:
         """A plan stream declared a plan for this lane."""
@@ -134,7 +136,8 @@ class QueueProjection:
         lane = self.lanes[order.lane]
         self._remove(lane, order)
         lane.deliveries.add(delivered_us)
-        self.noted(order, delivered_us)
+        if lane.forecast is not None:
+            _dated(lane, delivered_us)
 
     def _insert(self, lane: Lane, order: Order) -> None:
         key = self.policy.key(order)
@@ -178,7 +181,8 @@ class QueueProjection:
         epoch = self.epoch(lane_name, now_us)
         if lane.forecast is None or lane.forecast.epoch_us != epoch:
             seed = [epoch & 0xFFFFFFFF, epoch >> 32 & 0xFFFFFFFF, zlib.crc32(lane_name.encode())]
-            lane.forecast = forecast(lane.facts.columns(), self.in_force(lane_name, epoch), self.policy, epoch, seed)
+            lane.forecast = forecast(columns_of(lane.orders.values()), self.in_force(lane_name, epoch), self.policy,
+                                     epoch, seed)
         return lane.forecast
 
     def position_of(self, order_id: str, lane_name: str, now_us: int) -> Position | None:
