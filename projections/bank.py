@@ -29,8 +29,9 @@ import msgspec
 
 from orderbank.projections.cancellations import CancellationProjection
 from orderbank.projections.codec import Reason, Rejection, decode
-from orderbank.projections.events import Event, OrderPlaced
+from orderbank.projections.events import Event, OrderPlaced, ProductionPlanned
 from orderbank.projections.orders import Order, Status, check, cohort_of, iso, micros
+from orderbank.projections.plans import PlanStream, order_rule, plan_rule, stream_of
 from orderbank.projections.policies import Fifo, Policy
 from orderbank.projections.pool import NOTHING, PoolProjection, contribution
 from orderbank.projections.queue import Position, QueueProjection
@@ -54,6 +55,10 @@ class BankSettings:
 
     def lane_of(self, event: OrderPlaced) -> str:
         return event.model if self.lane_by == "model" else f"{event.model}/{event.trim}"
+
+    def plan_lane(self, model: str, trim: str | None) -> str:
+        """The lane a plan of this model (and trim, if it names one) plans (orderbank.projections.plans)."""
+        return model if self.lane_by == "model" or trim is None else f"{model}/{trim}"
 
 
 class EventIds:
@@ -99,6 +104,7 @@ class OrderBank:
     def __init__(self, settings: BankSettings | None = None) -> None:
         self.settings = settings or BankSettings()
         self.orders: dict[str, Order] = {}
+        self.plans: dict[str, PlanStream] = {}
         self.queue = QueueProjection(self.settings.policy, self.settings.eta_window_days)
         self.pool = PoolProjection()
         self.cancellations = CancellationProjection()
@@ -114,6 +120,8 @@ class OrderBank:
         its id is known to be another event's (the stream's ingest knows it of ids this bank never saw)."""
         if id_taken or self.event_ids.taken_by_another(event):
             return self._count(id_conflict(event), raw)
+        if event.type == "ProductionPlanned":
+            return self._plan(event, raw)
         order = self.orders.get(event.order_id)
         if order is not None and event.seq <= order.last_seq:
             return self.repeated()
@@ -131,6 +139,21 @@ class OrderBank:
             self._change(order, event)
         if occurred_us > order.updated_us:
             order.updated_us = occurred_us
+        self.applied += 1
+        return Verdict.APPLIED
+
+    def _plan(self, event: ProductionPlanned, raw: bytes | str | None) -> Verdict | Rejection:
+        stream = self.plans.get(event.order_id)
+        if stream is not None and event.seq <= stream.last_seq:
+            return self.repeated()
+        rejection = plan_rule(stream, event, event.order_id in self.orders)
+        if rejection is not None:
+            return self._count(rejection, raw)
+        if stream is None:
+            stream = self.plans[event.order_id] = stream_of(event)
+        declared = stream.declare(event)
+        self.now_us = max(self.now_us, declared.declared_us)
+        self.queue.planned(self.settings.plan_lane(stream.model, stream.trim), stream, declared.declared_us)
         self.applied += 1
         return Verdict.APPLIED
 
@@ -167,7 +190,7 @@ class OrderBank:
 
     def _placement_rule(self, event: Event) -> Rejection | None:
         """Why an event for an order not placed yet is refused: the lifecycle's rules, then the lane's limit."""
-        rejection = check(None, event)
+        rejection = check(None, event) or (order_rule(event, self.plans) if self.plans else None)
         if rejection is not None or event.type != "OrderPlaced":
             return rejection
         lane = self.queue.lanes.get(self.settings.lane_of(event))
@@ -185,6 +208,8 @@ class OrderBank:
             deposit=event.deposit.minor, placed_us=micros(event.placed_at),
             cohort=cohort_of(micros(event.placed_at)),
         )
+        if order.fully_paid:
+            order.paid_us = micros(event.occurred_at)
         self.orders[order.order_id] = order
         self.pool.after(order, NOTHING)
         self.queue.add(order)
@@ -196,11 +221,16 @@ class OrderBank:
         match event.type:
             case "PaymentDemanded":
                 order.demand(event.amount.minor, micros(event.due_at))
+                if event.purpose == "balance" and order.allocated_us is None:
+                    order.allocated_us = micros(event.occurred_at)
+                    self.queue.dated(order, order.allocated_us)
             case "PaymentReceived":
-                was_paid = order.fully_paid
                 order.received += event.amount.minor
-                if self.queue.policy.rekeys_on_payment and order.fully_paid != was_paid:
-                    self.queue.rekey(order)
+                if order.paid_us is None and order.fully_paid:  # this payment completed the price
+                    order.paid_us = micros(event.occurred_at)
+                    self.queue.dated(order, order.paid_us)
+                    if self.queue.policy.rekeys_on_payment:
+                        self.queue.rekey(order)
             case "OrderCancelled":
                 order.status, order.closed_us = Status.CANCELLED, micros(event.occurred_at)
                 order.refund_due, order.cancel_reason = event.refund.minor, event.reason

@@ -3,6 +3,8 @@
 Every event carries the same envelope (event_id, type, order_id, seq, occurred_at,
 schema_version, correlation/causation ids) followed by its own facts. Money is an integer
 amount in minor units with an ISO 4217 currency code; every time is an aware UTC datetime.
+Most streams are orders; a maker's production plans are a stream of their own (`ProductionPlanned`,
+e.g. order_id "plan:YU7"), which never becomes an order.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ Count = Annotated[int, Strict()]
 OrderId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")]
 CustomerId = Annotated[str, Field(min_length=1, max_length=64)]
 Name = Annotated[str, Field(min_length=1, max_length=64)]
+LeadDays = Annotated[int, Strict(), Field(ge=0, le=365, description="days from a car's allocation to its handover")]
 Channel = Literal["app", "web", "store", "dealer"]
 Purpose = Literal["deposit", "balance", "fee"]
 CancelReason = Literal["customer", "balance_not_paid", "maker", "fraud"]
@@ -62,7 +65,7 @@ class Money(BaseModel):
 
 
 class Envelope(BaseModel):
-    """Fields every event carries. order_id is the stream id and the Kafka key."""
+    """Fields every event carries. order_id is the stream id and the Kafka key: an order's id, or a plan stream's."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     event_id: UUID
@@ -134,6 +137,30 @@ class OrderTransferred(Envelope):
     new_customer_id: CustomerId
 
 
+class PlanStep(BaseModel):
+    """From `starts_at` on (until a later step starts), the maker builds `cars_per_day` cars a day."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    starts_at: UtcTime
+    cars_per_day: Count = Field(ge=0, le=1_000_000)
+
+
+class ProductionPlanned(Envelope):
+    """The maker's production plan for a model (or one of its trims): cars a day from given dates.
+
+    A plan stream (its own order_id, seqs 1, 2, ...) plans one model, or one trim of it, for good; each
+    plan supersedes the stream's earlier ones. The steps may come in any order: each applies from its
+    `starts_at` until the next later one starts, and no car is planned before the first.
+    `delivery_lead_days` is the maker's word on how long a built car takes to reach its customer,
+    used until the log has shown it."""
+
+    type: Literal["ProductionPlanned"] = "ProductionPlanned"
+    model: Name
+    trim: Name | None = Field(None, description="the trim planned; none: the whole model")
+    schedule: list[PlanStep] = Field(min_length=1, max_length=1000)
+    delivery_lead_days: LeadDays | None = None
+
+
 Event = Annotated[
     OrderPlaced
     | PaymentDemanded
@@ -141,7 +168,8 @@ Event = Annotated[
     | OrderCancelled
     | RefundPaid
     | VehicleDelivered
-    | OrderTransferred,
+    | OrderTransferred
+    | ProductionPlanned,
     Field(discriminator="type"),
 ]
 EVENT_TYPES: tuple[type[Envelope], ...] = (
@@ -152,6 +180,7 @@ EVENT_TYPES: tuple[type[Envelope], ...] = (
     RefundPaid,
     VehicleDelivered,
     OrderTransferred,
+    ProductionPlanned,
 )
 
 

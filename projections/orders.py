@@ -77,6 +77,8 @@ class Order(msgspec.Struct, array_like=True, gc=False):
     closed_us: int | None = None
     cancel_reason: str | None = None
     updated_us: int = 0  # the latest occurred_at among its applied events
+    allocated_us: int | None = None  # occurred_at of its first balance demand: when a car was allocated to it
+    paid_us: int | None = None  # when its payments first reached the list price
 
     @property
     def paid(self) -> int:

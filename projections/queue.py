@@ -2,23 +2,35 @@
 
 A lane (default: the model) holds its open orders' policy keys in a sorted list, so adding,
 removing, re-keying and asking an order's position are O(log n). Every key ends with the order
-id, so keys are unique and the key alone says which order holds a place. The ETA divides the
-position by the lane's trailing delivery throughput: deliveries in the last `window_days` (by
-delivered_at, up to the fold's clock) per day.
+id, so keys are unique and the key alone says which order holds a place.
+
+The ETA is a band (10th, 50th, 90th percentile) from the lane's forecast (orderbank.projections.forecast),
+refreshed at each UTC midnight of the clock it is read at and when a plan is declared: a place's band
+is the forecast's band for that place, so between refreshes an order's band follows its position. The
+forecast reads only facts dated before its epoch, so it is one function of the events whichever order
+they were folded in; one dated before the epoch that comes late drops the lane's forecast, which the
+next read computes again. Each lane also keeps its trailing throughput (deliveries in the last
+`window_days` by delivered_at, per day) and the old rule it gave (`eta`: position / throughput), which
+the backtest compares the forecast with.
 """
 
 from __future__ import annotations
 
 import math
+import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from sortedcontainers import SortedList
 
+from orderbank.projections.forecast import HOUR_US, Forecast, forecast
+from orderbank.projections.lanefacts import NEVER, columns_of
 from orderbank.projections.orders import US_PER_DAY, Order, iso, micros
+from orderbank.projections.plans import Declared, PlanStream
 from orderbank.projections.policies import Key, Policy
 
 LATEST_US = micros(datetime.max.replace(tzinfo=UTC))
@@ -37,6 +49,7 @@ class Lane:
     orders: dict[str, Order] = field(default_factory=dict)  # every order ever placed here
     # (placed_us, order_id) of every order ever placed here; kept only for policies that read ordinals.
     placed: SortedList = field(default_factory=SortedList)
+    forecast: Forecast | None = None  # the latest forecast, for its epoch
 
     def order_ids(self) -> Iterator[str]:
         """The open orders in delivery sequence."""
@@ -51,6 +64,9 @@ class Position:
     position: int
     open_in_lane: int
     eta: str | None
+    eta_low: str | None
+    eta_high: str | None
+    eta_basis: str
 
 
 class QueueProjection:
@@ -60,12 +76,15 @@ class QueueProjection:
         self.policy = policy
         self.window_days = window_days
         self.lanes: dict[str, Lane] = {}
+        self.plans: dict[str, dict[str, PlanStream]] = {}  # lane -> plan stream id -> stream
 
     def add(self, order: Order) -> None:
         lane = self.lanes.get(order.lane)
         if lane is None:
             lane = self.lanes[order.lane] = Lane()
         lane.orders[order.order_id] = order
+        if lane.forecast is not None:
+            _dated(lane, order.placed_us)
         if self.policy.uses_ordinal:
             self._place_in_sequence(lane, order)
         if order.closed_us is None:
@@ -86,7 +105,25 @@ class QueueProjection:
                     self._insert(lane, later)
 
     def remove(self, order: Order) -> None:
-        self._remove(self.lanes[order.lane], order)
+        """The order was cancelled (its closed_us set)."""
+        lane = self.lanes[order.lane]
+        self._remove(lane, order)
+        if lane.forecast is not None:
+            _dated(lane, order.closed_us or 0)
+
+    def dated(self, order: Order, dated_us: int) -> None:
+        """A fact the forecast reads, dated `dated_us`, changed for this order (a car allocated, its price
+        paid in full)."""
+        lane = self.lanes[order.lane]
+        if lane.forecast is not None:
+            _dated(lane, dated_us)
+
+    def planned(self, lane_name: str, stream: PlanStream, declared_us: int) -> None:
+        """A plan stream declared a plan for this lane."""
+        self.plans.setdefault(lane_name, {})[stream.stream_id] = stream
+        lane = self.lanes.get(lane_name)
+        if lane is not None:
+            _dated(lane, declared_us)
 
     def rekey(self, order: Order) -> None:
         """Call after a fact the policy reads has changed (a payment, for paid-first)."""
@@ -99,6 +136,8 @@ class QueueProjection:
         lane = self.lanes[order.lane]
         self._remove(lane, order)
         lane.deliveries.add(delivered_us)
+        if lane.forecast is not None:
+            _dated(lane, delivered_us)
 
     def _insert(self, lane: Lane, order: Order) -> None:
         key = self.policy.key(order)
@@ -118,28 +157,59 @@ class QueueProjection:
         count: int = deliveries.bisect_right(now_us) - deliveries.bisect_right(start)
         return count / self.window_days
 
+    def epoch(self, lane_name: str, now_us: int) -> int:
+        """When the lane's forecast read at `now_us` was refreshed: the UTC midnight before, or a plan declared
+        since."""
+        declared = (plan.declared_us for stream in self.plans.get(lane_name, {}).values() for plan in stream.plans)
+        return max(now_us - now_us % US_PER_DAY, max((us for us in declared if us <= now_us), default=0))
+
+    def in_force(self, lane_name: str, at_us: int) -> list[Declared]:
+        """The plans in force for a lane at a time: each planned scope's latest (declared before `at_us`)."""
+        latest: dict[tuple[str, str | None], tuple[int, str, Declared]] = {}
+        for stream_id, stream in self.plans.get(lane_name, {}).items():
+            plan = stream.in_force(at_us)
+            if plan is None:
+                continue
+            known = latest.get(stream.scope)
+            if known is None or (plan.declared_us, stream_id) > known[:2]:
+                latest[stream.scope] = (plan.declared_us, stream_id, plan)
+        return [latest[scope][2] for scope in sorted(latest, key=lambda s: (s[0], s[1] or ""))]
+
+    def forecast(self, lane_name: str, now_us: int) -> Forecast:
+        """The lane's forecast as read at `now_us` (computed once per epoch)."""
+        lane = self.lanes[lane_name]
+        epoch = self.epoch(lane_name, now_us)
+        if lane.forecast is None or lane.forecast.epoch_us != epoch:
+            seed = [epoch & 0xFFFFFFFF, epoch >> 32 & 0xFFFFFFFF, zlib.crc32(lane_name.encode())]
+            lane.forecast = forecast(columns_of(lane.orders.values()), self.in_force(lane_name, epoch), self.policy,
+                                     epoch, seed)
+        return lane.forecast
+
     def position_of(self, order_id: str, lane_name: str, now_us: int) -> Position | None:
-        """The order's place in its lane, or None when it is not open. O(log n)."""
+        """The order's place in its lane and its band, or None when it is not open. O(log n)."""
         lane = self.lanes.get(lane_name)
         key = lane.keys.get(order_id) if lane else None
         if lane is None or key is None:
             return None
         position = lane.open.bisect_left(key) + 1
-        return Position(order_id, lane_name, position, len(lane.open),
-                        eta(position, self.throughput(lane_name, now_us), now_us))
+        ahead = self.forecast(lane_name, now_us)
+        low, mid, high = texts(ahead.of(np.array([position], dtype=np.int64)))
+        return Position(order_id, lane_name, position, len(lane.open), mid[0], low[0], high[0], ahead.basis)
 
     def lane_snapshot(self, lane_name: str, now_us: int) -> dict[str, Any]:
         lane = self.lanes[lane_name]
-        per_day = self.throughput(lane_name, now_us)
+        ahead = self.forecast(lane_name, now_us)
+        low, mid, high = texts(ahead.of(np.arange(1, len(lane.open) + 1, dtype=np.int64)))
         return {
             "lane": lane_name,
             "open": len(lane.open),
-            "throughput_per_day": per_day,
+            "throughput_per_day": self.throughput(lane_name, now_us),
+            "eta_basis": ahead.basis,
+            "eta_as_of": iso(ahead.epoch_us),
+            "eta_note": ahead.note,
             "positions": {
-                order_id: {"position": i, "eta": when}
-                for i, (order_id, when) in enumerate(zip(lane.order_ids(),
-                                                         etas(range(1, len(lane.open) + 1), per_day, now_us),
-                                                         strict=True), start=1)
+                order_id: {"position": i, "eta_low": lo, "eta": at, "eta_high": hi}
+                for i, (order_id, lo, at, hi) in enumerate(zip(lane.order_ids(), low, mid, high, strict=True), start=1)
             },
         }
 
@@ -151,8 +221,31 @@ class QueueProjection:
         }
 
 
+def _dated(lane: Lane, dated_us: int) -> None:
+    """A fact dated `dated_us` changed: a forecast whose epoch is not before it read it otherwise, so it goes."""
+    if lane.forecast is not None and dated_us <= lane.forecast.epoch_us:
+        lane.forecast = None
+
+
+def texts(times: npt.NDArray[np.int64]) -> list[list[str | None]]:
+    """Times to the hour (or NEVER) as ISO 8601 UTC text, row by row; each distinct hour formatted once."""
+    if times.size == 0:
+        return [[] for _ in times]
+    known = times != NEVER
+    first = int(times[known].min()) if known.any() else 0
+    hours = np.where(known, (times - first) // HOUR_US, 0)
+    if int(hours.max()) < times.size:  # a lane's worth: every hour of the span, once
+        span = first + HOUR_US * np.arange(int(hours.max()) + 1, dtype=np.int64)
+    else:  # a few places: only their hours
+        span, hours = np.unique(times[known]), np.where(known, np.searchsorted(np.unique(times[known]), times), 0)
+    table = np.array([f"{t}Z" for t in np.datetime_as_string(span.astype("datetime64[us]"), unit="s").tolist()]
+                     + [None], dtype=object)
+    return [table[np.where(row_known, row, len(table) - 1)].tolist()
+            for row, row_known in zip(hours, known, strict=True)]
+
+
 def eta(position: int, per_day: float, now_us: int) -> str | None:
-    """When the car for this position should come at `per_day` cars a day; None while none come, or
+    """The trailing rule: when the car for this position should come at `per_day` cars a day; None while none come, or
     when that is past the year 9999 (the first delivery into a launch's backlog: one car in 28 days
     for 289,000 orders)."""
     offset = position / per_day * US_PER_DAY if per_day > 0 else math.inf

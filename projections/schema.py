@@ -7,6 +7,8 @@ document a reducer publishes (`QueueDoc` is what `queue.QueueProjection` snapsho
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -14,15 +16,25 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+Basis = Literal["blended", "plan", "observed", "none"]
+
+
 class QueueEntry(_Strict):
     position: int = Field(ge=1, description="1-based place in the lane under the active policy")
-    eta: str | None = Field(description="expected delivery (UTC, ISO 8601) from the lane's trailing throughput")
+    eta_low: str | None = Field(description="10th percentile of the delivery time (UTC, ISO 8601, to the hour)")
+    eta: str | None = Field(description="median delivery time (UTC, ISO 8601, to the hour); null: no forecast, "
+                                        "or not within three years")
+    eta_high: str | None = Field(description="90th percentile of the delivery time: 80% of cars come in the band")
 
 
 class LaneQueue(_Strict):
     lane: str
     open: int = Field(ge=0)
     throughput_per_day: float = Field(ge=0, description="deliveries per day over the trailing window")
+    eta_basis: Basis = Field(description="what the ETA forecast rests on: the plan blended with the allocations "
+                                         "observed, the plan alone, the observed allocations alone, or nothing")
+    eta_as_of: str = Field(description="when the forecast was refreshed: a UTC midnight, or a plan's declaration")
+    eta_note: str | None = Field(description="why there is no ETA, when there is none")
     positions: dict[str, QueueEntry] = Field(description="by order_id")
 
 

@@ -76,13 +76,15 @@ def standing(bank: OrderBank, order_id: str) -> Standing | None:
 
 
 def order_view(bank: OrderBank, order_id: str) -> dict[str, Any]:
-    """One order as the views show it: place in the queue, ETA and money, at the bank's clock."""
+    """One order as the views show it: place in the queue, ETA band and money, at the bank's clock."""
     order, position = bank.orders[order_id], bank.position_of(order_id)
     now = bank.now_us
     return {
         "order_id": order_id, "lane": order.lane, "status": order.status.value, "model": order.model,
         "trim": order.trim, "placed_at": iso(order.placed_us), "as_of": iso(now) if now else None,
         "position": position.position if position else None, "eta": position.eta if position else None,
+        "eta_low": position.eta_low if position else None, "eta_high": position.eta_high if position else None,
+        "eta_basis": position.eta_basis if position else None,
         "open_in_lane": len(bank.queue.lanes[order.lane].open),
         "payments": {"currency": order.currency, "list_price": order.list_price, "deposit": order.deposit,
                      "received": order.received, "paid": order.paid, "demanded": order.demanded,

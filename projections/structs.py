@@ -43,8 +43,12 @@ def _pattern(rust: str) -> str:
 
 
 def _constraints(info: FieldInfo) -> dict[str, Any]:
+    return _rules(info.metadata, info.annotation)
+
+
+def _rules(metadata: list[Any], annotation: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for item in info.metadata:
+    for item in metadata:
         if isinstance(item, annotated_types.MinLen):
             out["min_length"] = item.min_length
         elif isinstance(item, annotated_types.MaxLen):
@@ -55,7 +59,9 @@ def _constraints(info: FieldInfo) -> dict[str, Any]:
             out["le"] = item.le
         elif getattr(item, "pattern", None) is not None:
             out["pattern"] = _pattern(item.pattern)
-        elif info.annotation is AwareDatetime:
+        elif isinstance(item, FieldInfo):  # the rules of an Annotated type inside a union (`Name | None`)
+            out.update(_rules(item.metadata, annotation))
+        elif annotation is AwareDatetime:
             continue  # the UTC conversion: the fast path keeps the offset (see the module docstring)
         elif isinstance(item, Strict):
             continue  # msgspec takes no "2", 2.0 or true for an integer either
@@ -72,6 +78,12 @@ def _type(annotation: Any) -> Any:
         return annotation
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return struct_of(annotation)
+    if get_origin(annotation) is Annotated:
+        base, *metadata = get_args(annotation)
+        return Annotated[_type(base), msgspec.Meta(**_rules(metadata, base))]
+    if get_origin(annotation) is list:
+        (item,) = get_args(annotation)
+        return list[_type(item)]  # type: ignore[misc]  # built at run time
     if get_origin(annotation) in (Union, types.UnionType):
         return Union[tuple(_type(arg) for arg in get_args(annotation))]  # noqa: UP007  # built from a tuple
     raise TypeError(f"no msgspec equivalent for {annotation!r}")
@@ -97,13 +109,27 @@ def struct_of(model: type[BaseModel]) -> type[msgspec.Struct]:
                              gc=False, **options)
 
 
+def _item_times(info: FieldInfo) -> tuple[str, ...]:
+    if get_origin(info.annotation) is not list:
+        return ()
+    (item,) = get_args(info.annotation)
+    return tuple(name for name, field in item.model_fields.items() if field.annotation is AwareDatetime)
+
+
 STRUCTS = tuple(struct_of(model) for model in EVENT_TYPES)
 DECODER: msgspec.json.Decoder[Any] = msgspec.json.Decoder(Union[STRUCTS])  # noqa: UP007
 TIMES = {struct: tuple(name for name, info in model.model_fields.items() if info.annotation is AwareDatetime)
          for struct, model in zip(STRUCTS, EVENT_TYPES, strict=True)}
 """The datetime fields of each Struct."""
+NESTED_TIMES = {struct: tuple((name, _item_times(info)) for name, info in model.model_fields.items()
+                              if _item_times(info))
+                for struct, model in zip(STRUCTS, EVENT_TYPES, strict=True)}
+"""The datetime fields of the objects in each Struct's lists (a plan's steps), by list."""
 
 
 def in_utc(event: Any) -> bool:
     """Whether every time of a decoded event is in UTC (the form orderbank.projections.codec.encode writes)."""
-    return all(getattr(event, name).tzinfo is UTC for name in TIMES[type(event)])
+    kind = type(event)
+    return (all(getattr(event, name).tzinfo is UTC for name in TIMES[kind])
+            and all(getattr(item, name).tzinfo is UTC
+                    for items, names in NESTED_TIMES[kind] for item in getattr(event, items) for name in names))

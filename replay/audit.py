@@ -40,7 +40,10 @@ class Events:
     paid_us: dict[str, int] = field(default_factory=dict)  # when each fully paid order's full price arrived
 
     def add(self, bank: OrderBank, event: Event) -> None:
-        order_id = bank.orders[event.order_id].order_id  # the bank's string: one copy per order
+        order = bank.orders.get(event.order_id)
+        if order is None:  # a plan stream's event: no order's history
+            return
+        order_id = order.order_id  # the bank's string: one copy per order
         slot = self.slots.setdefault(order_id, len(self.slots))
         amount, due = 0, 0
         match event.type:

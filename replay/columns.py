@@ -14,10 +14,11 @@ import numpy as np
 
 from orderbank.projections.bank import BankSettings
 from orderbank.projections.errors import LogError
+from orderbank.projections.events import ProductionPlanned
 from orderbank.replay.lifecycle import Indices, Orders
 from orderbank.replay.orderlog import I64, NEVER, Flags, LoadReport, Movements, OrderLog, Payments
 from orderbank.replay.rows import Names, Rows, Words
-from orderbank.replay.shapes import CANCELLED, DELIVERED, DEMANDED, RECEIVED, REFUNDED, TRANSFERRED, Purpose
+from orderbank.replay.shapes import CANCELLED, DELIVERED, DEMANDED, PLANNED, RECEIVED, REFUNDED, TRANSFERRED, Purpose
 
 _BALANCE = get_args(Purpose).index("balance")
 _LATEST = np.iinfo(np.int64).max
@@ -59,9 +60,9 @@ class _Applied:
 
 
 def order_log(rows: Rows, orders: Orders, applied: Flags, names: Names, settings: BankSettings,
-              report: LoadReport) -> OrderLog:
-    """The orders of the applied rows, as columns."""
-    events = _Applied(rows, orders, applied)
+              report: LoadReport, plans: tuple[ProductionPlanned, ...] = ()) -> OrderLog:
+    """The orders of the applied rows, as columns (the plans' rows are no order's; `plans` keeps them)."""
+    events = _Applied(rows, orders, applied & (rows.kind != PLANNED))
     placed, at = events.placed, events.at
     amounts = np.sum(rows.minor, where=applied, dtype=np.float64) + np.sum(rows.deposit[placed], dtype=np.float64)
     if amounts >= 2.0**62:
@@ -102,7 +103,7 @@ def order_log(rows: Rows, orders: Orders, applied: Flags, names: Names, settings
         refunds=Movements(events.order[by_line], rows.at[at[by_line]], rows.minor[at[by_line]]),
         start_us=int(np.min(rows.at, where=applied, initial=_LATEST)) if applied.any() else NEVER,
         end_us=int(np.max(rows.at, where=applied, initial=NEVER)) if applied.any() else NEVER,
-        report=report,
+        report=report, plans=plans,
     )
 
 

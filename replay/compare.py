@@ -1,7 +1,8 @@
 """The replay lab's main job: history as it happened against each policy's counterfactual.
 
 `compare(source, settings)` loads the log into columns, estimates the counterfactual's inputs,
-optionally folds the log with the live reducer for the daily projections, then runs every
+optionally folds the log with the live reducer for the daily projections (and, on the way, backtests
+the ETA forecast at its cutoffs, orderbank.replay.backtest), then runs every
 policy for every replication (replication r draws its customers from seed + r, the same for
 every policy) and returns the summary as plain data: per figure, the as-it-happened value and
 each policy's mean with its 95% interval; per day, the series. Same log and settings, same
@@ -20,6 +21,7 @@ from orderbank.projections.bank import BankSettings, OrderBank
 from orderbank.projections.errors import ConfigError
 from orderbank.projections.orders import iso
 from orderbank.projections.policies import Policy, parse_policy, spec_of
+from orderbank.replay.backtest import DEFAULT_DAYS, Backtest
 from orderbank.replay.counterfactual import policy_ranks, run_policy
 from orderbank.replay.estimates import estimate_from
 from orderbank.replay.figures import Figures, boundaries, figures
@@ -44,12 +46,17 @@ class ReplaySettings:
     seed: int = 1
     patience: str = "km"
     fold_history: bool = True
+    eta_days: tuple[int, ...] = DEFAULT_DAYS
+    """Cutoffs of the ETA backtest (days after the log's first midnight), with the fold; none: no backtest."""
+    eta_policy: str = "high-trim-first"
+    """The maker's policy, which the fold's queue follows (the seed case's)."""
 
     def parsed(self) -> list[Policy]:
         if not self.policies:
             raise ConfigError("compare: name at least one policy")
         if self.replications < 1:
             raise ConfigError(f"compare: replications must be >= 1, got {self.replications}")
+        parse_policy(self.eta_policy)
         parsed = [parse_policy(spec) for spec in self.policies]
         specs = [spec_of(policy) for policy in parsed]
         if len(set(specs)) != len(specs):
@@ -58,7 +65,7 @@ class ReplaySettings:
 
     def as_dict(self) -> dict[str, object]:
         return {"policies": list(self.policies), "replications": self.replications, "seed": self.seed,
-                "patience": self.patience}
+                "patience": self.patience, "eta_days": list(self.eta_days), "eta_policy": self.eta_policy}
 
 
 def _quiet(stage: str, done: int, total: int | None) -> None:
@@ -78,8 +85,12 @@ def compare(source: LineSource, settings: ReplaySettings, progress: ReplayProgre
     }
     history = figures(log, as_happened(log, estimates.lead_us), ordinal)
     if settings.fold_history:
-        bank, folded = replay_history(source, BankSettings(), lambda lines: progress("fold", lines, log.report.lines))
+        tracker = Backtest(settings.eta_days)
+        bank, folded = replay_history(source, BankSettings(policy=parse_policy(settings.eta_policy)),
+                                      lambda lines: progress("fold", lines, log.report.lines), tracker)
         summary["bank"] = folded.as_dict()
+        if settings.eta_days:
+            summary["eta"] = tracker.summary(bank)
         if on_folded is not None:
             on_folded(bank)
     runs: dict[str, list[Figures]] = {spec_of(policy): [] for policy in policies}

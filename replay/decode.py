@@ -24,6 +24,7 @@ import numpy.typing as npt
 
 from orderbank.projections.bank import Counted
 from orderbank.projections.codec import MAX_EVENT_BYTES, Rejection, decode
+from orderbank.projections.events import ProductionPlanned
 from orderbank.replay.joined import Joined
 from orderbank.replay.orderlog import I64, NEVER, Flags
 from orderbank.replay.rows import I8, I16, Names, Rows, Words, hash_rows
@@ -62,14 +63,16 @@ _UUID_DASHES = np.array([8, 13, 18, 23])
 
 
 class ExactPath:
-    """Lines decoded by `orderbank.projections.codec`: which, and the rejections with their line numbers
-    (a line rejected before, the same bytes, is a duplicate as the bank counts it)."""
+    """Lines decoded by `orderbank.projections.codec`: which, the rejections with their line numbers (a
+    line rejected before, the same bytes, is a duplicate as the bank counts it), and the production
+    plans (which always come this way) by line number."""
 
     def __init__(self) -> None:
         self.lines: set[int] = set()
         self.rejections: list[tuple[int, Rejection]] = []
         self.counted = Counted()
         self.duplicates = 0
+        self.plans: dict[int, ProductionPlanned] = {}
 
     def shape(self, number: int, line: bytes) -> Shape | None:
         self.lines.add(number)
@@ -80,6 +83,8 @@ class ExactPath:
             else:
                 self.duplicates += 1
             return None
+        if event.type == "ProductionPlanned":
+            self.plans[number] = event
         return shape_of(event)
 
 

@@ -7,8 +7,8 @@ amount is in its currency, nothing follows a delivery, only refunds follow a can
 cancellation refunds at most what was paid, refunds stay within what is owed and none of its event
 ids is on another row: then every one of its events applies, which numpy checks for all orders at
 once. The other orders' events (a duplicate, a gap, an event for an order never placed, an event id
-used again, maybe by another order, a bad line repeated, ...) are decoded again by
-`orderbank.projections.codec` and folded one by one with the bank's rules (its `EventIds` and
+used again, maybe by another order, a bad line repeated, ...) and every plan stream's are decoded
+again by `orderbank.projections.codec` and folded one by one with the bank's rules (its `EventIds` and
 `Counted` among them), which say what applies, what is a duplicate and why the rest is rejected.
 Where a lane could fill up (the bank's `max_open_per_lane` depends on every order before) or amounts
 could overflow int64 sums, every order is folded one by one.
@@ -23,20 +23,22 @@ from typing import TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from orderbank.projections.bank import BankSettings, Counted, EventIds, id_conflict
+from orderbank.projections.bank import BankSettings, Counted, EventIds, Verdict, id_conflict
 from orderbank.projections.codec import Reason, Rejection, decode
 from orderbank.projections.events import (
     Event,
     OrderCancelled,
     OrderPlaced,
     PaymentReceived,
+    ProductionPlanned,
     RefundPaid,
     VehicleDelivered,
 )
 from orderbank.projections.orders import Order, Status, check
+from orderbank.projections.plans import PlanStream, order_rule, plan_rule, stream_of
 from orderbank.replay.orderlog import I64, Flags
 from orderbank.replay.rows import Rows, Words, hash_rows
-from orderbank.replay.shapes import CANCELLED, DELIVERED, HAS_MONEY, PLACED, RECEIVED, REFUNDED
+from orderbank.replay.shapes import CANCELLED, DELIVERED, HAS_MONEY, PLACED, PLANNED, RECEIVED, REFUNDED
 from orderbank.replay.source import LineSource
 
 Indices = npt.NDArray[np.intp]
@@ -141,7 +143,7 @@ def _expected(rows: Rows, orders: Orders) -> Flags:
     """For each order: does it go the expected way (so all its events apply)?"""
     at, starts, group = orders.sequence, orders.starts, orders.group
     kind, position = rows.kind[at], np.arange(len(at))
-    ok = rows.seq[at] == position - orders.spread(starts) + 1
+    ok = (rows.seq[at] == position - orders.spread(starts) + 1) & (kind != PLANNED)  # plan streams: one by one
     first = np.zeros(len(at), dtype=bool)
     first[starts] = True
     ok &= (kind == PLACED) == first
@@ -198,35 +200,55 @@ def _fold_each(lines: I64, source: LineSource, settings: BankSettings) -> _Folde
         return out
     wanted = dict(zip(lines.tolist(), range(len(lines)), strict=True))
     orders: dict[str, Order] = {}
+    plans: dict[str, PlanStream] = {}
     open_in: Counter[str] = Counter()
     # Every row with an id on another row is folded here, and every repeated line (its id is on the other).
     event_ids, counted = EventIds(), Counted()
     for number, line in enumerate(source.lines(), start=1):
+        if len(out.decoded) == len(wanted):
+            break
         row = wanted.get(number)
         if row is None:
             continue
         out.decoded.add(number)
         event = decode(line)
         assert not isinstance(event, Rejection), f"line {number} decoded on the fast path, rejected on the exact one"
-        order = orders.get(event.order_id)
         if event_ids.taken_by_another(event):
-            rejection: Rejection | None = id_conflict(event)
-        elif order is not None and event.seq <= order.last_seq:
-            out.duplicates += 1
-            continue
+            rejection: Rejection | Verdict | None = id_conflict(event)
+        elif isinstance(event, ProductionPlanned):
+            rejection = _plan(plans, orders, event)
         else:
-            rejection = check(order, event) or _over_limit(order, event, open_in, settings)
-        if rejection is not None:
-            if counted.first(line, rejection.reason):
-                out.rejections.append((number, rejection))
+            order = orders.get(event.order_id)
+            if order is not None and event.seq <= order.last_seq:
+                rejection = Verdict.DUPLICATE
             else:
-                out.duplicates += 1
-            continue
-        out.applied[row] = True
-        _apply(orders, order, event, open_in, settings)
-        if len(out.decoded) == len(wanted):
-            break
+                rejection = (check(order, event) or (order_rule(event, plans) if order is None else None)
+                             or _over_limit(order, event, open_in, settings))
+                if rejection is None:
+                    _apply(orders, order, event, open_in, settings)
+        if rejection is None:
+            out.applied[row] = True
+        elif isinstance(rejection, Rejection) and counted.first(line, rejection.reason):
+            out.rejections.append((number, rejection))
+        else:  # the same event again, or the same bytes rejected again for the same reason
+            out.duplicates += 1
     return out
+
+
+def _plan(plans: dict[str, PlanStream], orders: dict[str, Order],
+          event: ProductionPlanned) -> Rejection | Verdict | None:
+    """The bank's rules for a plan event (orderbank.projections.bank): None if it applies (to `plans`),
+    a duplicate's verdict, or its rejection."""
+    stream = plans.get(event.order_id)
+    if stream is not None and event.seq <= stream.last_seq:
+        return Verdict.DUPLICATE
+    rejection = plan_rule(stream, event, event.order_id in orders)
+    if rejection is not None:
+        return rejection
+    if stream is None:
+        stream = plans[event.order_id] = stream_of(event)
+    stream.declare(event)
+    return None
 
 
 def _over_limit(order: Order | None, event: Event, open_in: Counter[str], settings: BankSettings) -> Rejection | None:

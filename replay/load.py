@@ -4,7 +4,8 @@ Three steps, each in its own module: decode (`orderbank.replay.decode`: msgspec 
 `orderbank.projections.codec` for any line that leaves it; a reader thread reads the blocks and looks at their
 lines while the last one decodes), settle (`orderbank.replay.lifecycle`: which events apply, in
 bulk for the orders that go the expected way, one by one through `orderbank.projections.orders.check` for
-the others) and fold the applied events into per-order columns (`orderbank.replay.columns`). Rejections
+the others) and fold the applied events into per-order columns (`orderbank.replay.columns`); the production
+plans applied are kept as events (they are no order's). Rejections
 carry the reason, rule and message the bank gives them; the first `MAX_EXAMPLES` are kept with
 their line numbers. `exact=True` takes the slow path for every line and every order: what the
 tests compare the fast path with.
@@ -22,6 +23,7 @@ from orderbank.replay.decode import BlockReader, ExactPath, decode_block, no_row
 from orderbank.replay.lifecycle import Orders, settle
 from orderbank.replay.orderlog import LoadReport, OrderLog
 from orderbank.replay.rows import Names, Rows
+from orderbank.replay.shapes import PLANNED
 from orderbank.replay.source import LineSource, ahead
 
 LoadProgress = Callable[[int], None]
@@ -57,7 +59,9 @@ def load(source: LineSource, settings: BankSettings | None = None, progress: Loa
             rejected=dict(Counter(rejection.reason.value for _, rejection in rejections)),
             examples=[{"line": number, **rejection.as_dict()} for number, rejection in rejections[:MAX_EXAMPLES]],
             exact_lines=len(decoded.lines | settlement.decoded))
-        return order_log(rows, orders, settlement.applied, names, settings, report)
+        planned = rows.line[settlement.applied & (rows.kind == PLANNED)].tolist()
+        return order_log(rows, orders, settlement.applied, names, settings, report,
+                         tuple(decoded.plans[number] for number in planned))
     finally:
         if collecting:
             gc.enable()

@@ -14,7 +14,7 @@ from typing import get_args
 import numpy as np
 import numpy.typing as npt
 
-from orderbank.projections.events import CancelReason
+from orderbank.projections.events import CancelReason, ProductionPlanned
 from orderbank.projections.orders import US_PER_DAY
 
 NEVER = -1
@@ -105,6 +105,8 @@ class OrderLog:
     start_us: int
     end_us: int
     report: LoadReport
+    plans: tuple[ProductionPlanned, ...] = ()
+    """The production plans applied, in log order (no order's: for the ETA forecast)."""
 
     @property
     def orders(self) -> int:

@@ -21,17 +21,27 @@ def flow(window: dict[str, Any]) -> str:
     return f"{window['cancelled']:,} / {window['placed']:,}"
 
 
+def band(place: dict[str, Any]) -> str:
+    """An ETA band as dates: '2025-10-12 (2025-10-02 .. 2025-10-30)'."""
+    if place["eta"] is None:
+        return "-"
+    low, high = place["eta_low"] or "?", place["eta_high"] or "later"
+    return f"{place['eta'][:10]} ({low[:10]} .. {high[:10]})"
+
+
 def print_snapshot(console: Console, snap: dict[str, Any], stats: dict[str, Any], show_orders: int = 5) -> None:
     console.print(f"[bold]Order bank as of {snap['as_of']}[/]  "
                   f"applied {stats['applied']:,}, duplicates {stats['duplicates']:,}, "
                   f"rejected {sum(stats['rejected'].values()):,} {stats['rejected'] or ''}")
     queue = Table(title=f"Queue ({snap['queue']['policy']})")
-    for col in ("lane", "open", "cars/day (28d)", "first orders: position, ETA"):
+    for col in ("lane", "open", "cars/day (28d)", "ETA basis", "first and last orders: position, ETA (80% band)"):
         queue.add_column(col)
     for lane in snap["queue"]["lanes"].values():
-        head = list(lane["positions"].items())[:show_orders]
+        places = list(lane["positions"].items())
+        shown = places if len(places) <= show_orders else [*places[:show_orders - 1], places[-1]]
         queue.add_row(lane["lane"], f"{lane['open']:,}", f"{lane['throughput_per_day']:.1f}",
-                      "\n".join(f"#{p['position']} {oid} {p['eta'] or '-'}" for oid, p in head))
+                      lane["eta_note"] or lane["eta_basis"],
+                      "\n".join(f"#{p['position']:,} {oid} {band(p)}" for oid, p in shown))
     console.print(queue)
 
     pool = Table(title="Prepayment pool (totals, major units)")

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from orderbank.projections.bank import canonical
+from orderbank.replay.etareport import eta_section
 from orderbank.replay.svg import bar_chart, line_chart
 from orderbank.replay.terminal import HEADLINES, cell
 
@@ -141,6 +142,7 @@ def html(summary: dict[str, Any]) -> str:
         f"{_table(summary)}<div class='charts'>{''.join(charts)}</div>"
         "<h2>The log as the live engine folds it</h2><div class='charts'>"
         f"{''.join(_bank_charts(summary))}</div>"
+        f"{eta_section(summary)}"
         "<h2>What the counterfactual learned from the log</h2>"
         f"<pre>{escape(canonical(estimates).decode())}</pre>"
         "</body></html>\n"

@@ -1,4 +1,4 @@
-"""The canonical shapes of the seven events as msgspec Structs: what the loader's fast path decodes.
+"""The canonical shapes of the events as msgspec Structs: what the loader's fast path decodes.
 
 msgspec checks in C, a block of lines at a time, most of what the pydantic models in
 `orderbank.projections.events` check: JSON types without coercion, every key present and no other, lengths,
@@ -15,6 +15,11 @@ has a class-level placeholder, so a column is read from every event of a block i
 The shapes are generic in the type of a currency code: any three characters (`DECODER`), or, once
 a log has shown it uses one currency, exactly that one (`decoder_for`), so msgspec checks every
 amount's currency and no column of currencies needs reading.
+
+A production plan is no order's event: the fast path does not decode it (a block holding one is read
+a line at a time, and the plan line by `orderbank.projections.codec`), its envelope joins the columns
+in `ProductionPlanned`'s shape so that the lifecycle sees its stream id, seq and event id, and the
+loader keeps the event itself for the forecast.
 """
 
 from __future__ import annotations
@@ -38,9 +43,9 @@ Time = Annotated[str, msgspec.Meta(min_length=20, max_length=27)]
 """A timestamp's text; `orderbank.replay.timestamps` checks its form (20 or 27 characters, UTC)."""
 Code = Annotated[str, msgspec.Meta(min_length=3, max_length=3)]
 """Any currency code's text; `orderbank.replay.decode` checks it is three capitals."""
-PLACED, DEMANDED, RECEIVED, CANCELLED, REFUNDED, DELIVERED, TRANSFERRED = map(EVENT_TYPES.index, (
+PLACED, DEMANDED, RECEIVED, CANCELLED, REFUNDED, DELIVERED, TRANSFERRED, PLANNED = map(EVENT_TYPES.index, (
     events.OrderPlaced, events.PaymentDemanded, events.PaymentReceived, events.OrderCancelled, events.RefundPaid,
-    events.VehicleDelivered, events.OrderTransferred))
+    events.VehicleDelivered, events.OrderTransferred, events.ProductionPlanned))
 """Each event type's code (`Shape.kind`): its index in `EVENT_TYPES`, and in `SHAPES`."""
 MONEY_FIELDS = tuple(dict.fromkeys(name for model in EVENT_TYPES for name, info in model.model_fields.items()
                                    if info.annotation is events.Money))
@@ -125,20 +130,38 @@ class OrderTransferred(Shape, tag=type_name(events.OrderTransferred)):
     new_customer_id: Text
 
 
+class PlanStep(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    starts_at: Time
+    cars_per_day: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)]
+
+
+class ProductionPlanned(Shape, tag=type_name(events.ProductionPlanned)):
+    """Never decoded by the fast path (see the module docstring): the shape an exact-path plan takes."""
+
+    kind: ClassVar[int] = PLANNED
+    money: ClassVar[Money[str]] = NO_MONEY
+    when: ClassVar[str] = NO_TIME
+    model: Text
+    schedule: list[PlanStep]
+    trim: Text | None = None
+    delivery_lead_days: Annotated[int, msgspec.Meta(ge=0, le=365)] | None = None
+
+
 SHAPES: tuple[type[Shape], ...] = tuple(sorted((
-    OrderPlaced, PaymentDemanded, PaymentReceived, OrderCancelled, RefundPaid, VehicleDelivered, OrderTransferred),
-    key=lambda shape: shape.kind))
+    OrderPlaced, PaymentDemanded, PaymentReceived, OrderCancelled, RefundPaid, VehicleDelivered, OrderTransferred,
+    ProductionPlanned), key=lambda shape: shape.kind))
 
 
 def _shapes(currency: Any) -> Any:
-    """The union of the seven shapes with this currency type (tagged by `type`)."""
+    """The union of the orders' seven shapes with this currency type (tagged by `type`)."""
     return (OrderPlaced[currency] | PaymentDemanded[currency] | PaymentReceived[currency]
             | OrderCancelled[currency] | RefundPaid[currency] | VehicleDelivered | OrderTransferred)
 
 
 AnyShape = _shapes(Code)
 DECODER = msgspec.json.Decoder(AnyShape)
-"""Decodes any canonical event."""
+"""Decodes any canonical order event."""
+_EXACT = AnyShape | ProductionPlanned
 
 
 @cache
@@ -160,5 +183,5 @@ def shape_of(event: Event) -> Shape:
     for name in MONEY_FIELDS:
         if name in doc:
             doc[name]["minor"] = min(doc[name]["minor"], INT64_MAX)
-    shape: Shape = msgspec.convert(doc, AnyShape)
+    shape: Shape = msgspec.convert(doc, _EXACT)
     return shape

@@ -104,3 +104,30 @@ def bar_chart(title: str, groups: Sequence[str], bars: Mapping[str, Sequence[flo
                          f'height="{HEIGHT - BOTTOM - y:.1f}" fill="{PALETTE[k % len(PALETTE)]}">'
                          f"<title>{escape(name)}: {value:,.1f}</title></rect>")
     return "".join([*parts, *_legend(list(bars), HEIGHT), "</svg>"])
+
+
+def calibration_chart(title: str, nominal: Sequence[float], observed: Mapping[str, Sequence[float | None]]) -> str:
+    """Observed shares against nominal probabilities (both 0..1), one line per entry, over the dashed diagonal
+    a calibrated forecast would follow."""
+    ticks = [i / 5 for i in range(6)]
+    side = HEIGHT - BOTTOM - TOP
+
+    def x_of(p: float) -> float:
+        return LEFT + side * p
+
+    def y_of(p: float) -> float:
+        return HEIGHT - BOTTOM - side * p
+
+    parts = _frame(title, ticks, y_of, (WIDTH, HEIGHT))
+    for tick in ticks:
+        parts.append(f'<text x="{x_of(tick):.1f}" y="{HEIGHT - BOTTOM + 16}" text-anchor="middle">{tick:g}</text>')
+    parts.append(f'<line x1="{x_of(0):.1f}" y1="{y_of(0):.1f}" x2="{x_of(1):.1f}" y2="{y_of(1):.1f}" '
+                 f'stroke="{PALETTE[0]}" stroke-dasharray="5,3"><title>calibrated</title></line>')
+    for k, (name, series) in enumerate(observed.items()):
+        colour = PALETTE[(k + 1) % len(PALETTE)]
+        points = [(x_of(p), y_of(v)) for p, v in zip(nominal, series, strict=True) if v is not None]
+        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.6" '
+                     f'points="{" ".join(f"{x:.1f},{y:.1f}" for x, y in points)}"><title>{escape(name)}</title>'
+                     "</polyline>")
+        parts += [f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}"/>' for x, y in points]
+    return "".join([*parts, *_legend(["calibrated", *observed], HEIGHT), "</svg>"])

@@ -2,11 +2,15 @@
 
 A `Scenario` describes the launch as data (order volume and its burst, trims and prices,
 delivery capacity ramp, payment and patience behaviour); `generate(scenario, seed)` simulates
-it day by day and yields event dicts in log order (occurred_at, order_id, seq). Cars are
-allocated by the scenario's policy (the seed case: high trims first); an order allocated a car
-is asked for its balance `demand_lead_days` before delivery, due in `balance_due_days`;
-some never pay and are voided at the due date. Orders still waiting cancel when their
-patience (Weibull, increasing hazard: the longer the wait, the likelier the cancel) runs out.
+it day by day and yields event dicts in log order (occurred_at, order_id, seq). At the launch
+the maker declares its production plan (`ProductionPlanned`: the ramp in weekly steps, a little
+optimistic); production then follows the plan with a deviation of its own (a slow drift around the
+plan's average adherence, plus day-to-day noise) and, if the scenario says so, falls short of it
+from some day on. Cars are allocated by the scenario's policy (the seed case: high trims first);
+an order allocated a car is asked for its balance at once, due in `balance_due_days`, and its car
+is handed over about `demand_lead_days` later (a lognormal spread: logistics and scheduling); some
+never pay and are voided at the due date. Orders still waiting cancel when their patience
+(Weibull, increasing hazard: the longer the wait, the likelier the cancel) runs out.
 The same scenario and seed give byte-identical output.
 """
 
@@ -70,12 +74,35 @@ class Scenario:
     prepay_share: float = 0.0  # of customers, who pay the whole balance unasked while waiting
     prepay_within_days: int = 60
     policy: Policy = field(default_factory=HighTrimFirst)
+    # Production against the declared plan: the plan is the capacity ramp over `adherence`, in steps of
+    # `plan_step_days` (declared in whole cars); production is plan x adherence x exp(drift + noise), the
+    # drift an AR(1) in logs (stationary sd `drift_sd`, correlation time `drift_days`), the noise
+    # `daily_sd` a day; from `shortfall_from_day` on it falls `shortfall` short of that.
+    declare_plan: bool = True
+    plan_step_days: int = 7
+    adherence: float = 0.95
+    drift_sd: float = 0.03
+    drift_days: float = 20.0
+    daily_sd: float = 0.08
+    shortfall: float = 0.0
+    shortfall_from_day: int = 60
+    lead_sd: float = 0.4  # log sd of allocation-to-handover days around demand_lead_days
 
-    def capacity(self, day: int) -> float:
+    def capacity(self, day: float) -> float:
         """Cars a day on `day`, ramping linearly from capacity_start to capacity_full."""
         full = self.orders / self.reference_orders
         ramp = min(1.0, day / self.ramp_days)
         return full * (self.capacity_start + (self.capacity_full - self.capacity_start) * ramp)
+
+    def plan(self) -> list[tuple[int, float]]:
+        """The plan: (first day, cars a day) steps, each the ramp's rate mid-step over the adherence."""
+        steps: list[tuple[int, float]] = []
+        day = 0
+        while True:
+            steps.append((day, self.capacity(day + self.plan_step_days / 2) / self.adherence))
+            if day >= self.ramp_days:
+                return steps
+            day += self.plan_step_days
 
 
 PRESETS: dict[str, Scenario] = {
@@ -144,13 +171,42 @@ def generate(scenario: Scenario, seed: int) -> Iterator[dict[str, Any]]:
     log = _Log(rng, scenario.currency)
     start_us = micros(scenario.launch)
     orders = _place_all(scenario, rng, log, start_us)
-    _serve(scenario, rng, log, orders, start_us)
+    if scenario.declare_plan:
+        _declare_plan(scenario, log, start_us, orders[0].placed_us + 1 if orders else start_us)
+    _serve(scenario, rng, log, orders, start_us, production(scenario, seed))
     log.rows.sort(key=lambda row: row[:3])
     end_us = start_us + (scenario.horizon_days + 1) * US_PER_DAY  # the log is cut here
     for row in log.rows:
         if row[0] >= end_us:
             break
         yield row[3]
+
+
+def _declare_plan(scenario: Scenario, log: _Log, start_us: int, at_us: int) -> None:
+    """The maker's plan, declared as the launch opens (just after its first order): a stream of its own,
+    "plan:<model>", with the steps' rates rounded to whole cars."""
+    stream = _Order(f"plan:{scenario.model}", start_us, scenario.trims[0], -1, 0)
+    log.add(stream, at_us, "ProductionPlanned", model=scenario.model,
+            schedule=[{"starts_at": iso(start_us + first * US_PER_DAY), "cars_per_day": round(rate)}
+                      for first, rate in scenario.plan()],
+            delivery_lead_days=scenario.demand_lead_days)
+
+
+def production(scenario: Scenario, seed: int) -> list[float]:
+    """Cars built on each day of the horizon: the plan times the adherence, drift, noise and shortfall.
+    Drawn from a generator of its own, so the orders' draws do not depend on it."""
+    rng = random.Random(seed * 7_919 + 104_729)
+    keep = math.exp(-1 / scenario.drift_days)
+    shock = scenario.drift_sd * math.sqrt(1 - keep * keep)
+    drift = rng.gauss(0.0, scenario.drift_sd)
+    steps, out = scenario.plan(), []
+    for day in range(scenario.horizon_days + 1):
+        planned = next(rate for first, rate in reversed(steps) if first <= day)
+        short = 1 - scenario.shortfall if day >= scenario.shortfall_from_day else 1.0
+        noise = rng.gauss(0.0, scenario.daily_sd)
+        out.append(planned * scenario.adherence * short * math.exp(drift + noise))
+        drift = keep * drift + rng.gauss(0.0, shock)
+    return out
 
 
 def _arrival_times(scenario: Scenario, rng: random.Random, start_us: int) -> list[int]:
@@ -192,7 +248,8 @@ def _place_all(scenario: Scenario, rng: random.Random, log: _Log, start_us: int)
 _PREPAY, _CANCEL = 0, 1
 
 
-def _serve(scenario: Scenario, rng: random.Random, log: _Log, orders: list[_Order], start_us: int) -> None:
+def _serve(scenario: Scenario, rng: random.Random, log: _Log, orders: list[_Order], start_us: int,
+           built: list[float]) -> None:
     """Day by day: arrivals join the queue, impatient orders cancel, capacity is allocated."""
     policy = scenario.policy
     queue: list[tuple[Key, str, _Order]] = []  # by policy key
@@ -224,7 +281,7 @@ def _serve(scenario: Scenario, rng: random.Random, log: _Log, orders: list[_Orde
             paid = order.paid(scenario.deposit)
             log.add(order, at_us, "OrderCancelled", reason="customer", refund=log.money(paid))
             log.add(order, at_us + scenario.refund_delay_days * US_PER_DAY, "RefundPaid", amount=log.money(paid))
-        carry += scenario.capacity(day)
+        carry += built[day]
         chosen = []
         while carry >= 1 and queue:
             _, order_id, order = heapq.heappop(queue)
@@ -264,7 +321,8 @@ def _allocate(scenario: Scenario, rng: random.Random, log: _Log, order: _Order, 
             paid_us = demand_us + rng.randrange(scenario.balance_due_days * US_PER_DAY)
             log.add(order, paid_us, "PaymentReceived", amount=log.money(balance))
     if pays:
-        delivered_us = demand_us + scenario.demand_lead_days * US_PER_DAY + rng.randrange(US_PER_DAY // 3)
+        lead_days = scenario.demand_lead_days * rng.lognormvariate(0.0, scenario.lead_sd)
+        delivered_us = demand_us + int(lead_days * US_PER_DAY)
         log.add(order, delivered_us, "VehicleDelivered", delivered_at=iso(delivered_us),
                 vin=f"LXMCAR{vin:011d}")
     else:

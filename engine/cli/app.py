@@ -1,8 +1,8 @@
 """The `orderbank` command: thin adapters from the terminal to the core, the replay lab and the engine.
 
 One Typer app; each command group registers itself from its module: core.py (synth, fold, policies, schema),
-replay.py (demo, replay), stream.py (broker, produce, worker, watch), up.py (up) and serve.py (serve,
-lookup-secret).
+replay.py (demo, replay), eta.py (eta backtest), stream.py (broker, produce, worker, watch), up.py (up) and
+serve.py (serve, lookup-secret).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from orderbank.engine.cli import core, replay, serve, stream
+from orderbank.engine.cli import core, eta, replay, serve, stream
 from orderbank.engine.cli.output import console
 
 app = typer.Typer(no_args_is_help=True, help=__doc__.split("\n\n")[0])
@@ -32,7 +32,7 @@ def _options(
     """Options of the `orderbank` command itself, before any subcommand."""
 
 
-for group in (core, replay, stream, serve):
+for group in (core, replay, eta, stream, serve):
     group.register(app)
 
 

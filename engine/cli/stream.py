@@ -211,8 +211,9 @@ async def _watch(settings: Settings, projection: str, order: str | None, seconds
 def _line(projection: str, key: bytes, value: bytes) -> str:
     doc = orjson.loads(value)
     if projection == "positions":
-        where = f"position {doc['position']:,} of {doc['open_in_lane']:,}, eta {doc['eta']}" \
-            if doc["position"] is not None else doc["status"]
+        where = (f"position {doc['position']:,} of {doc['open_in_lane']:,}, eta {doc['eta']} "
+                 f"({doc['eta_low']} .. {doc['eta_high']}, {doc['eta_basis']})"
+                 if doc["position"] is not None else doc["status"])
         return f"{doc['as_of']}  {doc['order_id']}  {doc['lane']}  {where}"
     return f"{key.decode(errors='replace')}  {orjson.dumps(doc).decode()}"
 

@@ -3,12 +3,12 @@
 Faust's consumer costs ~100 us per message, so the input topic (one event per message) is read by a
 plain aiokafka consumer group (`<app_id>-ingest`) with `getmany`, as a service in a process of its
 own beside the worker (orderbank.engine.stream.ingest_process) or inside its Faust app. Routing needs
-an order's lane, which only its OrderPlaced says; the `LaneDirectory` routes so that each event is
-judged by a bank that decides it as the fold of the input would (`route`), from what it learnt of
-each input partition's records in order (`Routes`), and, when given a partition, rebuilds that by
-reading the partition up to the committed offset. Fetching goes on while earlier batches are
-written; each batch's offsets are committed, in order, only after its frames are acknowledged
-(at-least-once; the reducer ignores redeliveries).
+an order's lane, which only its OrderPlaced says (a plan stream's: its first ProductionPlanned); the
+`LaneDirectory` routes so that each event is judged by a bank that decides it as the fold of the
+input would (`route`), from what it learnt of each input partition's records in order (`Routes`),
+and, when given a partition, rebuilds that by reading the partition up to the committed offset.
+Fetching goes on while earlier batches are written; each batch's offsets are committed, in order,
+only after its frames are acknowledged (at-least-once; the reducer ignores redeliveries).
 """
 
 from __future__ import annotations
@@ -33,8 +33,9 @@ from orderbank.engine.settings import Settings
 from orderbank.engine.stream.frames import FrameBuilder
 from orderbank.projections.bank import BankSettings, EventIds
 from orderbank.projections.codec import Rejection, decode_batch
-from orderbank.projections.events import OrderPlaced
+from orderbank.projections.events import Event
 from orderbank.projections.orders import check
+from orderbank.projections.plans import plan_rule
 
 log = logging.getLogger(__name__)
 BATCHES_IN_FLIGHT = 8
@@ -69,7 +70,7 @@ class LaneDirectory:
     def __init__(self, bank: BankSettings, shards: int) -> None:
         self.bank, self.shards = bank, shards
         self.partitions: dict[int, Routes] = {}  # the input partitions adopted (rebuilt), to route
-        self._lanes: dict[tuple[str, str], int] = {}
+        self._lanes: dict[str, int] = {}  # lane -> shard
 
     def route(self, routes: Routes, keys: Sequence[bytes | None],
               values: Sequence[bytes]) -> list[tuple[int, bool]]:
@@ -85,18 +86,26 @@ class LaneDirectory:
             else:
                 shard = orders.get(key)
                 if shard is None:
-                    if event.type == "OrderPlaced" and check(None, event) is None:
-                        shard = orders[key] = self._lane_shard(event)
-                    else:
-                        shard = partition_for(key, self.shards)
+                    lane = self._first_lane(event)
+                    shard = partition_for(key, self.shards) if lane is None else self._lane_shard(lane)
+                    if lane is not None:
+                        orders[key] = shard
                 out.append((shard, False))
         return out
 
-    def _lane_shard(self, placed: OrderPlaced) -> int:
-        shard = self._lanes.get((placed.model, placed.trim))
+    def _first_lane(self, event: Event) -> str | None:
+        """The lane of a stream's first event that a bank may apply with no state of its own: an order's
+        placement, or a plan stream's first plan (orderbank.projections.plans); None for any other."""
+        if event.type == "OrderPlaced":
+            return self.bank.lane_of(event) if check(None, event) is None else None
+        if event.type == "ProductionPlanned":
+            return self.bank.plan_lane(event.model, event.trim) if plan_rule(None, event, False) is None else None
+        return None
+
+    def _lane_shard(self, lane: str) -> int:
+        shard = self._lanes.get(lane)
         if shard is None:
-            lane = self.bank.lane_of(placed)
-            shard = self._lanes[(placed.model, placed.trim)] = partition_for(lane.encode(), self.shards)
+            shard = self._lanes[lane] = partition_for(lane.encode(), self.shards)
         return shard
 
     def _of_bytes(self, value: bytes) -> int:

@@ -11,7 +11,7 @@ changed position would cost O(open orders) messages per event. Instead:
   names the bucket that holds its exact position at that moment. A publisher that starts on a
   restored bank (a restart or a takeover) first republishes every order of its shard once.
 - lane snapshots (key ["lane", name] plus pages ["page", name, i]): every lane's exact positions
-  and ETAs, published every `snapshot_interval_s` (ten times less often while the shard catches
+  and ETA bands, published every `snapshot_interval_s` (ten times less often while the shard catches
   up) and whenever it is caught up or goes idle (orderbank.engine.stream.agents decides when).
 - pool rows and cancellation figures: each record is published when its value changed.
 
@@ -28,10 +28,11 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 import msgspec
+import numpy as np
 
 from orderbank.projections.bank import OrderBank, canonical
 from orderbank.projections.orders import iso
-from orderbank.projections.queue import etas
+from orderbank.projections.queue import texts
 
 POSITIONS, QUEUE, POOL, CANCELLATIONS = "positions", "queue", "pool", "cancellations"
 Record = tuple[str, bytes, bytes | None]
@@ -94,12 +95,15 @@ class Publisher:
                 after[order_id] = lo = bounds[k]
                 if before.get(order_id) != lo:
                     moved.append((order_id, position, (lo, bounds[k + 1] - 1)))
-            times = etas([position for _, position, _ in moved], bank.queue.throughput(name, now), now)
-            out.extend(_position(PositionRecord(as_of, bucket, when, name, size, order_id, position, "open"))
-                       for (order_id, position, bucket), when in zip(moved, times, strict=True))
+            ahead = bank.queue.forecast(name, now)
+            low, mid, high = texts(ahead.of(np.array([position for _, position, _ in moved], dtype=np.int64)))
+            out.extend(_position(PositionRecord(as_of, bucket, at, ahead.basis, hi, lo, name, size, order_id, position,
+                                                "open"))
+                       for (order_id, position, bucket), lo, at, hi in zip(moved, low, mid, high, strict=True))
             closed = lane.orders.keys() if fresh else (before.keys() | touched) & lane.orders.keys()
             # A Status is the str of its value (and msgspec writes it so): no `.value`, a slow descriptor.
-            out.extend(_position(PositionRecord(as_of, None, None, name, size, o, None, bank.orders[o].status))
+            out.extend(_position(PositionRecord(as_of, None, None, None, None, None, name, size, o, None,
+                                                bank.orders[o].status))
                        for o in sorted(closed - after.keys()))
             self.published[name] = after
         return out
@@ -131,6 +135,7 @@ class Publisher:
             out.extend((QUEUE, canonical(["page", name, i]), None) for i in range(count, self.pages.get(name, 0)))
             self.pages[name] = count
             header = {"lane": name, "open": snap["open"], "throughput_per_day": snap["throughput_per_day"],
+                      "eta_basis": snap["eta_basis"], "eta_as_of": snap["eta_as_of"], "eta_note": snap["eta_note"],
                       "pages": count, "policy": bank.settings.policy.name,
                       "window_days": bank.settings.eta_window_days,
                       "as_of": iso(bank.now_us) if bank.now_us else None}
@@ -163,12 +168,17 @@ def _lanes_of(bank: OrderBank, orders: set[str]) -> set[str]:
 
 class PositionRecord(msgspec.Struct, gc=False):
     """An order's record on the positions topic; an order not in the queue has no position, bucket or
-    ETA. The fields are in alphabetical order: msgspec writes them in that order, so its JSON is the
-    canonical form (orderbank.projections.bank.canonical) without a dict to sort."""
+    ETA. The ETA band is the one for its position when the record was written (its bucket's positions
+    share the lane's forecast, but not one band). The fields are in alphabetical order: msgspec writes
+    them in that order, so its JSON is the canonical form (orderbank.projections.bank.canonical)
+    without a dict to sort."""
 
     as_of: str
     bucket: tuple[int, int] | None
     eta: str | None
+    eta_basis: str | None
+    eta_high: str | None
+    eta_low: str | None
     lane: str
     open_in_lane: int
     order_id: str

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from orderbank.projections.codec import Reason
 from orderbank.projections.orders import Status
-from orderbank.projections.schema import Overall, PoolBucket, QueueEntry
+from orderbank.projections.schema import Basis, Overall, PoolBucket, QueueEntry
 
 
 class _Record(BaseModel):
@@ -21,12 +21,17 @@ class _Record(BaseModel):
 
 class Position(_Record):
     """An order's record on the positions topic (key: order_id). An order in the queue names the bucket of
-    positions that holds its exact place; one that left it (delivered, cancelled) has no position,
-    bucket or ETA. Exact positions are in the lane snapshots of the queue topic."""
+    positions that holds its exact place, and the ETA band of its place when the record was written; one
+    that left it (delivered, cancelled) has no position, bucket or ETA. Exact positions are in the lane
+    snapshots of the queue topic."""
 
     as_of: str = Field(description="the latest event time folded by the shard (UTC, ISO 8601)")
     bucket: tuple[int, int] | None = Field(description="[lo, hi]: the order's position is in lo..hi")
-    eta: str | None = Field(description="expected delivery of the position the record was published with")
+    eta: str | None = Field(description="median delivery time of the position the record was published with "
+                                        "(UTC, ISO 8601, to the hour)")
+    eta_basis: Basis | None = Field(description="what the lane's ETA forecast rests on; null once the order left")
+    eta_high: str | None = Field(description="90th percentile of the delivery time of that position")
+    eta_low: str | None = Field(description="10th percentile of the delivery time of that position")
     lane: str
     open_in_lane: int = Field(ge=0, description="open orders in the lane")
     order_id: str
@@ -41,6 +46,9 @@ class LaneHeader(_Record):
     lane: str
     open: int = Field(ge=0)
     throughput_per_day: float = Field(ge=0, description="deliveries per day over the trailing window")
+    eta_basis: Basis = Field(description="what the lane's ETA forecast rests on (docs/eta.md)")
+    eta_as_of: str = Field(description="when the forecast was refreshed: a UTC midnight, or a plan's declaration")
+    eta_note: str | None = Field(description="why there is no ETA, when there is none")
     pages: int = Field(ge=0, description="page records of this snapshot, keys ['page', lane, 0..pages-1]")
     policy: str = Field(description="the ordering policy the positions follow")
     window_days: int = Field(description="trailing window of the throughput, days")

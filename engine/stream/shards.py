@@ -11,11 +11,12 @@ the ingest forwarded again after a crash or a rebalance: a duplicate, not judged
 
 The changelog of the bank table holds one record per order, `o:<shard>:<order_id>` (`Saved`: the
 order's state, whose `updated_us` makes the restored clock exact, and the ids of its applied
-events), one per rejection counted, `r:<shard>:<rejection_id as 16 hex digits>` (its reason), so the
-same bad input is not counted nor dead-lettered again after a restart, and one per shard,
-`s:<shard>` (the counters, the last lanes offset applied and the last input offset judged from each
-input partition), written after the others: a crash in between leaves the frame to be redelivered
-(its events are duplicates for the orders already written), never skipped. Keys carry the shard so a
+events), one per plan stream, `p:<shard>:<stream_id>` (`SavedPlan`: its plans and event ids), one
+per rejection counted, `r:<shard>:<rejection_id as 16 hex digits>` (its reason), so the same bad
+input is not counted nor dead-lettered again after a restart, and one per shard, `s:<shard>` (the
+counters, the last lanes offset applied and the last input offset judged from each input
+partition), written after the others: a crash in between leaves the frame to be redelivered (its
+events are duplicates for the orders already written), never skipped. Keys carry the shard so a
 worker can restore each partition it is given. A restored bank knows the ids its applied events
 took, not those of events it refused: the ingest, which keeps every id of its input partitions,
 marks the entries whose id is taken.
@@ -27,7 +28,7 @@ import logging
 import time
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 import orjson
@@ -37,6 +38,7 @@ from orderbank.projections.bank import BankSettings, OrderBank, Verdict, rejecti
 from orderbank.projections.codec import Reason, Rejection, decode_batch
 from orderbank.projections.events import Event
 from orderbank.projections.orders import Order
+from orderbank.projections.plans import PlanStream
 from orderbank.projections.restore import restore
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,10 @@ MAX_ERROR_TEXT = 1000
 
 def order_key(shard: int, order_id: str) -> bytes:
     return f"o:{shard}:{order_id}".encode()
+
+
+def plan_key(shard: int, stream_id: str) -> bytes:
+    return f"p:{shard}:{stream_id}".encode()
 
 
 def meta_key(shard: int) -> bytes:
@@ -75,17 +81,49 @@ class Saved(msgspec.Struct, array_like=True, gc=False):
     """The ids of its applied events, 32 hex digits each, in the order they were applied."""
 
     def event_ids(self) -> Iterator[int]:
-        events = self.events
-        return (int(events[i:i + 32], 16) for i in range(0, len(events), 32))
+        return _ids_in(self.events)
 
     def applied(self) -> Iterator[tuple[int, str, int]]:
-        """Its applied events as (event id, order_id, seq): an order's applied seqs run 1, 2, 3, ..."""
-        order_id = self.order.order_id
-        return ((event_id, order_id, seq) for seq, event_id in enumerate(self.event_ids(), start=1))
+        return _applied(self.order.order_id, self.events)
+
+
+class SavedPlan(msgspec.Struct, array_like=True, gc=False):
+    """A plan stream's changelog record, `[stream, events]`: its plans, and the ids of its applied events."""
+
+    stream: PlanStream
+    events: str = ""
+
+    def event_ids(self) -> Iterator[int]:
+        return _ids_in(self.events)
+
+    def applied(self) -> Iterator[tuple[int, str, int]]:
+        return _applied(self.stream.stream_id, self.events)
+
+
+def _ids_in(events: str) -> Iterator[int]:
+    """Event ids written one after another as 32 hex digits each."""
+    return (int(events[i:i + 32], 16) for i in range(0, len(events), 32))
+
+
+def _applied(stream_id: str, events: str) -> Iterator[tuple[int, str, int]]:
+    """A stream's applied events as (event id, stream id, seq): its applied seqs run 1, 2, 3, ..."""
+    return ((event_id, stream_id, seq) for seq, event_id in enumerate(_ids_in(events), start=1))
+
+
+class Undo(NamedTuple):
+    """What `Shard._roll_back` needs to put the bank back as it was before an event that raised."""
+
+    stream_id: str
+    before: bytes | None  # the order's or plan stream's changelog form before the event; None if it had none
+    plan: bool
+    applied: int
+    duplicates: int
 
 
 _SAVED = msgspec.json.Decoder(Saved)
 _ORDER = msgspec.json.Decoder(Order)
+_PLAN_STREAM = msgspec.json.Decoder(PlanStream)
+_SAVED_PLAN = msgspec.json.Decoder(SavedPlan)
 _encode = msgspec.json.Encoder().encode
 
 
@@ -100,6 +138,11 @@ def saved_of(value: bytes) -> Saved:
     return _SAVED.decode(value)
 
 
+def saved_plan_of(value: bytes) -> SavedPlan:
+    """A plan stream's changelog record from its bytes."""
+    return _SAVED_PLAN.decode(value)
+
+
 @dataclass
 class Shard:
     """One lanes partition's bank, and what changed in it since the last flush."""
@@ -108,7 +151,8 @@ class Shard:
     bank: OrderBank
     offset: int = -1  # the last lanes-topic offset applied
     saved: dict[str, Saved] = field(default_factory=dict)
-    changed: set[str] = field(default_factory=set)  # orders to write to the changelog
+    plans: dict[str, SavedPlan] = field(default_factory=dict)
+    changed: set[str] = field(default_factory=set)  # orders and plan streams to write to the changelog
     counted: dict[int, str] = field(default_factory=dict)  # rejections counted since, to write: id -> reason
     inputs: dict[int, int] = field(default_factory=dict)  # input partition -> the last offset judged
     touched: set[str] = field(default_factory=set)  # orders with events since the last publish
@@ -131,6 +175,7 @@ class Shard:
                 rejected.append((entry, rejection))
                 self.counted[rejection_id(entry.value, rejection.reason)] = rejection.reason.value
         self.touched |= self.changed
+        self.touched -= self.plans.keys()  # the orders with events: a plan moves no order's place
         self.offset, self.unpublished, self.last_frame_at = offset, True, time.monotonic()
         return rejected
 
@@ -165,7 +210,7 @@ class Shard:
         fold (tests/test_equals_the_fold.py), so the bank is exactly the fold without the event.
         A rebuild takes about a second per 100,000 orders (2 cores, loaded), paid only when an event
         raised, which is a bug to fix: each one is logged with its traceback."""
-        undo: tuple[str, bytes | None, int, int] | None = None  # order id, its saved form, applied, duplicates
+        undo: Undo | None = None
         try:
             if isinstance(event, Rejection):
                 return _rejection(self.bank.reject(event, entry.value))
@@ -174,14 +219,15 @@ class Shard:
                 return _rejection(self.bank.reject(_key_rejection(entry.key, order_id, str(event.event_id)),
                                                    entry.value))
             bank = self.bank
-            order = bank.orders.get(order_id)
-            undo = order_id, None if order is None else _encode(order), bank.applied, bank.duplicates
+            before = bank.plans.get(order_id) if event.type == "ProductionPlanned" else bank.orders.get(order_id)
+            undo = Undo(order_id, None if before is None else _encode(before), event.type == "ProductionPlanned",
+                        bank.applied, bank.duplicates)
             return self._apply(entry, event)
         except Exception as exc:
             log.exception("shard %d: the event at input partition %d offset %d raised; rejected as %s",
                           self.partition, entry.partition, entry.offset, Reason.INTERNAL_ERROR.value)
             if undo is not None:
-                self._roll_back(*undo)
+                self._roll_back(undo)
             ids = (event.order_id, event.event_id) if isinstance(event, Rejection) else (
                 event.order_id, str(event.event_id))
             return _rejection(self.bank.reject(internal_error("apply", exc, *ids), entry.value))
@@ -191,26 +237,40 @@ class Shard:
         outcome = bank.apply(event, entry.value, id_taken=entry.id_taken)
         if outcome is Verdict.APPLIED:
             order_id = event.order_id
-            record = self.saved.get(order_id)
+            record: Saved | SavedPlan | None = self.saved.get(order_id)
             if record is None:
-                record = self.saved[order_id] = Saved(bank.orders[order_id])
+                record = self._record(order_id)
             record.events += event.event_id.hex
             self.changed.add(order_id)
             return None
         return _rejection(outcome)
 
-    def _roll_back(self, order_id: str, before: bytes | None, applied: int, duplicates: int) -> None:
-        """Rebuild the bank as it was before an event of `order_id` that raised (see `_fold`);
-        `before`: the order's changelog form then, None if it was not placed yet."""
-        saved = self.saved
+    def _record(self, stream_id: str) -> Saved | SavedPlan:
+        """The changelog record of a stream that is not an order's known one: a plan stream's (kept apart: it
+        is no order), or a new order's."""
+        if stream_id in self.bank.plans:
+            plan = self.plans.get(stream_id)
+            if plan is None:
+                plan = self.plans[stream_id] = SavedPlan(self.bank.plans[stream_id])
+            return plan
+        order = self.saved[stream_id] = Saved(self.bank.orders[stream_id])
+        return order
+
+    def _roll_back(self, undo: Undo) -> None:
+        """Rebuild the bank as it was before an event that raised (see `_fold`)."""
+        stream_id, before = undo.stream_id, undo.before
+        records: dict[str, Any] = self.plans if undo.plan else self.saved
         if before is None:
-            saved.pop(order_id, None)
-            self.changed.discard(order_id)
-            self.touched.discard(order_id)
+            records.pop(stream_id, None)
+            self.changed.discard(stream_id)
+            self.touched.discard(stream_id)
+        elif undo.plan:
+            self.plans[stream_id] = SavedPlan(_PLAN_STREAM.decode(before), self.plans[stream_id].events)
         else:
-            saved[order_id] = Saved(_ORDER.decode(before), saved[order_id].events)
+            self.saved[stream_id] = Saved(_ORDER.decode(before), self.saved[stream_id].events)
         bank = self.bank
-        self.bank = bank_of(saved.values(), bank.settings, applied, duplicates, bank.rejections, bank.counted.ids)
+        self.bank = bank_of(self.saved.values(), self.plans.values(), bank.settings, undo.applied, undo.duplicates,
+                            bank.rejections, bank.counted.ids)
 
     @property
     def processed(self) -> int:
@@ -220,7 +280,9 @@ class Shard:
     def changelog(self) -> list[tuple[bytes, bytes]]:
         """Records for the orders changed since the last call, then the shard record."""
         bank, saved, partition = self.bank, self.saved, self.partition
-        out = [(order_key(partition, order_id), _encode(saved[order_id])) for order_id in self.changed]
+        plans = self.plans
+        out = [(plan_key(partition, stream_id), _encode(plans[stream_id])) if stream_id in plans
+               else (order_key(partition, stream_id), _encode(saved[stream_id])) for stream_id in self.changed]
         out += [(rejection_key(partition, counted), reason.encode()) for counted, reason in self.counted.items()]
         meta = {"offset": self.offset, "applied": bank.applied, "duplicates": bank.duplicates,
                 "rejections": dict(bank.rejections), "inputs": {str(p): o for p, o in self.inputs.items()}}
@@ -235,29 +297,38 @@ class Shard:
 
 def restore_shard(partition: int, table: Iterable[tuple[bytes, bytes]], settings: BankSettings) -> Shard:
     """The shard as its changelog records left it (an empty shard when there are none)."""
-    prefix, counted_prefix, meta_at = order_key(partition, ""), rejection_key(partition, 0)[:-16], meta_key(partition)
+    prefix, plan_prefix, meta_at = order_key(partition, ""), plan_key(partition, ""), meta_key(partition)
+    counted_prefix = rejection_key(partition, 0)[:-16]
     saved: dict[str, Saved] = {}
+    plans: dict[str, SavedPlan] = {}
     counted: list[int] = []
     meta: dict[str, Any] = {"offset": -1, "applied": 0, "duplicates": 0, "rejections": {}}
     for key, value in table:
         if key.startswith(prefix):
             record = saved_of(value)
             saved[record.order.order_id] = record
+        elif key.startswith(plan_prefix):
+            plan = saved_plan_of(value)
+            plans[plan.stream.stream_id] = plan
         elif key.startswith(counted_prefix):
             counted.append(int(key[len(counted_prefix):], 16))
         elif key == meta_at:
             meta = orjson.loads(value)
     inputs = {int(p): o for p, o in meta.get("inputs", {}).items()}
-    bank = bank_of(saved.values(), settings, meta["applied"], meta["duplicates"], meta["rejections"], counted)
-    return Shard(partition, bank, meta["offset"], saved, inputs=inputs, unpublished=bool(saved))
+    bank = bank_of(saved.values(), plans.values(), settings, meta["applied"], meta["duplicates"], meta["rejections"],
+                   counted)
+    return Shard(partition, bank, meta["offset"], saved, plans, inputs=inputs, unpublished=bool(saved or plans))
 
 
-def bank_of(records: Collection[Saved], settings: BankSettings, applied: int, duplicates: int,
-            rejections: Mapping[str, int], counted: Iterable[int]) -> OrderBank:
-    """The bank holding the orders of `records` (taken over, not copied), the ids their applied events
-    took, the rejections counted (`rejection_id`s) and these counts."""
-    clock = max((record.order.updated_us for record in records), default=0)
-    bank = restore((record.order for record in records), clock, settings,
-                   (event for record in records for event in record.applied()), counted)
+def bank_of(records: Collection[Saved], plans: Collection[SavedPlan], settings: BankSettings, applied: int,
+            duplicates: int, rejections: Mapping[str, int], counted: Iterable[int]) -> OrderBank:
+    """The bank holding the orders of `records` and the plan streams of `plans` (taken over, not copied),
+    the ids their applied events took, the rejections counted (`rejection_id`s) and these counts."""
+    clock = max([*(record.order.updated_us for record in records),
+                 *(plan.stream.plans[-1].declared_us for plan in plans)], default=0)
+    taken = [*(event for record in records for event in record.applied()),
+             *(event for plan in plans for event in plan.applied())]
+    bank = restore((record.order for record in records), clock, settings, taken, counted,
+                   (plan.stream for plan in plans))
     bank.resume_counts(applied, duplicates, rejections)
     return bank

@@ -1,6 +1,6 @@
 """HTTP views of a worker (Faust web): read-only, exact queries of the live projections.
 
-- `/orders/{order_id}`: position, ETA and payments of one order, read at its shard's clock.
+- `/orders/{order_id}`: position, ETA band and payments of one order, read at its shard's clock.
   A worker that does not own the order asks the others (`?local=1` stops the fan-out).
 - `/queue/{lane}`: one lane's exact snapshot, routed to the worker owning the lane's shard.
 - `/snapshot`, `/queue`, `/pool`, `/cancellations`: the whole bank across every worker's shards,

@@ -94,6 +94,17 @@ def _dues(facts: OrderFacts, now_us: int) -> list[Row]:
     return rows
 
 
+BASIS = {"blended": "from the maker's production plan and the cars built so far",
+         "plan": "from the maker's production plan", "observed": "from the cars built lately",
+         "none": "no plan declared and no car delivered yet"}
+"""What an order's ETA rests on (its lane's `eta_basis`, docs/eta.md), in words."""
+
+
+def _day(text: str | None) -> str | None:
+    moment = fmt.iso_micros(text)
+    return fmt.date(moment) if moment else None
+
+
 def order_page(facts: OrderFacts) -> dict[str, Any]:
     view, payments = facts.view, facts.view["payments"]
     currency = payments["currency"]
@@ -135,6 +146,8 @@ def order_page(facts: OrderFacts) -> dict[str, Any]:
         "position": fmt.count(view["position"]) if view["position"] else None,
         "open_in_lane": fmt.count(view["open_in_lane"]),
         "eta": fmt.date(eta) if eta else None, "eta_relative": fmt.relative(eta, now) if eta else None,
+        "eta_low": _day(view.get("eta_low")), "eta_high": _day(view.get("eta_high")),
+        "eta_basis": BASIS.get(view.get("eta_basis") or "none", ""),
         "why": why, "rule": standing.rule if standing else None,
         "money": money, "dues": _dues(facts, now),
         "history": [Row(fmt.date_time(step.at_us) if step.at_us is not None else "", _what(step, currency))

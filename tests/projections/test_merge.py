@@ -15,5 +15,6 @@ def test_merging_per_lane_shards_at_the_latest_clock_gives_the_whole_fold(launch
     settings = BankSettings(lane_by="model_trim")
     lines = [orjson.dumps(doc) for doc in launch_docs]
     shards = banks_by_lane(events_of(lines), settings)
-    assert len(shards) == 3 and len({s.now_us for s in shards}) == 3  # three clocks: the merge must align them
+    # Three trim lanes and the model's plan (a lane of its own when lanes are by trim): four clocks to align.
+    assert len(shards) == 4 and len({s.now_us for s in shards}) == 4
     assert_equals_the_fold(merged_at_the_latest_clock(shards, settings), lines, settings)

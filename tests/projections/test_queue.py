@@ -25,7 +25,9 @@ def test_eta_from_trailing_throughput() -> None:
     assert position is not None
     assert (position.position, position.open_in_lane) == (2, 3)
     assert bank.queue.throughput("YU7", bank.now_us) == 0.5
-    assert position.eta == "2025-08-09T14:00:00Z"  # day 40 + 2 / 0.5 days = day 44
+    now = bank.now_us
+    assert eta(position.position, bank.queue.throughput("YU7", now), now) == "2025-08-09T14:00:00Z"  # day 40 + 2 / 0.5
+    assert position.eta_basis == "observed" and position.eta is not None  # the forecast, from those deliveries
 
 
 def test_eta_unknown_before_any_delivery() -> None:

@@ -77,6 +77,10 @@ BODIES: dict[str, st.SearchStrategy[dict[str, Any]]] = {
     "VehicleDelivered": st.fixed_dictionaries({"delivered_at": times(),
                                                "vin": st.from_regex(r"\A[A-HJ-NPR-Z0-9]{17}\Z")}),
     "OrderTransferred": st.fixed_dictionaries({"new_customer_id": TEXT}),
+    "ProductionPlanned": st.fixed_dictionaries(
+        {"model": TEXT, "schedule": st.lists(st.fixed_dictionaries(
+            {"starts_at": times(), "cars_per_day": st.integers(0, 1_000_000)}), min_size=1, max_size=3)},
+        optional={"trim": TEXT | st.none(), "delivery_lead_days": st.integers(0, 365) | st.none()}),
 }
 
 

@@ -159,7 +159,7 @@ def test_gzip_log_loads_like_plain(tmp_path: Path) -> None:
     write_docs(tmp_path / "log.jsonl.gz", docs)
     plain, packed = load(FileSource(tmp_path / "log.jsonl")), load(FileSource(tmp_path / "log.jsonl.gz"))
     assert columns(plain) == columns(packed)
-    assert plain.report.applied == len(docs) and plain.report.exact_lines == 0
+    assert plain.report.applied == len(docs) and plain.report.exact_lines == len(plain.plans) == 1  # plans: exact path
 
 
 def test_blank_lines_keep_the_numbers_of_the_lines_after_them(tmp_path: Path,
@@ -203,8 +203,8 @@ def test_a_bad_timestamp_in_canonical_shape_leaves_the_fast_path_alone() -> None
     docs[3] = {**docs[3], "occurred_at": "2025-02-30T10:00:00.000000Z"}  # 30 February
     log = assert_like_the_bank(MemorySource(tuple(orjson.dumps(doc) for doc in docs)))
     assert set(log.report.rejected) == {"invalid_field", "unknown_order"}
-    # that line, then the later events of the order it failed to place, folded one by one
-    assert log.report.exact_lines == 1 + log.report.rejected["unknown_order"]
+    # that line, then the later events of the order it failed to place, folded one by one; and the plan
+    assert log.report.exact_lines == 1 + log.report.rejected["unknown_order"] + len(log.plans)
 
 
 def test_odd_text_in_a_file_of_many_blocks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -25,7 +25,8 @@ def test_synth_is_deterministic_and_seeded(docs: list[dict[str, Any]]) -> None:
 def test_synth_launch_shape(docs: list[dict[str, Any]]) -> None:
     kinds = Counter(doc["type"] for doc in docs)
     assert set(kinds) == {"OrderPlaced", "PaymentDemanded", "PaymentReceived", "OrderCancelled", "RefundPaid",
-                          "VehicleDelivered", "OrderTransferred"}
+                          "VehicleDelivered", "OrderTransferred", "ProductionPlanned"}
+    assert kinds["ProductionPlanned"] == 1  # the maker's plan, declared at the launch
     placed = {d["order_id"]: d for d in docs if d["type"] == "OrderPlaced"}
     days = Counter(d["placed_at"][:10] for d in placed.values())
     assert max(days.values()) > 0.8 * len(placed)  # the launch-day burst

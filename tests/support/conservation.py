@@ -9,7 +9,7 @@ from typing import Any
 
 from orderbank.engine.kafka.topics import Topics
 from orderbank.engine.settings import Settings
-from orderbank.engine.stream.shards import saved_of
+from orderbank.engine.stream.shards import saved_of, saved_plan_of
 from orderbank.projections.bank import OrderBank
 from orderbank.projections.codec import Rejection, decode
 from tests.support.topics import Record, latest, read_topic
@@ -41,7 +41,7 @@ def conserved(settings: Settings, workers: Iterable[Worker]) -> Conservation:
 
     The verdict each input record deserves comes from folding the input topic itself (an order's
     events share a partition, so its partition order is its log order). The worker's verdicts are
-    read from Kafka: the applied event ids of every order in the bank changelog, and the source
+    read from Kafka: the applied event ids of every order and plan stream in the bank changelog, and the source
     coordinates in the dead-letter headers. A bad event redelivered after a crash may be
     dead-lettered twice: coordinates are compared as sets, repeats only counted.
     """
@@ -61,8 +61,9 @@ def conserved(settings: Settings, workers: Iterable[Worker]) -> Conservation:
             verdict = "rejected" if isinstance(outcome, Rejection) else outcome.value
             want[verdict].add((partition, r.offset))
 
-    applied_ids = [i for key, value in latest(read_topic(settings, topics.changelog.name)).items()
-                   if key.startswith(b"o:") for i in saved_of(value).event_ids()]
+    changelog = latest(read_topic(settings, topics.changelog.name)).items()
+    applied_ids = [*(i for key, value in changelog if key.startswith(b"o:") for i in saved_of(value).event_ids()),
+                   *(i for key, value in changelog if key.startswith(b"p:") for i in saved_plan_of(value).event_ids())]
     assert len(applied_ids) == len(set(applied_ids)), "an event is applied twice in the bank"
     applied = {at[i] for i in applied_ids}
     letters = read_topic(settings, topics.deadletter.name)

@@ -14,6 +14,8 @@ from orderbank.projections.events import (
     OrderTransferred,
     PaymentDemanded,
     PaymentReceived,
+    PlanStep,
+    ProductionPlanned,
     RefundPaid,
     VehicleDelivered,
 )
@@ -68,6 +70,13 @@ def transferred(order_id: str, seq: int, day: float, to: str = "c2") -> OrderTra
     return OrderTransferred(**envelope(order_id, seq, at(day)), new_customer_id=to)
 
 
+def planned(stream: str, seq: int, day: float, *steps: tuple[float, int], model: str = "YU7",
+            trim: str | None = None, lead_days: int | None = 14) -> ProductionPlanned:
+    """A plan declared on `day`: (first day, cars a day) steps."""
+    return ProductionPlanned(**envelope(stream, seq, at(day)), model=model, trim=trim, delivery_lead_days=lead_days,
+                             schedule=[PlanStep(starts_at=at(first), cars_per_day=cars) for first, cars in steps])
+
+
 def values_of(decoded: Any) -> object:
     """What a reducer reads of a decoded event, comparable whether it is a model or its Struct
     (orderbank.projections.structs): the type and every field's value, money as (minor, currency); a rejection as is."""
@@ -76,5 +85,14 @@ def values_of(decoded: Any) -> object:
     kind = type(decoded)
     names = getattr(kind, "__struct_fields__", None) or [name for name in kind.model_fields if name != "type"]
     values = [getattr(decoded, name) for name in names]
-    return decoded.type, sorted(zip(names, [(v.minor, v.currency) if hasattr(v, "minor") else v for v in values],
-                                    strict=True))
+    return decoded.type, sorted(zip(names, [_plain(v) for v in values], strict=True))
+
+
+def _plain(value: Any) -> object:
+    """Money as (minor, currency), a list's objects (a plan's steps) as their fields' values, the rest as is."""
+    if hasattr(value, "minor"):
+        return value.minor, value.currency
+    if isinstance(value, list):
+        return [tuple(_plain(getattr(item, name)) for name in sorted(
+            getattr(type(item), "__struct_fields__", None) or type(item).model_fields)) for item in value]
+    return value

@@ -151,7 +151,8 @@ def published(settings: Settings) -> dict[str, Any]:
         for page in range(header["pages"]):
             positions.update(queue[("page", key[1], page)]["positions"])
         lanes[key[1]] = {"lane": key[1], "open": header["open"], "throughput_per_day": header["throughput_per_day"],
-                         "positions": positions}
+                         "eta_basis": header["eta_basis"], "eta_as_of": header["eta_as_of"],
+                         "eta_note": header["eta_note"], "positions": positions}
         policy, window, as_of = header["policy"], header["window_days"], header["as_of"]
     rows = sorted((orjson.loads(v) for v in latest(read_topic(settings, f"{prefix}.pool")).values()),
                   key=lambda r: (r["lane"], r["trim"], r["cohort"], r["currency"]))

@@ -25,6 +25,7 @@ from orderbank.projections.bank import BankSettings, OrderBank, canonical, fold
 from orderbank.projections.codec import Rejection, decode_batch
 from orderbank.projections.events import Event
 from orderbank.projections.merge import merge, part
+from orderbank.projections.plans import PlanStream
 from orderbank.projections.restore import order_from_doc, restore
 from tests.support.topics import key_of, keyed, produce_raw, with_topics
 from tests.support.workers import Worker, caught_up
@@ -43,10 +44,12 @@ def folded(lines: Sequence[bytes], settings: Settings) -> bytes:
 
 
 def restored_from(bank: OrderBank, folded: Iterable[Event]) -> OrderBank:
-    """A bank restored from `bank`'s orders as the changelog stores them (JSON) and reads them back,
-    and from the ids of the events it `folded`."""
+    """A bank restored from `bank`'s orders and plan streams as the changelog stores them (JSON) and reads
+    them back, and from the ids of the events it `folded`."""
     orders = [order_from_doc(orjson.loads(msgspec.json.encode(order))) for order in bank.orders.values()]
-    return restore(orders, bank.now_us, bank.settings, ((e.event_id.int, e.order_id, e.seq) for e in folded))
+    plans = [msgspec.json.decode(msgspec.json.encode(stream), type=PlanStream) for stream in bank.plans.values()]
+    return restore(orders, bank.now_us, bank.settings, ((e.event_id.int, e.order_id, e.seq) for e in folded),
+                   plans=plans)
 
 
 def restored(lines: Sequence[bytes], settings: Settings) -> bytes:
@@ -60,12 +63,15 @@ def restored(lines: Sequence[bytes], settings: Settings) -> bytes:
 
 
 def banks_by_lane(events: Iterable[Event], settings: BankSettings) -> list[OrderBank]:
-    """The fold of each lane's events in a bank of its own (events of orders not placed yet in one more)."""
+    """The fold of each lane's events in a bank of its own (a plan's with the lane it plans; events of orders
+    not placed yet in one more)."""
     lane_of: dict[str, str] = {}
     by_lane: dict[str, list[Event]] = {}
     for event in events:
         if event.type == "OrderPlaced":
             lane_of.setdefault(event.order_id, settings.lane_of(event))
+        elif event.type == "ProductionPlanned":
+            lane_of.setdefault(event.order_id, settings.plan_lane(event.model, event.trim))
         by_lane.setdefault(lane_of.get(event.order_id, ""), []).append(event)
     return [fold(lane_events, settings) for lane_events in by_lane.values()]
 

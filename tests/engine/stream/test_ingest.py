@@ -27,6 +27,8 @@ def test_lanes_route_every_event_of_an_order_to_its_placements_shard(launch_docs
     directory = LaneDirectory(BankSettings(lane_by="model_trim"), SHARDS)
     expected = {d["order_id"]: partition_for(f"{d['model']}/{d['trim']}".encode(), SHARDS)
                 for d in launch_docs if d["type"] == "OrderPlaced"}
+    expected |= {d["order_id"]: partition_for(d["model"].encode(), SHARDS)  # a plan stream of the whole model
+                 for d in launch_docs if d["type"] == "ProductionPlanned"}
     records = [(d["order_id"].encode(), orjson.dumps(d)) for d in launch_docs]
     everything = routed(directory, records)
     assert everything == [(expected[d["order_id"]], False) for d in launch_docs]

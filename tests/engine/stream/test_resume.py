@@ -64,7 +64,9 @@ def test_frames_the_group_committed_but_no_shard_applied_are_read_again(
     settings = unique_settings(broker.bootstrap, lane_by="model_trim")  # three lanes on shards 0, 1 and 2
     lines = [orjson.dumps(doc) for doc in generate(preset("small", 600), 53)]
     frames = frames_of(lines, settings)
-    assert len(frames) == 3 and min(len(values) for values in frames.values()) >= 4
+    # and the model's plan (which plans no trim lane) alone on the fourth
+    sizes = sorted(len(values) for values in frames.values())
+    assert len(frames) == 4 and sizes[0] == 1 and sizes[1] >= 4
     asyncio.run(_write_and_commit(settings, frames, committed))
 
     worker = Worker(settings, tmp_path, "w").start()
@@ -73,7 +75,8 @@ def test_frames_the_group_committed_but_no_shard_applied_are_read_again(
         assert_equals_the_fold(worker.snapshot(), lines, settings.bank)
         status, metrics = worker.get("/metrics")
         rereads = re.search(rb"^orderbank_lanes_rereads_total (\S+)$", metrics, re.MULTILINE)
-        assert status == 200 and rereads is not None and float(rereads.group(1)) >= len(frames)
+        skipped = sum(1 for values in frames.values() if (len(values) if committed == "all" else len(values) // 2))
+        assert status == 200 and rereads is not None and float(rereads.group(1)) >= skipped  # a shard the commit passed
     finally:
         worker.stop()
 

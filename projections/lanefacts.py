@@ -1,0 +1,59 @@
+"""What a lane's ETA forecast reads of its orders: for every order ever placed in the lane, as columns.
+
+A refresh reads the columns off the lane's orders at once (`columns_of`, about 0.15 s for 300,000 orders),
+rather than the bank keeping them as it folds: a lane is refreshed about once a day, and keeping them
+would cost every event of the fold. The orders come in the order the bank met them, which differs between
+a fold, a shard and a restore: the forecast reads the columns only through counts and sorts, which do not
+depend on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from operator import attrgetter
+
+import numpy as np
+import numpy.typing as npt
+
+from orderbank.projections.orders import Order, Status
+
+NEVER = -1
+OPEN, DELIVERED, GAVE_UP, REMOVED = 0, 1, 2, 3
+"""An order's outcome so far: open, delivered, cancelled by its customer, cancelled otherwise."""
+I64 = npt.NDArray[np.int64]
+
+
+def outcome(order: Order) -> int:
+    if order.status is Status.OPEN:
+        return OPEN
+    if order.status is Status.DELIVERED:
+        return DELIVERED
+    return GAVE_UP if order.cancel_reason == "customer" else REMOVED
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Every order of a lane: placed_at, trim rank, when allocated and fully paid (or NEVER), when it was
+    delivered (delivered_at) or cancelled (or NEVER), and its outcome so far."""
+
+    placed_us: I64
+    trim_rank: I64
+    allocated_us: I64
+    paid_us: I64
+    closed_us: I64
+    outcome: I64
+
+
+def columns_of(orders: Collection[Order]) -> Columns:
+    """The columns of these orders (a lane's, every one ever placed in it), read off the orders at once."""
+    count = len(orders)
+
+    def plain(name: str) -> I64:
+        return np.fromiter(map(attrgetter(name), orders), np.int64, count)
+
+    def time(name: str) -> I64:
+        return np.fromiter((NEVER if t is None else t for t in map(attrgetter(name), orders)), np.int64, count)
+
+    return Columns(plain("placed_us"), plain("trim_rank"), time("allocated_us"), time("paid_us"), time("closed_us"),
+                   np.fromiter(map(outcome, orders), np.int64, count))

@@ -1,0 +1,207 @@
+"""The ETA forecast: what it rests on, that it reads only facts dated before its epoch (so any fold of the same
+events gives the same bands), and that its parts (cars to come, patience, later orders ranking ahead) move the
+bands the way they should. Seeded; tolerances stated where a draw decides."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+
+import numpy as np
+import pytest
+
+from orderbank.projections.bank import BankSettings, OrderBank, canonical, fold
+from orderbank.projections.codec import Rejection, decode_obj
+from orderbank.projections.events import Event
+from orderbank.projections.forecast import NO_ETA, forecast
+from orderbank.projections.lanefacts import DELIVERED, GAVE_UP, NEVER, OPEN, Columns
+from orderbank.projections.orders import US_PER_DAY, micros
+from orderbank.projections.policies import Fifo, HighTrimFirst
+from orderbank.projections.supply import HISTORY_DAYS, Observed, cars_to_come
+from orderbank.projections.survival import draw, waits_of
+from orderbank.replay.synth import generate, preset
+from tests.support import factories as f
+
+DAY = US_PER_DAY
+EPOCH = micros(f.at(14)) - micros(f.at(14)) % DAY
+
+
+def when(text: str | None) -> datetime:
+    assert text is not None
+    return datetime.fromisoformat(text)
+
+
+def test_with_no_plan_and_no_delivery_there_is_no_eta_and_the_lane_says_why() -> None:
+    lane = fold([f.placed("A", 0), f.placed("B", 1)]).snapshot()["queue"]["lanes"]["YU7"]
+    assert (lane["eta_basis"], lane["eta_note"]) == ("none", NO_ETA)
+    assert all(p["eta"] is None and p["eta_low"] is None for p in lane["positions"].values())
+
+
+def test_a_plan_gives_every_open_order_an_ordered_band_from_the_first_day() -> None:
+    events: list[Event] = [f.planned("plan:YU7", 1, 0, (0, 20))]
+    events += [f.placed(f"O{i}", i / 1000) for i in range(600)]
+    lane = fold(events).snapshot()["queue"]["lanes"]["YU7"]
+    assert lane["eta_basis"] == "plan" and lane["eta_note"] is None
+    bands = [(when(p["eta_low"]), when(p["eta"]), when(p["eta_high"])) for p in lane["positions"].values()]
+    assert all(low <= mid <= high for low, mid, high in bands)
+    medians = [mid for _, mid, _ in bands]
+    assert medians == sorted(medians)  # later places, later cars
+    # 600 orders at 20 cars a day take a month; the plan's stated 14-day lead comes on top.
+    assert 14 + 25 <= (medians[-1] - f.at(0)).days <= 14 + 35
+
+
+def launch(orders: int = 2_000, seed: int = 3) -> list[Event]:
+    """A small yu7-shaped launch's events (its plan among them)."""
+    out = []
+    for doc in generate(preset("yu7", orders), seed):
+        event = decode_obj(doc)
+        assert not isinstance(event, Rejection)
+        out.append(event)
+    return out
+
+
+def test_the_forecast_reads_only_facts_dated_before_its_epoch() -> None:
+    events = launch()
+    start = micros(events[0].occurred_at)
+    epoch = start - start % DAY + 40 * DAY
+    before = [e for e in events if micros(e.occurred_at) < epoch]
+    later = [e for e in events if epoch <= micros(e.occurred_at) < epoch + DAY // 2]
+    settings = BankSettings(policy=HighTrimFirst())
+    at_epoch, after = fold(before, settings), fold(before + later, settings)
+    now = epoch + DAY // 2
+    assert after.queue.epoch("YU7", now) == epoch
+    # The same band for each place (the places themselves moved with the events since).
+    assert np.array_equal(at_epoch.queue.forecast("YU7", now).bands, after.queue.forecast("YU7", now).bands)
+
+
+def test_a_fact_dated_before_the_epoch_that_comes_late_drops_the_forecast() -> None:
+    events = launch()
+    start = micros(events[0].occurred_at)
+    epoch = start - start % DAY + 40 * DAY
+    before = [e for e in events if micros(e.occurred_at) < epoch]
+    late = next(e for e in reversed(before) if e.type == "VehicleDelivered")
+    held = [e for e in before if e is not late]
+    bank = fold(held, BankSettings(policy=HighTrimFirst()))
+    stale = bank.queue.forecast("YU7", epoch)
+    assert bank.queue.forecast("YU7", epoch) is stale  # computed once per epoch
+    bank.apply(late)
+    assert bank.queue.lanes["YU7"].forecast is None
+    in_order = fold(before, BankSettings(policy=HighTrimFirst()))
+    assert np.array_equal(bank.queue.forecast("YU7", epoch).bands, in_order.queue.forecast("YU7", epoch).bands)
+
+
+@pytest.mark.parametrize("policy", [Fifo(), HighTrimFirst()])
+def test_any_interleaving_of_the_orders_gives_the_same_bands(policy: Fifo | HighTrimFirst) -> None:
+    """As a shard gets them: each order's events in order, the orders interleaved otherwise."""
+    events = launch(1_200, seed=5)
+    by_order: dict[str, list[Event]] = {}
+    for event in events:
+        by_order.setdefault(event.order_id, []).append(event)
+    rng = np.random.default_rng(7)
+    pending = {order: list(reversed(evs)) for order, evs in by_order.items()}
+    shuffled: list[Event] = []
+    while pending:
+        names = sorted(pending)
+        order = names[int(rng.integers(len(names)))]
+        shuffled.append(pending[order].pop())
+        if not pending[order]:
+            del pending[order]
+    settings = BankSettings(policy=policy)
+    assert canonical(fold(shuffled, settings).snapshot()) == canonical(fold(events, settings).snapshot())
+
+
+def columns(waiting: int, arrivals: int) -> Columns:
+    """A lane at EPOCH: `waiting` Standard orders placed 14 days before, still waiting; every day since, 20
+    Standard orders placed before them and `arrivals` new Max orders were allocated a car (the Max ones as
+    they were placed), each delivered 3 days later."""
+    day0 = EPOCH - 14 * DAY
+    placed = [day0 + i for i in range(waiting)]
+    older = [day0 + d * DAY + k * DAY // 21 for d in range(14) for k in range(20)]
+    max_placed = [day0 + d * DAY + k * DAY // (arrivals + 1) for d in range(14) for k in range(arrivals)]
+    served = older + max_placed
+    rows = {
+        "placed_us": placed + [day0] * len(older) + max_placed,
+        "trim_rank": [0] * waiting + [0] * len(older) + [2] * len(max_placed),
+        "allocated_us": [NEVER] * waiting + served,
+        "paid_us": [NEVER] * (waiting + len(served)),
+        "closed_us": [NEVER] * waiting + [t + 3 * DAY for t in served],
+        "outcome": [OPEN] * waiting + [DELIVERED] * len(served),
+    }
+    return Columns(**{name: np.array(values, dtype=np.int64) for name, values in rows.items()})
+
+
+def test_later_orders_that_rank_ahead_push_the_band_back() -> None:
+    epoch = EPOCH
+    lane = columns(waiting=400, arrivals=5)
+    fifo, high = (forecast(lane, [], policy, epoch, [1, 2, 3]) for policy in (Fifo(), HighTrimFirst()))
+    assert fifo.basis == high.basis == "observed"
+    # The last Standard order waiting: behind the 60 with a car not delivered yet (placed before it), and
+    # under high-trim-first behind the 15 such Max orders too; first come first served, those go behind it.
+    in_fifo, in_high = np.array([60 + 400], dtype=np.int64), np.array([15 + 60 + 400], dtype=np.int64)
+    # 25 cars a day: 16 days for 400 orders, and the 3-day lead; Max orders keep coming (5 a day, falling)
+    # and, high trims first, take their cars first: a few days later.
+    assert (fifo.of(in_fifo)[1][0] - epoch) / DAY == pytest.approx(16 + 3, abs=1.5)
+    assert 2 <= (high.of(in_high)[1][0] - fifo.of(in_fifo)[1][0]) / DAY <= 6
+
+
+def test_customers_who_cancel_ahead_bring_the_band_forward() -> None:
+    epoch = EPOCH
+    patient = columns(waiting=600, arrivals=0)
+    nervous = Columns(**{name: value.copy() for name, value in vars(patient).items()})
+    # A third of those waiting cancelled within days: the ones still waiting will too, ahead of the last.
+    gone = np.arange(0, 600, 3)
+    nervous.closed_us[gone] = nervous.placed_us[gone] + 5 * DAY
+    nervous.outcome[gone] = GAVE_UP
+    last = np.array([60 + 400], dtype=np.int64)  # the 400th waiting: 16 days at 25 a day if nobody ahead leaves
+    calm, hasty = (forecast(c, [], Fifo(), epoch, [1, 2, 3]).of(last)[1][0] for c in (patient, nervous))
+    assert calm - hasty > 2 * DAY
+
+
+def test_patience_is_recovered_from_censored_waits() -> None:
+    rng = np.random.default_rng(11)
+    patience = 310 * rng.weibull(1.6, 30_000)
+    waited = np.minimum(patience, rng.uniform(20, 120, 30_000))  # the log ends, or a car comes, first
+    draws = draw(waits_of(waited, patience <= waited), np.random.default_rng(1), 200)
+    assert np.median(draws.shape) == pytest.approx(1.6, rel=0.08)
+    assert draws.describe()["median_days"] == pytest.approx(310 * math.log(2) ** (1 / 1.6), rel=0.1)
+
+
+def history(days: int, rates: list[float]) -> Observed:
+    padded = np.zeros(HISTORY_DAYS)
+    padded[HISTORY_DAYS - days:] = rates
+    return Observed(padded, np.zeros(HISTORY_DAYS), 0.0, 14.0, days)
+
+
+def test_a_shortfall_against_the_plan_is_taken_up_and_widens_the_cars_to_come() -> None:
+    rng = np.random.default_rng(2)
+    planned = np.full(HISTORY_DAYS, 100.0)
+    steady = list(100 * np.exp(rng.normal(0, 0.08, 56)))
+    short = steady[:42] + [0.7 * v for v in steady[42:]]  # 30% short for the last two weeks
+    ahead = np.full(200, 100.0)
+    kept = cars_to_come(planned, ahead, history(56, steady), np.random.default_rng(3), 200, 10_000)
+    fell = cars_to_come(planned, ahead, history(56, short), np.random.default_rng(3), 200, 10_000)
+    assert kept.basis == fell.basis == "blended"
+    sums = [np.percentile(s.cars[:, :90].sum(axis=1), [10, 50, 90]) for s in (kept, fell)]
+    assert sums[0][1] == pytest.approx(9_000, rel=0.05)
+    assert sums[1][1] == pytest.approx(0.7 * 9_000, rel=0.07)  # the new level holds
+    assert (sums[1][2] - sums[1][0]) / sums[1][1] > 1.5 * (sums[0][2] - sums[0][0]) / sums[0][1]
+
+
+def test_the_cars_to_come_rest_on_the_plan_on_the_log_or_on_nothing() -> None:
+    rng = np.random.default_rng(4)
+    none = np.zeros(HISTORY_DAYS)
+    assert cars_to_come(np.full(HISTORY_DAYS, 50.0), np.full(100, 50.0), history(0, []), rng, 50, 1e4).basis == "plan"
+    observed = cars_to_come(none, np.zeros(100), history(20, [30.0] * 20), rng, 50, 1e4)
+    assert observed.basis == "observed" and np.median(observed.cars[:, :10]) == pytest.approx(30, rel=0.15)
+    assert cars_to_come(none, np.zeros(100), history(20, [0.0] * 20), rng, 50, 1e4).basis == "none"
+
+
+def test_a_refresh_is_a_function_of_the_bank_alone() -> None:
+    bank = OrderBank(BankSettings(policy=HighTrimFirst()))
+    for event in launch(800, seed=9):
+        bank.apply(event)
+    first = bank.queue.forecast("YU7", bank.now_us)
+    bank.queue.lanes["YU7"].forecast = None
+    again = bank.queue.forecast("YU7", bank.now_us)
+    assert first is not again and np.array_equal(first.bands, again.bands)
+    assert np.array_equal(first.tail_bands, again.tail_bands)
