@@ -111,10 +111,10 @@ def text_of_status(browser: WebDriver) -> str:
 
 
 def test_json_clients_keep_the_json_view(worker: Worker) -> None:
-    status, body = worker.get("/orders/YU7-001", {"Accept": "application/json",
+    status, body = worker.get("/orders/YU7-000001", {"Accept": "application/json",
                                                   "X-Orderbank-Secret": lookup_secret(LOOKUP_KEY, "YU7-000001")})
     assert status == 200 and orjson.loads(body)["order_id"] == "YU7-000001"
-    status, body = worker.get("/orders/YU7-001", {"Accept": "text/html", "X-Orderbank-Secret": "wrong"})
+    status, body = worker.get("/orders/YU7-000001", {"Accept": "text/html", "X-Orderbank-Secret": "wrong"})
     assert status == 404 and b"We could not find this order" in body and b"<html" in body
 
 
