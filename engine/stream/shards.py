@@ -315,8 +315,9 @@ def restore_shard(partition: int, table: Iterable[tuple[bytes, bytes]], settings
         elif key == meta_at:
             meta = orjson.loads(value)
     inputs = {int(p): o for p, o in meta.get("inputs", {}).items()}
-    bank = bank_of(saved.values(), plans.values(), settings, meta["applied"], meta["duplicates"], meta["rejections"],
-                   counted)
+    # Applied: counted from the records, not the shard record, which a crash may leave a frame behind them.
+    applied = sum(len(record.events) // 32 for records in (saved, plans) for record in records.values())
+    bank = bank_of(saved.values(), plans.values(), settings, applied, meta["duplicates"], meta["rejections"], counted)
     return Shard(partition, bank, meta["offset"], saved, plans, inputs=inputs, unpublished=bool(saved or plans))
 
 

@@ -98,7 +98,7 @@ def conserved(settings: Settings, workers: Iterable[Worker]) -> Conservation:
         dead_letters=len(letters), counted_applied=sum(s["applied"] for s in shards),
         counted_duplicates=sum(s["duplicates"] for s in shards),
         counted_rejected=sum(sum(s["rejected"].values()) for s in shards))
-    assert counted.counted_applied == counted.applied == bank.applied
+    assert counted.counted_applied == counted.applied == bank.applied, counted
     # Redelivered bad events are rejected (and dead-lettered) again; the counters see every delivery.
     assert counted.counted_rejected >= counted.rejected and counted.dead_letters >= counted.rejected
     assert sum(s["processed"] for s in shards) == (
