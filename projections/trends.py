@@ -109,8 +109,7 @@ class PoolSeries:
                 acc[1] += demanded
                 acc[3] += owed
             for order in bank.pool.owing():
-                if order.demanded > order.received:  # else nothing of it can be overdue
-                    sums.setdefault(order.currency, [0, 0, 0, 0])[2] += order.overdue(at_us)
+                sums.setdefault(order.currency, [0, 0, 0, 0])[2] += order.overdue(at_us)
         if self.times and self.times[-1] == at_us:  # the fold ended on a midnight: one sample of it
             self.times.pop()
             for rows in self.rows.values():
