@@ -49,7 +49,7 @@ class PoolProjection:
 
     def __init__(self) -> None:
         self.buckets: dict[Bucket, list[int]] = defaultdict(lambda: [0] * len(FIGURES))
-        self._owing: dict[str, Order] = {}  # open orders with a demand, for overdue at snapshot
+        self._owing: dict[str, Order] = {}  # open orders with a demand not yet paid, for overdue at snapshot
 
     def after(self, order: Order, before: tuple[int, ...]) -> None:
         """Apply the difference an event made to one order (`before`: its contribution before it)."""
@@ -59,13 +59,14 @@ class PoolProjection:
             for i in _FIGURE_INDEXES:  # an event changes two or three figures: only those are summed again
                 if now[i] != before[i]:
                     sums[i] += now[i] - before[i]
-        if order.demands and order.status is Status.OPEN:
+        # Payments settle demands oldest first: an order that received what was demanded has nothing overdue.
+        if order.demanded > order.received and order.status is Status.OPEN:
             self._owing[order.order_id] = order
         else:
             self._owing.pop(order.order_id, None)
 
     def owing(self) -> Iterable[Order]:
-        """The open orders with a demand: the only ones that can be overdue."""
+        """The open orders owing part of what was demanded: the only ones that can be overdue."""
         return self._owing.values()
 
     def snapshot(self, now_us: int) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import Any
 
 import numpy as np
@@ -100,26 +101,11 @@ class PoolSeries:
 
     def sample(self, banks: Iterable[OrderBank], at_us: int) -> None:
         """Record the banks' pool as of `at_us` (a midnight the fold just passed, or its clock)."""
-        sums: dict[str, list[int]] = {}
-        for bank in banks:
-            for (_, _, _, currency), figures in bank.pool.buckets.items():
-                held, demanded, owed = (figures[i] for i in _SUMMED)
-                acc = sums.setdefault(currency, [0, 0, 0, 0])
-                acc[0] += held
-                acc[1] += demanded
-                acc[3] += owed
-            for order in bank.pool.owing():
-                if order.demanded > order.received:  # else nothing of it can be overdue
-                    sums.setdefault(order.currency, [0, 0, 0, 0])[2] += order.overdue(at_us)
         if self.times and self.times[-1] == at_us:  # the fold ended on a midnight: one sample of it
             self.times.pop()
             for rows in self.rows.values():
                 rows.pop()
-        for currency in sums.keys() - self.rows.keys():
-            self.rows[currency] = [[0, 0, 0, 0] for _ in self.times]
-        for currency, rows in self.rows.items():
-            rows.append(sums.get(currency, [0, 0, 0, 0]))
-        self.times.append(at_us)
+        self._record(banks, [at_us])
 
     def follow(self, banks: Sequence[OrderBank], clock_us: int) -> None:
         """Sample a live bank: at its clock the first time, then at each midnight its clock has passed since
@@ -128,10 +114,42 @@ class PoolSeries:
             if clock_us:
                 self.sample(banks, clock_us)
             return
-        midnight = self.times[-1] - self.times[-1] % US_PER_DAY + US_PER_DAY
-        while midnight <= clock_us:
-            self.sample(banks, midnight)
-            midnight += US_PER_DAY
+        midnights = range(self.times[-1] - self.times[-1] % US_PER_DAY + US_PER_DAY, clock_us + 1, US_PER_DAY)
+        if midnights:
+            self._record(banks, midnights)
+
+    def _record(self, banks: Iterable[OrderBank], times: Sequence[int]) -> None:
+        """Append the banks' present state as the sample at each of `times` (ascending, after the last sample).
+
+        Only the overdue amount depends on the time, and it only grows: an order overdue by as much at the
+        first time as at the last is so at every time between. So a worker catching up through days of
+        events reads its banks once per call, not once per midnight."""
+        sums: dict[str, list[int]] = {}
+        steps: dict[str, list[int]] = {}  # per currency: the overdue amount at times[0], then its rise at each next
+        for bank in banks:
+            for (_, _, _, currency), figures in bank.pool.buckets.items():
+                held, demanded, owed = (figures[i] for i in _SUMMED)
+                acc = sums.setdefault(currency, [0, 0, 0, 0])
+                acc[0] += held
+                acc[1] += demanded
+                acc[3] += owed
+            for order in bank.pool.owing():
+                rises = steps.setdefault(order.currency, [0] * len(times))
+                first, last = order.overdue(times[0]), order.overdue(times[-1])
+                rises[0] += first
+                if last != first:  # a demand fell due in between
+                    before = first
+                    for i in range(1, len(times)):
+                        late = order.overdue(times[i])
+                        rises[i] += late - before
+                        before = late
+        for currency in (sums.keys() | steps.keys()) - self.rows.keys():
+            self.rows[currency] = [[0, 0, 0, 0] for _ in self.times]
+        for currency, rows in self.rows.items():
+            held, demanded, _, owed = sums.get(currency, [0, 0, 0, 0])
+            overdue = accumulate(steps.get(currency, [0] * len(times)))
+            rows.extend([held, demanded, late, owed] for late in overdue)
+        self.times.extend(times)
 
     def as_dict(self) -> dict[str, Any]:
         return {"times": self.times, "rows": self.rows}

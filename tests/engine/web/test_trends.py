@@ -104,3 +104,19 @@ def test_a_live_bank_is_sampled_at_its_clock_then_at_each_midnight_it_passes() -
     series.follow([bank], 5 * US_PER_DAY + 9)
     series.follow([bank], 8 * US_PER_DAY)
     assert series.times == [5 * US_PER_DAY + 7, 6 * US_PER_DAY, 7 * US_PER_DAY, 8 * US_PER_DAY]
+
+
+def test_midnights_passed_at_once_are_each_sampled_with_their_own_overdue() -> None:
+    # A worker catching up passes several midnights between two samples: each gets the state it noticed,
+    # its overdue amount as of that midnight.
+    bank = fold([f.placed("A"), f.demanded("A", 2, 1, 1_000_000, due_days=2), f.received("A", 3, 4.5, 400_000),
+                 f.placed("B", 6)])
+    series = PoolSeries()
+    series.follow([bank], micros(f.T0))
+    series.follow([bank], micros(f.at(6)))
+    assert len(series.times) == 7
+    for moment, row in zip(series.times, series.rows["CNY"], strict=True):
+        totals = bank.pool.snapshot(moment)["totals"]["CNY"]
+        assert row == [totals["held"], totals["demanded_outstanding"], totals["overdue_amount"],
+                       totals["refunds_owed"]]
+    assert [row[2] for row in series.rows["CNY"]] == [0, 0, 0, 0, 600_000, 600_000, 600_000]
