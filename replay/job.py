@@ -18,7 +18,7 @@ from orderbank.replay.render import print_snapshot
 from orderbank.replay.report import write_report
 from orderbank.replay.source import FileSource, LineSource
 from orderbank.replay.synth import generate, preset
-from orderbank.replay.terminal import comparison_table, progress_bars
+from orderbank.replay.terminal import comparison_tables, progress_bars
 
 DEMO_PRESET = "yu7"
 FOUR_MONTHS_US = 122 * US_PER_DAY  # the seed: 140,000-150,000 still waiting four months after the launch
@@ -33,7 +33,8 @@ def replay_log(source: LineSource, settings: ReplaySettings, output: Path, out: 
     for bank in folded:  # the live projections at the end of the log, as the stream would show them
         print_snapshot(out, bank.snapshot(), bank.stats())
     written = write_report(summary, output)
-    out.print(comparison_table(summary))
+    for table in comparison_tables(summary, out.width):
+        out.print(table)
     load = summary["log"]["load"]
     if load["rejected"]:
         err.print(f"[yellow]{sum(load['rejected'].values()):,} lines rejected[/]: {load['rejected']}")
