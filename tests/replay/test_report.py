@@ -7,6 +7,7 @@ import copy
 import io
 import re
 from html import escape, unescape
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -14,7 +15,7 @@ import pytest
 from rich.console import Console
 
 from orderbank.replay.compare import ReplaySettings, compare
-from orderbank.replay.report import html
+from orderbank.replay.report import html, write_report
 from orderbank.replay.source import MemorySource
 from orderbank.replay.svg import CHAR_WIDTH, RIGHT, WIDTH, bar_chart, line_chart
 from orderbank.replay.terminal import HAPPENED, HEADLINES, comparison_tables
@@ -126,3 +127,12 @@ def test_the_terminal_table_never_folds_a_policy_name(summary: dict[str, Any], w
     for _, label, _ in HEADLINES:
         assert sum(label.split()[0] in line for line in lines) >= len(tables)
     assert (len(tables) == 1) == (width >= 120)
+
+
+def test_the_report_fits_a_laptop_screen_in_a_real_browser(summary: dict[str, Any], tmp_path: Path) -> None:
+    from tests.replay.report_screenshot import shoot
+
+    write_report(summary, tmp_path)
+    assert shoot(tmp_path / "index.html", tmp_path / "report.png") == []
+    assert (tmp_path / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / "report.png").stat().st_size > 50_000
