@@ -9,14 +9,17 @@ from __future__ import annotations
 import csv
 import io
 import os
+from collections.abc import Callable
+from functools import partial
 from html import escape
 from pathlib import Path
 from typing import Any
 
 from orderbank.projections.bank import canonical
+from orderbank.replay.compare import HAPPENED
 from orderbank.replay.etareport import eta_section
 from orderbank.replay.svg import bar_figure, line_chart
-from orderbank.replay.terminal import HAPPENED, HEADLINES, cell
+from orderbank.replay.terminal import HEADLINES, cell
 
 
 def write_report(summary: dict[str, Any], directory: Path) -> list[Path]:
@@ -27,14 +30,15 @@ def write_report(summary: dict[str, Any], directory: Path) -> list[Path]:
         "daily.csv": _daily_csv(summary).encode(),
         "index.html": html(summary).encode(),
     }
-    written = []
-    for name, data in files.items():
-        target = directory / name
-        partial = target.with_name(target.name + ".partial")
-        partial.write_bytes(data)
-        os.replace(partial, target)
-        written.append(target)
-    return written
+    return [replace_into(directory / name, partial(Path.write_bytes, data=data)) for name, data in files.items()]
+
+
+def replace_into(target: Path, write: Callable[[Path], object]) -> Path:
+    """Write `target` through `write` beside its final name, then rename it into place."""
+    partial = target.with_name(target.name + ".partial")
+    write(partial)
+    os.replace(partial, target)
+    return target
 
 
 def _summary_csv(summary: dict[str, Any]) -> str:

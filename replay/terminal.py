@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import MofNCompleteColumn, Progress, TaskID
 from rich.table import Table
 
-HAPPENED = "as it happened"
+from orderbank.replay.compare import HAPPENED
 
 HEADLINES: tuple[tuple[str, str, str], ...] = (
     # (figure, label, format)

@@ -14,11 +14,11 @@ import orjson
 import pytest
 from rich.console import Console
 
-from orderbank.replay.compare import ReplaySettings, compare
+from orderbank.replay.compare import HAPPENED, ReplaySettings, compare
 from orderbank.replay.report import html, write_report
 from orderbank.replay.source import MemorySource
 from orderbank.replay.svg import CHAR_WIDTH, RIGHT, WIDTH, bar_chart, line_chart
-from orderbank.replay.terminal import HAPPENED, HEADLINES, comparison_tables
+from orderbank.replay.terminal import HEADLINES, comparison_tables
 
 POLICIES = ("fifo", "high-trim-first", "paid-first", "bounded-overtake:k=1000")
 
