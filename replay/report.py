@@ -35,9 +35,9 @@ def write_report(summary: dict[str, Any], directory: Path) -> list[Path]:
 
 def replace_into(target: Path, write: Callable[[Path], object]) -> Path:
     """Write `target` through `write` beside its final name, then rename it into place."""
-    partial = target.with_name(target.name + ".partial")
-    write(partial)
-    os.replace(partial, target)
+    beside = target.with_name(target.name + ".partial")
+    write(beside)
+    os.replace(beside, target)
     return target
 
 

@@ -111,6 +111,14 @@ def test_what_the_counterfactual_learned_is_a_table_not_json(summary: dict[str, 
     refund, patience = estimates["refunds"]["customer"], estimates["patience"]
     assert rows["refund on cancellation (customer)"] == f"{refund['share']:.0%} of what was paid"
     assert rows["customers' patience (kaplan-meier)"].startswith(f"{patience['observed']:,} cancellations")
+    median = patience["median_days"]
+    assert rows["median patience"] == ("beyond the log" if median is None else f"{median:,.1f} days")
+    weibull = copy.deepcopy(summary)
+    weibull["estimates"]["patience"] = {"estimator": "weibull", "shape": 1.31, "scale_days": 420.0,
+                                        "median_days": 316.25, "observed": 9, "censored": 11}
+    rows = dict(re.findall(r"<tr><td>([^<]*)</td><td>([^<]*)</td>", unescape(html(weibull))))
+    assert rows["customers' patience (weibull)"] == "9 cancellations seen, 11 waits cut short"
+    assert rows["median patience"] == "316.2 days" and rows["Weibull shape, scale"] == "1.31, 420.0 days"
 
 
 @pytest.mark.parametrize("width", [80, 100, 120, 160, 240])
