@@ -28,12 +28,16 @@ from orderbank.replay.figures import Figures, boundaries, figures
 from orderbank.replay.history import replay_history
 from orderbank.replay.load import load
 from orderbank.replay.orderlog import OrderLog
-from orderbank.replay.outcome import as_happened
+from orderbank.replay.outcome import Outcome, as_happened
 from orderbank.replay.source import LineSource
 from orderbank.replay.stats import interval
 
 ReplayProgress = Callable[[str, int, int | None], None]
 """Called with (stage, done, total or None)."""
+RunRecorder = Callable[[str, int, OrderLog, Outcome, Figures], None]
+"""Called after each run with (policy, replication, log, outcome, figures): history as policy HAPPENED,
+replication 0, then replication 1.. of each policy."""
+HAPPENED = "as it happened"
 DEFAULT_POLICIES = ("fifo", "high-trim-first", "paid-first", "bounded-overtake:k=1000")
 
 
@@ -73,8 +77,9 @@ def _quiet(stage: str, done: int, total: int | None) -> None:
 
 
 def compare(source: LineSource, settings: ReplaySettings, progress: ReplayProgress = _quiet,
-            on_folded: Callable[[OrderBank], None] | None = None) -> dict[str, Any]:
-    """The comparison summary; `on_folded` receives the bank the live reducer folded (fold_history)."""
+            on_folded: Callable[[OrderBank], None] | None = None, record: RunRecorder | None = None) -> dict[str, Any]:
+    """The comparison summary; `on_folded` receives the bank the live reducer folded (fold_history), `record`
+    every run."""
     policies = settings.parsed()
     log = load(source, progress=lambda lines: progress("load", lines, None))
     estimates = estimate_from(log, settings.patience)
@@ -83,7 +88,10 @@ def compare(source: LineSource, settings: ReplaySettings, progress: ReplayProgre
         "log": describe_log(log, source.name), "settings": settings.as_dict(), "estimates": estimates.describe(),
         "days": [iso(int(b))[:10] for b in (boundaries(log) - 86_400_000_000).tolist()],
     }
-    history = figures(log, as_happened(log, estimates.lead_us), ordinal)
+    happened = as_happened(log, estimates.lead_us)
+    history = figures(log, happened, ordinal)
+    if record is not None:
+        record(HAPPENED, 0, log, happened, history)
     if settings.fold_history:
         tracker = Backtest(settings.eta_days)
         bank, folded = replay_history(source, BankSettings(policy=parse_policy(settings.eta_policy)),
@@ -99,7 +107,10 @@ def compare(source: LineSource, settings: ReplaySettings, progress: ReplayProgre
     for r in range(settings.replications):
         for k, spec in enumerate(runs):
             progress("replay", r * len(policies) + k, total)
-            runs[spec].append(figures(log, run_policy(log, estimates, ranks[spec], settings.seed + r), ordinal))
+            outcome = run_policy(log, estimates, ranks[spec], settings.seed + r)
+            runs[spec].append(figures(log, outcome, ordinal))
+            if record is not None:
+                record(spec, r + 1, log, outcome, runs[spec][-1])
     progress("replay", total, total)
     summary["as_happened"] = {"figures": history.scalars, "series": history.series}
     summary["policies"] = {

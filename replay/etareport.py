@@ -5,7 +5,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from orderbank.replay.svg import bar_chart, calibration_chart
+from orderbank.replay.svg import bar_figure, calibration_chart
 
 NOMINAL = (0.1, 0.5, 0.9)
 
@@ -39,9 +39,9 @@ def eta_section(summary: dict[str, Any]) -> str:
         calibration_chart("Calibration: deliveries before the 10th / 50th / 90th percentile", NOMINAL,
                           {f"day {cut['day']}": [cut["forecast"]["below"][k] for k in ("10", "50", "90")]
                            for cut in cutoffs}),
-        bar_chart("Share of deliveries inside the 80% band", days,
-                  {"forecast": [cut["forecast"]["coverage"] for cut in cutoffs],
-                   "target": [0.8 for _ in cutoffs]}),
+        bar_figure("Share of deliveries inside the 80% band", days,
+                   {"forecast": [cut["forecast"]["coverage"] for cut in cutoffs], "target": [0.8 for _ in cutoffs]},
+                   "no order given a forecast at that cutoff was delivered by the end of the log", percent=True),
     ]
     return (f"<h2>ETA forecast, backtested ({escape(eta['policy'])})</h2>"
             "<p>At each cutoff the log is folded to that midnight and every open order is given the forecast's "

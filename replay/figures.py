@@ -13,7 +13,8 @@ Scalars:
   customers, voided for an unpaid balance, by the maker) over orders placed, and their list prices;
 - wait_mean, wait_p50, wait_p95, wait_p99: days from placed_at to delivered_at of delivered cars;
 - overtakes, largest_overtake, kendall_tau, share_overtaken: see orderbank.replay.fairness, on the
-  allocation sequence (who got a car on an earlier day than whom);
+  allocation sequence (who got a car on an earlier day than whom); served: the orders that got a car, whose
+  pairs Kendall's tau compares;
 - trim.<trim>.* and cohort.<ISO week>.cancel_rate: the same, by trim and by week of order.
 Series (value at the end of each day): backlog (open orders), waiting (open, no car yet),
 pool (held), delivered and revenue (cumulative), cancelled (cumulative).
@@ -160,7 +161,7 @@ def figures(log: OrderLog, outcome: Outcome, ordinal: I64) -> Figures:
         "float_days": float(pool.sum()) / paid_in if paid_in else None,
         **_cancellations(log, outcome, everyone), **_waits(log, outcome, everyone),
         "overtakes": float(fair.overtakes), "largest_overtake": float(fair.largest_overtake),
-        "kendall_tau": fair.kendall_tau, "share_overtaken": fair.share_overtaken,
+        "kendall_tau": fair.kendall_tau, "share_overtaken": fair.share_overtaken, "served": float(fair.served),
         "open_at_end": float(series["backlog"][-1]),
     }
     for code, trim in enumerate(log.trims):

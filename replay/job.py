@@ -18,7 +18,8 @@ from orderbank.replay.render import print_snapshot
 from orderbank.replay.report import write_report
 from orderbank.replay.source import FileSource, LineSource
 from orderbank.replay.synth import generate, preset
-from orderbank.replay.terminal import comparison_table, progress_bars
+from orderbank.replay.terminal import comparison_tables, progress_bars
+from orderbank.replay.tidy import Results, write_tables
 
 DEMO_PRESET = "yu7"
 FOUR_MONTHS_US = 122 * US_PER_DAY  # the seed: 140,000-150,000 still waiting four months after the launch
@@ -26,14 +27,16 @@ FOUR_MONTHS_US = 122 * US_PER_DAY  # the seed: 140,000-150,000 still waiting fou
 
 def replay_log(source: LineSource, settings: ReplaySettings, output: Path, out: Console,
                err: Console) -> dict[str, Any]:
-    """Compare the policies on the log, print the table, write the report."""
+    """Compare the policies on the log, print the table, write the report and the tidy tables."""
     folded: list[OrderBank] = []
+    results = Results()
     with progress_bars(err) as progress:
-        summary = compare(source, settings, progress, folded.append)
+        summary = compare(source, settings, progress, folded.append, results.record)
     for bank in folded:  # the live projections at the end of the log, as the stream would show them
         print_snapshot(out, bank.snapshot(), bank.stats())
-    written = write_report(summary, output)
-    out.print(comparison_table(summary))
+    written = write_report(summary, output) + write_tables(results, output)
+    for table in comparison_tables(summary, out.width):
+        out.print(table)
     load = summary["log"]["load"]
     if load["rejected"]:
         err.print(f"[yellow]{sum(load['rejected'].values()):,} lines rejected[/]: {load['rejected']}")

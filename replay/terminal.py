@@ -11,6 +11,8 @@ from rich.console import Console
 from rich.progress import MofNCompleteColumn, Progress, TaskID
 from rich.table import Table
 
+from orderbank.replay.compare import HAPPENED
+
 HEADLINES: tuple[tuple[str, str, str], ...] = (
     # (figure, label, format)
     ("delivered", "cars delivered", "{:,.0f}"),
@@ -44,23 +46,67 @@ def cell(fmt: str, value: float | None, low: float | None = None, high: float | 
     return text
 
 
-def comparison_table(summary: dict[str, Any]) -> Table:
-    """Headline figures: as it happened, then each policy's mean ± half its 95% interval."""
-    log = summary["log"]
-    settings = summary["settings"]
-    table = Table(title=f"Replay of {log['name']}: {log['orders']:,} orders, {log['from'][:10]} to {log['to'][:10]}, "
-                        f"{settings['replications']} replication(s), money in {log['currency']}")
-    table.add_column("figure")
-    table.add_column("as it happened", justify="right")
-    for spec in summary["policies"]:
-        table.add_column(spec, justify="right", overflow="fold")
+Row = tuple[str, str, dict[str, str]]
+"""A headline figure: its label, as it happened, and each policy's cell."""
+
+
+def _rows(summary: dict[str, Any]) -> list[Row]:
     happened = summary["as_happened"]["figures"]
+    rows = []
     for name, label, fmt in HEADLINES:
-        cells = [cell(fmt, happened.get(name))]
-        for result in summary["policies"].values():
+        cells = {}
+        for spec, result in summary["policies"].items():
             figure = result["figures"].get(name, {})
-            cells.append(cell(fmt, figure.get("mean"), figure.get("low"), figure.get("high")))
-        table.add_row(label, *cells)
+            cells[spec] = cell(fmt, figure.get("mean"), figure.get("low"), figure.get("high"))
+        rows.append((label, cell(fmt, happened.get(name)), cells))
+    return rows
+
+
+def _widths(header: str, cells: list[str]) -> tuple[int, int]:
+    """A column's narrowest width that folds no word (a cell wraps between a value and its ±) and its natural
+    width (every cell on one line)."""
+    return (max(len(word) for text in (header, *cells) for word in text.split()),
+            max(len(text) for text in (header, *cells)))
+
+
+def _width(columns: list[int]) -> int:
+    """A table's width for these column widths: a space either side of each column and a border between."""
+    return sum(columns) + 3 * len(columns) + 1
+
+
+def _columns(rows: list[Row], specs: list[str]) -> list[tuple[str, tuple[int, int]]]:
+    """The figure column, as it happened, then the policies': each header with its widths."""
+    return [("figure", _widths("figure", [label for label, _, _ in rows])),
+            (HAPPENED, _widths(HAPPENED, [happened for _, happened, _ in rows])),
+            *((spec, _widths(spec, [cells[spec] for _, _, cells in rows])) for spec in specs)]
+
+
+def comparison_tables(summary: dict[str, Any], width: int) -> list[Table]:
+    """Headline figures: as it happened, then each policy's mean ± half its 95% interval, in as few tables of at
+    most `width` columns as keep every policy's name on one line (each table repeats the figure and as it
+    happened columns)."""
+    rows = _rows(summary)
+    chunks: list[list[str]] = [[]]
+    for spec in summary["policies"]:
+        if chunks[-1] and _width([least for _, (least, _) in _columns(rows, [*chunks[-1], spec])]) > width:
+            chunks.append([])
+        chunks[-1].append(spec)
+    log, settings = summary["log"], summary["settings"]
+    title = (f"Replay of {log['name']}: {log['orders']:,} orders, {log['from'][:10]} to {log['to'][:10]}, "
+             f"{settings['replications']} replication(s), money in {log['currency']}")
+    return [_table(rows, chunk, width, title if i == 0 else None) for i, chunk in enumerate(chunks)]
+
+
+def _table(rows: list[Row], specs: list[str], width: int, title: str | None) -> Table:
+    columns = _columns(rows, specs)
+    fits = _width([natural for _, (_, natural) in columns]) <= width
+    table = Table(title=title)
+    for i, (header, (least, _)) in enumerate(columns):
+        # Too narrow for every cell on one line: the figures' columns keep the width their longest word needs and
+        # the labels wrap (rich would otherwise narrow the widest columns first, folding names and numbers).
+        table.add_column(header, justify="left" if i == 0 else "right", width=None if fits or i == 0 else least)
+    for label, happened, cells in rows:
+        table.add_row(label, happened, *(cells[spec] for spec in specs))
     return table
 
 

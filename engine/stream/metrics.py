@@ -1,9 +1,19 @@
-"""Prometheus metrics of one worker, in a registry of its own (served at /metrics)."""
+"""Prometheus metrics of one worker, in a registry of its own (served at /metrics): the technical ones (throughput,
+lag, latency, failures), counted as the worker goes, and the business gauges (open orders, money held and overdue,
+cancellations, dead letters), read off the banks the worker holds at each scrape."""
 
 from __future__ import annotations
 
+from collections import Counter as Tally
+from collections.abc import Iterable
+
 from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from orderbank.engine.web.format import MINOR_DIGITS
+from orderbank.projections.bank import OrderBank
+from orderbank.projections.cancellations import ALL
+from orderbank.projections.orders import US_PER_DAY
 
 __all__ = ["CONTENT_TYPE", "Metrics"]
 
@@ -42,5 +52,52 @@ class Metrics:
         self.forward_seconds = Histogram("orderbank_forward_seconds",
                                          "Time to write one fetched batch's frames", buckets=_SECONDS, registry=r)
 
+        self.open_orders = Gauge("orderbank_open_orders", "Orders waiting for a car, per lane", ["lane"], registry=r)
+        self.pool_held = Gauge("orderbank_pool_held_major_units",
+                               "Customers' money the maker holds (paid on open orders, refunds owed), in major units "
+                               "of the currency (yuan for CNY)", ["currency"], registry=r)
+        self.overdue = Gauge("orderbank_overdue_major_units",
+                             "Balances demanded and unpaid past their due date, in major units of the currency",
+                             ["currency"], registry=r)
+        self.placed_28d = Gauge("orderbank_orders_placed_28d", "Orders placed in the 28 days up to the latest event",
+                                registry=r)
+        self.cancelled_28d = Gauge("orderbank_orders_cancelled_28d",
+                                   "Orders cancelled in the 28 days up to the latest event", registry=r)
+        self.cancel_rate_28d = Gauge("orderbank_cancellation_rate_28d",
+                                     "Cancelled / placed over the 28 days up to the latest event (NaN: none placed)",
+                                     registry=r)
+        self.dead_letters = Gauge("orderbank_dead_letters",
+                                  "Inputs dead-lettered, by reason, as the banks count them (since the log began, "
+                                  "restarts included)", ["reason"], registry=r)
+
+    def observe_banks(self, banks: Iterable[OrderBank]) -> None:
+        """Set the business gauges to what the banks of this worker's shards say now: their sums, each money sum per
+        currency, windows and overdue at the latest event any of them has seen."""
+        banks = list(banks)
+        now = max((bank.now_us for bank in banks), default=0)
+        open_orders, held, overdue, dead = Tally[str](), Tally[str](), Tally[str](), Tally[str]()
+        placed = cancelled = 0
+        for bank in banks:
+            open_orders.update({name: len(lane.open) for name, lane in bank.queue.lanes.items()})
+            for currency, totals in bank.pool.snapshot(now)["totals"].items():
+                held[currency] += totals["held"]
+                overdue[currency] += totals["overdue_amount"]
+            in_window = bank.cancellations.window(ALL, now - 28 * US_PER_DAY, now)
+            placed, cancelled = placed + in_window[0], cancelled + in_window[1]
+            dead.update(bank.rejections)
+        for gauge, values in ((self.open_orders, open_orders), (self.pool_held, _major(held)),
+                              (self.overdue, _major(overdue)), (self.dead_letters, dead)):
+            gauge.clear()  # a lane or currency another worker took over is no longer this one's to report
+            for label, value in values.items():
+                gauge.labels(label).set(value)
+        self.placed_28d.set(placed)
+        self.cancelled_28d.set(cancelled)
+        self.cancel_rate_28d.set(cancelled / placed if placed else float("nan"))
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def _major(minor: Tally[str]) -> dict[str, float]:
+    """Sums in minor units per currency, in major units."""
+    return {currency: amount / 10 ** MINOR_DIGITS.get(currency, 2) for currency, amount in minor.items()}

@@ -318,6 +318,7 @@ class Runtime:
     def render_metrics(self) -> bytes:
         self.ingest_progress()
         self.shard_states()
+        self.metrics.observe_banks(held.shard.bank for held in list(self.held.values()))
         return self.metrics.render()
 
     def agent_crashed(self) -> None:

@@ -78,7 +78,7 @@ def test_the_replay_command_prints_the_table_and_writes_the_report(tmp_path: Pat
                                       "--replications", "2", "-o", str(tmp_path / "report")])
     assert result.exit_code == 0, result.output
     assert "Kendall tau" in result.output and "high-trim-first" in result.output
-    assert sorted(p.name for p in (tmp_path / "report").iterdir()) == ["daily.csv", "index.html", "summary.csv",
-                                                                       "summary.json"]
+    assert sorted(p.name for p in (tmp_path / "report").iterdir()) == [
+        "daily.csv", "figures.csv", "figures.parquet", "index.html", "orders.parquet", "summary.csv", "summary.json"]
     bad = CliRunner().invoke(app, ["replay", str(log), "--policy", "lottery", "-o", str(tmp_path / "x")])
     assert bad.exit_code != 0 and "unknown policy 'lottery'" in bad.output

@@ -23,6 +23,7 @@ from orderbank.projections.codec import Reason, Rejection
 from orderbank.projections.orders import Status
 from orderbank.replay.synth import generate, preset
 from tests.support.equality import assert_equals_the_fold, fold_lines
+from tests.support.gauges import business, samples_of, what_the_bank_says
 from tests.support.topics import latest, published, read_topic, unique_settings
 from tests.support.workers import Worker, caught_up
 
@@ -81,6 +82,7 @@ def test_views_and_projection_topics_equal_the_fold_of_a_launch(broker: Broker, 
 
         status, metrics = worker.get("/metrics")
         assert status == 200 and f"orderbank_events_applied_total {float(len(lines))}".encode() in metrics
+        assert business(samples_of(metrics)) == what_the_bank_says(expected)
 
         first_open = next(o for o, order in expected.orders.items() if order.status is Status.OPEN)
         watched = cli("watch", "queue", "--order", first_open, "--for", "3", *where).stdout
