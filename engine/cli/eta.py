@@ -10,13 +10,14 @@ from rich.progress import Progress
 from rich.table import Table
 
 from orderbank.engine.cli.core import policy_option
+from orderbank.engine.cli.failure import Commands
 from orderbank.engine.cli.output import console, err
 from orderbank.projections.bank import canonical
 from orderbank.replay.backtest import DEFAULT_DAYS, Backtest
 from orderbank.replay.history import replay_history
 from orderbank.replay.source import FileSource
 
-group = typer.Typer(no_args_is_help=True, help=__doc__)
+group = typer.Typer(cls=Commands, no_args_is_help=True, help=__doc__)
 
 
 def _days(spec: str) -> list[int]:

@@ -26,7 +26,3 @@ def fail(command: str, problem: Exception, after: str = "") -> NoReturn:
     """Say on one line what stopped the command (and `after`, what it had done), and exit with status 1."""
     err.print(f"orderbank {command}: {problem}{after}", markup=False)
     raise typer.Exit(1)
-
-TIME_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S%z",
-                "%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%d %H:%M:%S"]
-"""What a time option takes: a date, or an ISO 8601 time with or without fractions and offset (UTC if none)."""
