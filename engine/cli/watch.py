@@ -5,8 +5,9 @@ an ETA as its 80% band or "no ETA yet", a dead letter's reason, rule, source off
 anything that could steer a terminal escaped. For tools (`--json`), one compact JSON object a line, for `jq`:
 `{"topic", "partition", "offset", "key", "value"}` with the record's value as the topic's contract has it
 (docs/asyncapi.yaml); a dead letter's value is its original bytes as text (null when they are not UTF-8) and in
-`value_base64`, and its headers are under `headers`. It exits with 0 when stopped by Ctrl-C or `--for`, and
-otherwise says what failed (orderbank.engine.cli.failure).
+`value_base64`, and its headers are under `headers`. A topic a worker has not created yet is waited for (a watch may
+start before the worker). It exits with 0 when stopped by Ctrl-C or `--for`, with 1 when the topic never came
+within `--for`, and otherwise says what failed (orderbank.engine.cli.failure).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ import typer
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from orderbank.engine.cli.connect import Bootstrap, Prefix, kafka_settings
-from orderbank.engine.kafka.topics import Topics, check, partitions_of
+from orderbank.engine.cli.output import err
+from orderbank.engine.kafka.topics import Topics, TopicSpec, check, partitions_of
 from orderbank.engine.settings import Settings
 from orderbank.projections.errors import StreamError
 from orderbank.replay.render import band, money, pct, when
@@ -74,17 +76,15 @@ def watch(
 
 async def _watch(settings: Settings, projection: str, order: str | None, seconds: float | None, start: Start,
                  show: Callable[[Record], str | None]) -> None:
+    deadline = time.monotonic() + seconds if seconds is not None else None
     spec = getattr(Topics(settings), projection)
-    if not await check(settings, [spec]):  # a reader never creates a topic (engine/kafka/topics.py)
-        raise StreamError(f"topic {spec.name} does not exist yet: a worker creates it (`orderbank worker`, or "
-                          "`orderbank up`)")
+    await _topic_exists(settings, spec, deadline)
     partitions = await partitions_of(settings, spec.name)  # the dead letters' may be more than the engine's one
     consumer = AIOKafkaConsumer(**settings.kafka_kwargs(), group_id=None, enable_auto_commit=False,
                                 auto_offset_reset=start.value)
     await consumer.start()
     try:
         consumer.assign([TopicPartition(spec.name, p) for p in range(partitions)])
-        deadline = time.monotonic() + seconds if seconds is not None else None
         wanted = order.encode() if order is not None else None
         while deadline is None or time.monotonic() < deadline:
             for records in (await consumer.getmany(timeout_ms=250)).values():
@@ -95,6 +95,19 @@ async def _watch(settings: Settings, projection: str, order: str | None, seconds
                             typer.echo(line)
     finally:
         await consumer.stop()
+
+
+async def _topic_exists(settings: Settings, spec: TopicSpec, deadline: float | None) -> None:
+    """Return once the topic exists (checked, never created: engine/kafka/topics.py), saying that it waits."""
+    creates = "a worker creates it (`orderbank worker`, or `orderbank up`)"
+    waiting = False
+    while not await check(settings, [spec]):
+        if deadline is not None and time.monotonic() >= deadline:
+            raise StreamError(f"topic {spec.name} does not exist yet: {creates}")
+        if not waiting:
+            err.print(f"waiting for topic {spec.name}: {creates}", markup=False)
+            waiting = True
+        await asyncio.sleep(1.0)
 
 
 def as_json(record: Record) -> str:
@@ -173,13 +186,13 @@ def _cancellations(record: Record) -> str | None:
 
 def _dead_letter(record: Record) -> str:
     said = {name.removeprefix("orderbank."): value.decode("utf-8", "replace") for name, value in record.headers}
-    value = record.value or b""
+    value = (record.value or b"").decode("utf-8", "replace")
     where = f"field {said['field']}, " if "field" in said else ""
     written = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(record.timestamp / 1000))
     return (f"{written}  {said.get('reason', '?')} ({where}rule {said.get('rule', '?')}): "
             f"{escaped(said.get('message', ''))}; order {escaped(said.get('order_id', '-'))}; from "
             f"{said.get('source.topic', '?')} partition {said.get('source.partition', '?')} offset "
-            f"{said.get('source.offset', '?')}; {len(value):,} bytes: {escaped(value.decode('utf-8', 'replace'))}")
+            f"{said.get('source.offset', '?')}; {len(record.value or b''):,} bytes: {escaped(value, 1000)}")
 
 
 LINES: dict[Watched, Callable[[Record], str | None]] = {

@@ -15,9 +15,11 @@ from typer.testing import CliRunner
 from orderbank.engine.cli import core
 from orderbank.engine.cli.app import app
 from orderbank.engine.cli.failure import explain
-from orderbank.engine.kafka.security import KafkaUnreachableError
+from orderbank.engine.dev.broker import Broker
+from orderbank.engine.kafka.security import KafkaUnreachableError, var
 from orderbank.engine.settings import Settings
 from tests.support.logfiles import launch
+from tests.support.sasl import listener_env
 from tests.support.workers import free_port
 
 runner = CliRunner()
@@ -63,6 +65,21 @@ def test_no_kafka_at_the_address_is_one_line_saying_how_to_start_one(log: Path, 
     assert said(result.stderr) == [
         f"orderbank {args[0]}: cannot reach Kafka at {address} (connection refused): {START_ONE}"]
     assert not (log.parent / "report").exists()
+
+
+@pytest.mark.parametrize("command", sorted(KAFKA_COMMANDS))
+def test_wrong_credentials_are_one_line_naming_the_settings_to_check(sasl_broker: Broker, log: Path,
+                                                                     command: str) -> None:
+    listener = sasl_broker.sasl_ssl
+    wrong = "wrong-Zq8-cli-password"
+    args = [*KAFKA_COMMANDS[command](log), "--bootstrap", listener.bootstrap]
+    result = runner.invoke(app, args, env=listener_env(listener, password=wrong))
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    (line,) = said(result.stderr)
+    assert line.startswith(f"orderbank {args[0]}: authentication failed at {listener.bootstrap} for user "
+                           f"'{listener.username}' with {listener.mechanism}: ")
+    assert line.endswith(f"check {var('username')}, {var('password')} and {var('sasl_mechanism')}")
+    assert wrong not in result.output and listener.password not in result.output
 
 
 @pytest.mark.usefixtures("no_local_broker")
