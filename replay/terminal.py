@@ -54,7 +54,9 @@ def comparison_table(summary: dict[str, Any]) -> Table:
     table.add_column("figure")
     table.add_column("as it happened", justify="right")
     for spec in summary["policies"]:
-        table.add_column(spec, justify="right", overflow="fold")
+        # A policy's parameters go on a line under its name, never broken (a column is as wide as its figures):
+        # folded to the column's width, `bounded-overtake:k=1000` once read `k=100` / `0`.
+        table.add_column(spec.replace(":", "\n", 1), justify="right", overflow="fold")
     happened = summary["as_happened"]["figures"]
     for name, label, fmt in HEADLINES:
         cells = [cell(fmt, happened.get(name))]

@@ -73,7 +73,7 @@ def table(summary: dict[str, Any]) -> Table:
                     _cell(f["share_with_eta"], ".0%"), _cell(f["coverage"], ".1%"),
                     _cell(f["median_abs_error_days"], ".1f"), _cell(f["mean_error_days"], "+.1f"),
                     _cell(f["band_days"], ".1f"), _cell(t["share_with_eta"], ".0%"),
-                    _cell(t["median_abs_error_days"], ".0f"), _cell(t["mean_error_days"], "+.0f"),
+                    _cell(t["median_abs_error_days"], ",.0f"), _cell(t["mean_error_days"], "+,.0f"),
                     _cell(cut["median_wait_days"], ".0f"), f"{cut['cancelled_later']:,}",
                     f"{cut['never_delivered']:,}")
     return out
