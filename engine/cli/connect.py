@@ -26,7 +26,8 @@ from orderbank.engine.settings import ENV_PREFIX, Settings
 BOOTSTRAP_VAR = ENV_PREFIX + "BOOTSTRAP_SERVERS"
 
 Bootstrap = Annotated[str | None, typer.Option(
-    "--bootstrap", help=f"Kafka host:port[,host:port...] (default: {BOOTSTRAP_VAR}, else the local broker)")]
+    "--bootstrap", help=f"Kafka host:port[,host:port...] (default: {BOOTSTRAP_VAR}, else the local broker that runs, "
+         "else 127.0.0.1:9092)")]
 Prefix = Annotated[str | None, typer.Option("--prefix", help="topic name prefix (default: orderbank)")]
 
 
@@ -40,12 +41,11 @@ def chosen_bootstrap(option: str | None) -> str | None:
     return local.bootstrap if local is not None else None
 
 
-def kafka_settings(*, check: bool = True, **overrides: Any) -> Settings:
+def kafka_settings(**overrides: Any) -> Settings:
     """Settings from the environment and the options (None: not given), with the bootstrap servers found as the
-    module says; connected to once unless `check` is False."""
+    module says, once connected to."""
     settings = Settings.from_env(**{**overrides, "bootstrap_servers": chosen_bootstrap(
         overrides.get("bootstrap_servers"))})
     kafka_in_use.set(settings)  # for the failure's message, should Kafka fail later
-    if check:
-        asyncio.run(check_connection(settings.bootstrap_servers, settings.security))
+    asyncio.run(check_connection(settings.bootstrap_servers, settings.security))
     return settings

@@ -34,6 +34,7 @@ class Commands(TyperGroup):
     """A command group whose commands fail in a line or two (see the module's docstring)."""
 
     def invoke(self, ctx: Context) -> Any:
+        unset = kafka_in_use.set(None)  # a command run before this one in the same process is not this one
         try:
             return super().invoke(ctx)
         except (typer.Exit, typer.Abort, typer.TyperException, BrokenPipeError):
@@ -44,6 +45,8 @@ class Commands(TyperGroup):
             if ctx.meta.get(DEBUG):
                 raise
             report(ctx, *explain(exc, kafka_in_use.get()))
+        finally:
+            kafka_in_use.reset(unset)
 
 
 def report(ctx: Context, lines: list[str], code: int) -> NoReturn:

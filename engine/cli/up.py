@@ -141,7 +141,7 @@ async def _summary(settings: Settings, produced: list[int], worker: subprocess.P
                                      headers={"Authorization": f"Bearer {token}"}) as http:
         with Live(console=console, refresh_per_second=2) as live:
             while worker.poll() is None:
-                live.update(_table(produced[0], *[await _get(http, url + path)
+                live.update(summary_table(produced[0], *[await _get(http, url + path)
                                                   for path in ("/health", "/cancellations", "/pool")]))
                 await asyncio.sleep(1)
     raise StreamError(f"the worker exited with code {worker.returncode}; see its log")
@@ -155,7 +155,8 @@ async def _get(http: aiohttp.ClientSession, url: str) -> Any:
         return None
 
 
-def _table(produced: int, health: Any, rates: Any, pool: Any) -> Table:
+def summary_table(produced: int, health: Any, rates: Any, pool: Any) -> Table:
+    """The live summary from the worker's views (None: not answering yet): counts, the as-of time, the pool held."""
     table = Table("figure", "value", title="orderbank up (Ctrl-C stops)")
     table.add_row("events produced", f"{produced:,}")
     if health is None:

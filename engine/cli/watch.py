@@ -18,6 +18,7 @@ import contextlib
 import time
 from collections.abc import Callable
 from enum import StrEnum
+from functools import partial
 from typing import Annotated, Any, TypeAlias
 
 import orjson
@@ -69,7 +70,7 @@ def watch(
     if order is not None and what in (Watched.POOL, Watched.CANCELLATIONS):
         raise typer.BadParameter(f"--order works with queue and deadletter, not {what}")
     settings = kafka_settings(bootstrap_servers=bootstrap, topic_prefix=prefix)
-    show = as_json if json_lines else LINES[what]
+    show = partial(as_json, raw=what is Watched.DEADLETTER) if json_lines else LINES[what]
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a watch ends: not a failure
         asyncio.run(_watch(settings, TOPIC[what], order, seconds, start, show))
 
@@ -110,11 +111,12 @@ async def _topic_exists(settings: Settings, spec: TopicSpec, deadline: float | N
         await asyncio.sleep(1.0)
 
 
-def as_json(record: Record) -> str:
-    """The record as one compact JSON object (see the module's docstring)."""
+def as_json(record: Record, raw: bool = False) -> str:
+    """The record as one compact JSON object (see the module's docstring); `raw`: its value is bytes as they came
+    (a dead letter's), with its headers, not a JSON document."""
     doc: dict[str, Any] = {"topic": record.topic, "partition": record.partition, "offset": record.offset,
                            "key": _key(record.key)}
-    if record.headers:  # only dead letters have headers
+    if raw:
         doc["headers"] = {name.removeprefix("orderbank."): value.decode("utf-8", "replace")
                           for name, value in record.headers}
         doc["value"] = _text(record.value)

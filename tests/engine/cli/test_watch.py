@@ -89,10 +89,10 @@ def test_a_dead_letter_shows_why_where_from_and_its_bytes_escaped() -> None:
         "2025-07-03 09:12:00 UTC  malformed_json (rule json): not valid JSON: unexpected end of data; order -; from "
         "orderbank.events partition 3 offset 1017; 36 bytes: "
         '{"type": "Order\\x1b[2J\\nPlaced", "x": "\ufffd')
-    doc = orjson.loads(as_json(dead_letter(value)))
+    doc = orjson.loads(as_json(dead_letter(value), raw=True))
     assert doc["value"] is None and base64.b64decode(doc["value_base64"]) == value  # not UTF-8: base64 only
     assert doc["headers"]["reason"] == "malformed_json" and doc["headers"]["source.offset"] == "1017"
-    assert orjson.loads(as_json(dead_letter(b"{not json")))["value"] == "{not json"
+    assert orjson.loads(as_json(dead_letter(b"{not json"), raw=True))["value"] == "{not json"
 
 
 def test_json_lines_are_one_compact_object_each_holding_the_record() -> None:
