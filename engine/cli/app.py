@@ -15,7 +15,7 @@ import typer
 
 from orderbank.engine.cli import core, eta, replay, serve, stream, up, watch
 from orderbank.engine.cli.failure import DEBUG, Commands
-from orderbank.engine.cli.output import console
+from orderbank.engine.cli.output import console, quiet_kafka_clients
 
 # A traceback's locals could hold a setting's secret: `--debug` shows where a failure came from, not the values.
 app = typer.Typer(cls=Commands, no_args_is_help=True, help=__doc__.split("\n\n")[0],
@@ -39,6 +39,8 @@ def _options(
 ) -> None:
     """Options of the `orderbank` command itself, before any subcommand."""
     ctx.meta[DEBUG] = debug
+    if not debug and ctx.invoked_subcommand != "worker":
+        ctx.call_on_close(quiet_kafka_clients())
 
 
 for group in (core, replay, eta, stream, watch, up, serve):

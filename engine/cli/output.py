@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import sys
+from collections.abc import Callable
 from typing import NoReturn
 
 import typer
@@ -26,3 +28,14 @@ def fail(command: str, problem: Exception, after: str = "") -> NoReturn:
     """Say on one line what stopped the command (and `after`, what it had done), and exit with status 1."""
     err.print(f"orderbank {command}: {problem}{after}", markup=False)
     raise typer.Exit(1)
+
+
+def quiet_kafka_clients() -> Callable[[], None]:
+    """Keep the warnings of Kafka's client from people until the returned function is called: it logs the retries
+    it recovers from (a partition's leader moving, say) on standard error when nothing else configures logging, and
+    a failure reaches people as orderbank's own line. A worker keeps them in its log; `orderbank --debug` shows
+    them."""
+    kafka = logging.getLogger("aiokafka")
+    before = kafka.level
+    kafka.setLevel(logging.ERROR)
+    return lambda: kafka.setLevel(before)

@@ -4,6 +4,7 @@ a bad file, a bad option or setting, an interruption, a bug."""
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,8 @@ from orderbank.engine.cli.failure import explain
 from orderbank.engine.dev.broker import Broker
 from orderbank.engine.kafka.security import KafkaUnreachableError, var
 from orderbank.engine.settings import Settings
+from orderbank.projections.bank import BankSettings
+from orderbank.projections.policies import parse_policy
 from tests.support.logfiles import launch
 from tests.support.sasl import listener_env
 from tests.support.workers import free_port
@@ -160,3 +163,17 @@ def test_a_bug_is_two_lines_and_an_interruption_one(log: Path, monkeypatch: pyte
     monkeypatch.setattr(core, "parse_policy", interrupted)
     result = runner.invoke(app, ["fold", str(log)])
     assert result.exit_code == 130 and said(result.stderr) == ["orderbank fold: interrupted"]
+
+
+def test_kafka_clients_warnings_are_kept_from_people_but_not_from_debug(
+        log: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    def retrying(spec: str) -> BankSettings:
+        logging.getLogger("aiokafka.producer").warning("Got error produce response, retrying")
+        return BankSettings(policy=parse_policy(spec))
+
+    monkeypatch.setattr(core, "policy_option", retrying)
+    caplog.set_level(logging.WARNING)
+    assert runner.invoke(app, ["fold", str(log)]).exit_code == 0 and not caplog.records
+    assert runner.invoke(app, ["--debug", "fold", str(log)]).exit_code == 0
+    assert [record.getMessage() for record in caplog.records] == ["Got error produce response, retrying"]
+    assert logging.getLogger("aiokafka").level == logging.NOTSET  # as it was before the commands
