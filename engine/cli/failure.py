@@ -3,12 +3,14 @@ status that is not 0; never a traceback, unless `orderbank --debug` asks for one
 
 Every command runs inside `Commands.invoke`, so this is the one place that turns an exception into those lines:
 orderbank's own errors (the `OrderbankError` root, projections/errors.py) say what went wrong in their message,
-Kafka's that leak from its clients are said with the address they were trying, and anything else is a bug.
+Kafka's that leak from its clients are said with the address they were trying, the system's (a file, a port) with
+what it named, and anything else is a bug.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 from contextvars import ContextVar
 from typing import Any, NoReturn
 
@@ -69,11 +71,18 @@ def explain(exc: Exception, kafka: Settings | None) -> tuple[list[str], int]:
     if isinstance(exc, ConfigError):
         return [str(exc)], USAGE
     if isinstance(exc, OrderbankError):
-        return [str(exc)], FAILED
+        # The first line says what went wrong; a broker's or a tool's output after it is for `--debug`.
+        first, *more = str(exc).splitlines() or [type(exc).__name__]
+        if not more:
+            return [first], FAILED
+        return [first.rstrip(":"), "run it again as `orderbank --debug ...` for the details"], FAILED
     if isinstance(exc, KafkaError):
         return _kafka_failure(exc, kafka), FAILED
-    if isinstance(exc, OSError) and exc.filename is not None:
-        return [f"{exc.filename}: {exc.strerror or exc}"], FAILED
+    if isinstance(exc, OSError):  # the machine said no: a file, a port, a permission
+        said = exc.strerror or str(exc)
+        if exc.errno == errno.EADDRINUSE:
+            return [f"{said}: choose another port, or stop what listens there"], FAILED
+        return [f"{exc.filename}: {said}" if exc.filename is not None else said], FAILED
     return [f"unexpected {type(exc).__name__}: {exc}",
             "this is a bug: run it again as `orderbank --debug ...` to see where, and report it"], FAILED
 

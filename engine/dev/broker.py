@@ -287,7 +287,8 @@ class Broker:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if (rc := self._proc.poll()) is not None:
-                raise BrokerError(f"broker exited with {rc} while starting:\n{self.log_tail()}")
+                raise BrokerError(f"broker exited with {rc} while starting (its log: {self.log_file}):\n"
+                                  f"{self.log_tail()}")
             # The port opens before the broker has registered with its controller.
             if _port_open(self.settings.host, int(self.bootstrap.rsplit(":", 1)[1])):
                 with self.log_file.open("rb") as f:
@@ -295,7 +296,7 @@ class Broker:
                     if STARTED_LINE in f.read():
                         return
             time.sleep(0.2)
-        raise BrokerError(f"broker not ready after {timeout}s:\n{self.log_tail()}")
+        raise BrokerError(f"broker not ready after {timeout}s (its log: {self.log_file}):\n{self.log_tail()}")
 
     def log_tail(self, lines: int = 30) -> str:
         """This run's log: ERROR lines first (the cause), then the last ``lines`` lines."""

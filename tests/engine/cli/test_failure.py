@@ -5,6 +5,7 @@ a bad file, a bad option or setting, an interruption, a bug."""
 from __future__ import annotations
 
 import logging
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +17,7 @@ from typer.testing import CliRunner
 from orderbank.engine.cli import core
 from orderbank.engine.cli.app import app
 from orderbank.engine.cli.failure import explain
-from orderbank.engine.dev.broker import Broker
+from orderbank.engine.dev.broker import Broker, BrokerError
 from orderbank.engine.kafka.security import KafkaUnreachableError, var
 from orderbank.engine.settings import Settings
 from orderbank.projections.bank import BankSettings
@@ -101,6 +102,12 @@ def test_debug_shows_the_failure_itself(log: Path) -> None:
     assert isinstance(result.exception, KafkaUnreachableError) and result.exit_code == 1
 
 
+def test_an_error_of_many_lines_is_its_first_and_where_to_see_the_rest() -> None:
+    failed = BrokerError("broker exited with 1 while starting (its log: /c/broker/broker.log):\nERROR ...\n...")
+    assert explain(failed, None) == (["broker exited with 1 while starting (its log: /c/broker/broker.log)",
+                                      "run it again as `orderbank --debug ...` for the details"], 1)
+
+
 def test_a_kafka_clients_own_error_is_said_with_why_kafka_could_not_be_used() -> None:
     address = f"127.0.0.1:{free_port()}"
     settings = Settings.from_env({}, bootstrap_servers=address)
@@ -145,6 +152,17 @@ def test_a_bad_time_says_what_a_time_is(log: Path) -> None:
 def test_a_file_that_cannot_be_written_is_one_line_naming_it(tmp_path: Path) -> None:
     result = runner.invoke(app, ["synth", "--orders", "10", "-o", str(tmp_path)])
     assert result.exit_code == 1 and said(result.stderr) == [f"orderbank synth: {tmp_path}: Is a directory"]
+
+
+def test_a_port_in_use_is_one_line_saying_what_to_do(log: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = runner.invoke(app, ["serve", str(log), "--port", str(port)])
+    assert result.exit_code == 1
+    assert said(result.stderr) == [f"orderbank serve: error while attempting to bind on address ('127.0.0.1', {port}): "
+                                   "address already in use: choose another port, or stop what listens there"]
 
 
 def test_a_bug_is_two_lines_and_an_interruption_one(log: Path, monkeypatch: pytest.MonkeyPatch) -> None:
