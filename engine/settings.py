@@ -129,7 +129,7 @@ class Settings(BaseModel):
             field = ".".join(str(p) for p in err["loc"])
             var = ENV_PREFIX + field.upper()
             where = f" (environment variable {var})" if var in env and field not in overrides else ""
-            raise SettingsError(f"setting {field}{where}: {err['msg']}") from None
+            raise SettingsError(f"setting {field}{where}: {err['msg'].removeprefix('Value error, ')}") from None
 
     @property
     def bank(self) -> BankSettings:

@@ -1,9 +1,10 @@
-"""The seed case's headline figures (../shared/seed/FACTS.md), read off a loaded log.
+"""The seed case's headline figures (docs/seed.md), read off a loaded log.
 
 Used to calibrate the `yu7` synthetic preset and to sanity-check real logs: orders on launch
-day, cars delivered in the first 30 days and in the 30 days before the cut (October 2025 for a
-26 June launch cut on 1 November), orders still open and the share cancelled at the cut, the
-balance demand's due days, and the share of slots transferred.
+day, cars delivered in the first 30 days and in the 30 days before the cut (2 to 31 October 2025 for
+a 26 June launch cut on 1 November: the article's "October", a day short of the calendar month),
+orders still open and the share cancelled at the cut, the balance demand's due days, and the share
+of slots transferred.
 """
 
 from __future__ import annotations

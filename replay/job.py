@@ -13,8 +13,8 @@ from rich.console import Console
 from orderbank.projections.bank import OrderBank
 from orderbank.projections.orders import US_PER_DAY, iso, micros
 from orderbank.replay.compare import ReplayProgress, ReplaySettings, compare
-from orderbank.replay.logfile import write_docs
-from orderbank.replay.render import print_snapshot
+from orderbank.replay.logfile import no_events, write_docs
+from orderbank.replay.render import counted, print_snapshot
 from orderbank.replay.report import write_report
 from orderbank.replay.source import FileSource, LineSource
 from orderbank.replay.synth import generate, preset
@@ -32,14 +32,16 @@ def replay_log(source: LineSource, settings: ReplaySettings, output: Path, out: 
     results = Results()
     with progress_bars(err) as progress:
         summary = compare(source, settings, progress, folded.append, results.record)
+    load = summary["log"]["load"]
+    if not summary["log"]["orders"]:
+        raise no_events(source.name, sum(load["rejected"].values()))
     for bank in folded:  # the live projections at the end of the log, as the stream would show them
         print_snapshot(out, bank.snapshot(), bank.stats())
     written = write_report(summary, output) + write_tables(results, output)
     for table in comparison_tables(summary, out.width):
         out.print(table)
-    load = summary["log"]["load"]
     if load["rejected"]:
-        err.print(f"[yellow]{sum(load['rejected'].values()):,} lines rejected[/]: {load['rejected']}")
+        err.print(f"[yellow]{sum(load['rejected'].values()):,} lines rejected[/]: {counted(load['rejected'])}")
         for example in load["examples"][:5]:
             err.print(f"  line {example['line']}: {example['reason']} ({example['rule']}): {example['message']}")
     out.print(f"report: {', '.join(str(path) for path in written)}")

@@ -67,6 +67,12 @@ def _unreadable(path: Path, exc: BaseException) -> LogError:
     return LogError(f"{path}: the compressed data is corrupt {where} ({exc})")
 
 
+def no_events(name: object, rejected: int) -> LogError:
+    """A log from which not one event could be taken: most likely not an event log at all."""
+    why = f" ({rejected:,} line{'s' if rejected > 1 else ''} rejected)" if rejected else ""
+    return LogError(f"{name}: not one event in it could be taken{why}")
+
+
 def _lines_before_failure(path: Path) -> int:
     """How many whole lines the file gives before its data fails, read again from the start: only a
     failed read asks, so reading a log never pays for counting its lines."""

@@ -8,8 +8,20 @@ from rich.console import Console
 from rich.table import Table
 
 
-def money(minor: int) -> str:
-    return f"{minor / 100:,.0f}"
+def money(minor: int, currency: str | None = None) -> str:
+    """Minor units in major units for people: '515,279,600', or '515,279,600 CNY' with the currency."""
+    return f"{minor / 100:,.0f}" + (f" {currency}" if currency else "")
+
+
+def when(text: str | None) -> str:
+    """An ISO 8601 UTC time for people, to the second: '2025-06-26 14:00:00 UTC'; 'no events yet' for none."""
+    return "no events yet" if text is None else f"{text[:10]} {text[11:19]} UTC"
+
+
+def counted(counts: dict[str, int]) -> str:
+    """Counts by name for people, largest first: 'seq_gap 8, currency_mismatch 1'."""
+    largest_first = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return ", ".join(f"{name} {count:,}" for name, count in largest_first)
 
 
 def pct(value: float | None) -> str:
@@ -22,17 +34,19 @@ def flow(window: dict[str, Any]) -> str:
 
 
 def band(place: dict[str, Any]) -> str:
-    """An ETA band as dates: '2025-10-12 (2025-10-02 .. 2025-10-30)'."""
+    """An ETA as its 80% band in dates with the median: '2025-10-02 .. 2025-10-30 (median 2025-10-12)', or
+    'no ETA yet'."""
     if place["eta"] is None:
-        return "-"
+        return "no ETA yet"
     low, high = place["eta_low"] or "?", place["eta_high"] or "later"
-    return f"{place['eta'][:10]} ({low[:10]} .. {high[:10]})"
+    return f"{low[:10]} .. {high[:10]} (median {place['eta'][:10]})"
 
 
 def print_snapshot(console: Console, snap: dict[str, Any], stats: dict[str, Any], show_orders: int = 5) -> None:
-    console.print(f"[bold]Order bank as of {snap['as_of']}[/]  "
+    rejected = stats["rejected"]
+    console.print(f"[bold]Order bank as of {when(snap['as_of'])}[/]  "
                   f"applied {stats['applied']:,}, duplicates {stats['duplicates']:,}, "
-                  f"rejected {sum(stats['rejected'].values()):,} {stats['rejected'] or ''}")
+                  f"rejected {sum(rejected.values()):,}" + (f" ({counted(rejected)})" if rejected else ""))
     queue = Table(title=f"Queue ({snap['queue']['policy']})")
     for col in ("lane", "open", "cars/day (28d)", "ETA basis", "first and last orders: position, ETA (80% band)"):
         queue.add_column(col)

@@ -108,10 +108,10 @@ class Scenario:
 PRESETS: dict[str, Scenario] = {
     # A mid-launch snapshot: 1 November 2025, the day of the seed article.
     "small": Scenario(name="small", orders=3_000, horizon_days=128),
-    # ../shared/seed/FACTS.md: 289k orders on launch day, ~6k delivered in month one, ~40k a
+    # docs/seed.md: 289k orders on launch day, ~6k delivered in month one, ~40k a
     # month by October, 140-150k waiting then, 19% cancelled by 1 November (day 128); calibrated
     # by tests/replay/test_calibration.py. The 8% who prepay in full unasked are an assumption
-    # (FACTS has no figure), there so that paid-first has payments to order by.
+    # (docs/seed.md has no figure), there so that paid-first has payments to order by.
     "yu7": Scenario(name="yu7", orders=300_000, launch_share=289_000 / 300_000, demand_lead_days=14,
                     capacity_start=330.0, capacity_full=1_450.0, ramp_days=100, patience_scale_days=310.0,
                     prepay_share=0.08),

@@ -8,8 +8,9 @@ from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
-from rich.progress import MofNCompleteColumn, Progress, TaskID
+from rich.progress import Progress, ProgressColumn, Task, TaskID
 from rich.table import Table
+from rich.text import Text
 
 from orderbank.replay.compare import HAPPENED
 
@@ -110,10 +111,18 @@ def _table(rows: list[Row], specs: list[str], width: int, title: str | None) -> 
     return table
 
 
+class Counts(ProgressColumn):
+    """How far a task is, with thousands separators: '65,536/1,112,602', or '65,536' while its total is unknown."""
+
+    def render(self, task: Task) -> Text:
+        done = f"{int(task.completed):,}"
+        return Text(done if task.total is None else f"{done}/{int(task.total):,}", style="progress.download")
+
+
 @contextmanager
 def progress_bars(console: Console) -> Iterator[Callable[[str, int, int | None], None]]:
     """A rich progress display, one bar per stage; yields the callback `compare` reports to."""
-    with Progress(*Progress.get_default_columns(), MofNCompleteColumn(), console=console, transient=True) as bars:
+    with Progress(*Progress.get_default_columns(), Counts(), console=console, transient=True) as bars:
         tasks: dict[str, TaskID] = {}
 
         def report(stage: str, done: int, total: int | None) -> None:

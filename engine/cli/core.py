@@ -12,14 +12,13 @@ import yaml
 from rich.progress import Progress, TaskID
 from rich.table import Table
 
-from orderbank.engine.cli.output import console, err, fail, print_rejected
+from orderbank.engine.cli.output import console, err, print_rejected
 from orderbank.engine.stream.contract import asyncapi as asyncapi_doc
 from orderbank.engine.stream.contract import json_schemas
 from orderbank.projections.bank import BankSettings, OrderBank, canonical, fold_lines
 from orderbank.projections.codec import Rejection
-from orderbank.projections.errors import ConfigError, LogError
-from orderbank.projections.policies import REGISTRY, PolicyError, parse_policy
-from orderbank.replay.logfile import read_lines, write_docs
+from orderbank.projections.policies import REGISTRY, parse_policy
+from orderbank.replay.logfile import no_events, read_lines, write_docs
 from orderbank.replay.render import print_snapshot
 from orderbank.replay.synth import generate, preset
 
@@ -27,11 +26,8 @@ T = TypeVar("T")
 
 
 def policy_option(spec: str) -> BankSettings:
-    """A --policy option's bank settings, or a usage error naming the policy."""
-    try:
-        return BankSettings(policy=parse_policy(spec))
-    except PolicyError as exc:
-        raise typer.BadParameter(str(exc)) from None
+    """A --policy option's bank settings (a PolicyError names what is wrong with the spec)."""
+    return BankSettings(policy=parse_policy(spec))
 
 
 def synth(
@@ -41,10 +37,7 @@ def synth(
     preset_name: Annotated[str, typer.Option("--preset", help="small or yu7")] = "small",
 ) -> None:
     """Write a seeded synthetic launch history as JSON lines."""
-    try:
-        scenario = preset(preset_name, orders)
-    except ConfigError as exc:
-        raise typer.BadParameter(str(exc)) from None
+    scenario = preset(preset_name, orders)
     with Progress(console=err, transient=True) as progress:
         task = progress.add_task(f"synth {scenario.name}", total=None)
         count = write_docs(output, _advancing(progress, task, generate(scenario, seed)))
@@ -72,12 +65,10 @@ def fold(
     json_out: Annotated[Path | None, typer.Option("--json", help="write the canonical snapshot here")] = None,
 ) -> None:
     """Fold an event log and print the projections."""
-    settings = policy_option(policy)
-    try:
-        bank, rejected = fold_log(log, settings)
-    except LogError as exc:
-        fail("fold", exc)
+    bank, rejected = fold_log(log, policy_option(policy))
     print_rejected(rejected, sum(bank.rejections.values()))
+    if not bank.applied:
+        raise no_events(log, sum(bank.rejections.values()))
     snap = bank.snapshot()
     print_snapshot(console, snap, bank.stats())
     if json_out is not None:

@@ -10,13 +10,14 @@ from rich.progress import Progress
 from rich.table import Table
 
 from orderbank.engine.cli.core import policy_option
+from orderbank.engine.cli.failure import Commands
 from orderbank.engine.cli.output import console, err
 from orderbank.projections.bank import canonical
 from orderbank.replay.backtest import DEFAULT_DAYS, Backtest
 from orderbank.replay.history import replay_history
 from orderbank.replay.source import FileSource
 
-group = typer.Typer(no_args_is_help=True, help=__doc__)
+group = typer.Typer(cls=Commands, no_args_is_help=True, help=__doc__)
 
 
 def _days(spec: str) -> list[int]:
@@ -72,7 +73,7 @@ def table(summary: dict[str, Any]) -> Table:
                     _cell(f["share_with_eta"], ".0%"), _cell(f["coverage"], ".1%"),
                     _cell(f["median_abs_error_days"], ".1f"), _cell(f["mean_error_days"], "+.1f"),
                     _cell(f["band_days"], ".1f"), _cell(t["share_with_eta"], ".0%"),
-                    _cell(t["median_abs_error_days"], ".0f"), _cell(t["mean_error_days"], "+.0f"),
+                    _cell(t["median_abs_error_days"], ",.0f"), _cell(t["mean_error_days"], "+,.0f"),
                     _cell(cut["median_wait_days"], ".0f"), f"{cut['cancelled_later']:,}",
                     f"{cut['never_delivered']:,}")
     return out

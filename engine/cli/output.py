@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import sys
+from collections.abc import Callable
 from typing import NoReturn
 
 import typer
@@ -27,6 +29,13 @@ def fail(command: str, problem: Exception, after: str = "") -> NoReturn:
     err.print(f"orderbank {command}: {problem}{after}", markup=False)
     raise typer.Exit(1)
 
-TIME_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S%z",
-                "%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%d %H:%M:%S"]
-"""What a time option takes: a date, or an ISO 8601 time with or without fractions and offset (UTC if none)."""
+
+def quiet_kafka_clients() -> Callable[[], None]:
+    """Keep the warnings of Kafka's client from people until the returned function is called: it logs the retries
+    it recovers from (a partition's leader moving, say) on standard error when nothing else configures logging, and
+    a failure reaches people as orderbank's own line. A worker keeps them in its log; `orderbank --debug` shows
+    them."""
+    kafka = logging.getLogger("aiokafka")
+    before = kafka.level
+    kafka.setLevel(logging.ERROR)
+    return lambda: kafka.setLevel(before)

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from orderbank.engine.cli.output import TIME_FORMATS, console, err, fail
-from orderbank.engine.kafka.security import KafkaSecurity
+from orderbank.engine.cli.connect import Bootstrap, kafka_settings
+from orderbank.engine.cli.options import TIME, parse_time
+from orderbank.engine.cli.output import console, err, fail
 from orderbank.engine.kafka.source import KafkaSource
-from orderbank.projections.errors import ConfigError, LogError
+from orderbank.projections.errors import LogError
 from orderbank.replay import job
 from orderbank.replay.compare import DEFAULT_POLICIES, ReplaySettings
 from orderbank.replay.source import FileSource, LineSource
@@ -19,10 +20,7 @@ from orderbank.replay.source import FileSource, LineSource
 
 def _replay_settings(policy: list[str] | None, replications: int, seed: int, patience: str) -> ReplaySettings:
     settings = ReplaySettings(tuple(policy) if policy else DEFAULT_POLICIES, replications, seed, patience)
-    try:
-        settings.parsed()
-    except ConfigError as exc:
-        raise typer.BadParameter(str(exc)) from None
+    settings.parsed()  # a ConfigError names the setting, before any work
     return settings
 
 
@@ -49,18 +47,21 @@ def replay(
     patience: Annotated[str, typer.Option(help="patience estimator: km (Kaplan-Meier) or weibull")] = "km",
     output: Annotated[Path, typer.Option("-o", "--output", help="report directory")] = Path("report"),
     topic: Annotated[str | None, typer.Option(help="replay a Kafka topic instead of a file")] = None,
-    bootstrap: Annotated[str, typer.Option(help="Kafka bootstrap servers, with --topic")] = "127.0.0.1:9092",
+    bootstrap: Bootstrap = None,
     since: Annotated[datetime | None, typer.Option(
-        formats=TIME_FORMATS, help="with --topic: from this time (UTC) on, not the earliest")]
+        parser=parse_time, metavar=TIME, help="with --topic: from this time on (UTC if no zone), not the earliest")]
     = None,
 ) -> None:
     """Replay a log (a file, or a Kafka topic) under ordering policies and compare them with what happened."""
     if (log is None) == (topic is None):
         raise typer.BadParameter("give either LOG or --topic")
-    source: LineSource = FileSource(log) if log is not None else KafkaSource(
-        bootstrap, str(topic), since.replace(tzinfo=UTC) if since and since.tzinfo is None else since,
-        KafkaSecurity.from_env())
     settings = _replay_settings(policy, replications, seed, patience)
+    source: LineSource
+    if log is not None:
+        source = FileSource(log)
+    else:
+        kafka = kafka_settings(bootstrap_servers=bootstrap)
+        source = KafkaSource(kafka.bootstrap_servers, str(topic), since, kafka.security)
     try:
         job.replay_log(source, settings, output, console, err)
     except KeyboardInterrupt:

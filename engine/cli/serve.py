@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -16,8 +16,9 @@ from rich.progress import Progress
 
 from orderbank.engine.access import SECRET_PARAM, Access, lookup_secret
 from orderbank.engine.cli.core import policy_option
-from orderbank.engine.cli.output import TIME_FORMATS, console, err
-from orderbank.engine.settings import Settings, SettingsError
+from orderbank.engine.cli.options import TIME, parse_time
+from orderbank.engine.cli.output import console, err
+from orderbank.engine.settings import Settings
 from orderbank.engine.web.guard import loopback
 from orderbank.engine.web.server import LogSource
 from orderbank.engine.web.server import serve as serve_pages
@@ -26,13 +27,6 @@ from orderbank.projections.bank import OrderBank
 from orderbank.projections.orders import micros
 from orderbank.replay.audit import fold_for_pages
 from orderbank.replay.source import FileSource
-
-
-def _settings() -> Settings:
-    try:
-        return Settings.from_env()
-    except SettingsError as exc:
-        raise typer.BadParameter(str(exc)) from None
 
 
 def sample_order(bank: OrderBank) -> str | None:
@@ -50,19 +44,19 @@ def serve(
                                            "service token")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on (0: any free one)")] = 8080,
     until: Annotated[datetime | None, typer.Option(
-        formats=TIME_FORMATS, help="fold the events up to this time (UTC): the pages as "
-                                                        "customers saw them then")] = None,
+        parser=parse_time, metavar=TIME, help="fold the events up to this time (UTC if no zone): the pages as "
+                                                "customers saw them then")] = None,
     report: Annotated[Path | None, typer.Option(help="a replay report directory to link from the policy page")]
     = None,
 ) -> None:
     """Fold a log and serve its pages: the operations dashboard, every customer's order page, the policy."""
-    settings, bank_settings = _settings(), policy_option(policy)
+    settings, bank_settings = Settings.from_env(), policy_option(policy)
     access = settings.access
     if access.lookup_key is None:
         key = secrets.token_urlsafe(24)
         access = Access(key, access.service_token)
         console.print(f"no ORDERBANK_WEB_LOOKUP_KEY set: order links for this run use the key [bold]{key}[/]")
-    until_us = micros(until.replace(tzinfo=UTC) if until.tzinfo is None else until) if until else None
+    until_us = micros(until) if until else None
     with Progress(console=err, transient=True) as progress:
         task = progress.add_task(f"fold {log.name}", total=None)
         audit = fold_for_pages(FileSource(log), bank_settings, lambda n: progress.update(task, completed=n), until_us)
@@ -98,7 +92,7 @@ def lookup_secret_command(
         ORDER_ID.validate_python(order_id)
     except ValidationError:
         raise typer.BadParameter("order_id must be 1-64 of A-Z a-z 0-9 _ . : - starting alphanumeric") from None
-    key = _settings().access.lookup_key
+    key = Settings.from_env().access.lookup_key
     if key is None:
         raise typer.BadParameter("set ORDERBANK_WEB_LOOKUP_KEY (the key the servers use) to make a secret")
     secret = lookup_secret(key, order_id)

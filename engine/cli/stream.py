@@ -1,56 +1,48 @@
-"""The streaming commands of `orderbank`: broker, produce, worker, watch, up.
+"""The streaming commands of `orderbank`: broker, produce, worker (watch: watch.py; up: up.py).
 
-Every command reads `Settings.from_env()` (ORDERBANK_* variables) and its options override it.
-Without a bootstrap server given, commands use the broker `orderbank broker start` runs.
+Every command reads `Settings.from_env()` (ORDERBANK_* variables) and its options override it; the broker is
+found as orderbank.engine.cli.connect says, the same way for every command.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
-import orjson
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.progress import BarColumn, Progress, TextColumn
 
+from orderbank.engine.cli.connect import Bootstrap, Prefix, kafka_settings
+from orderbank.engine.cli.failure import Commands
 from orderbank.engine.cli.output import console, err, fail, print_rejected
 from orderbank.engine.dev import broker as kafka
-from orderbank.engine.settings import ENV_PREFIX, Settings, SettingsError
+from orderbank.engine.settings import Settings
 from orderbank.projections.bank import REJECTED_KEPT
 from orderbank.projections.codec import Rejection
 from orderbank.projections.errors import LogError
 from orderbank.replay.logfile import read_lines
+from orderbank.replay.terminal import Counts
 
-broker_app = typer.Typer(no_args_is_help=True, help="Run a local Apache Kafka (KRaft) from Maven Central jars.")
-
-Bootstrap = Annotated[str | None, typer.Option("--bootstrap", help="Kafka host:port (default: the local broker)")]
-Prefix = Annotated[str | None, typer.Option("--prefix", help="topic name prefix")]
+broker_app = typer.Typer(cls=Commands, no_args_is_help=True,
+                         help="Run a local Apache Kafka (KRaft) from Maven Central jars.")
 
 
-def settings_from(**overrides: Any) -> Settings:
-    """Settings from the environment and options; the local broker when none is named."""
-    if overrides.get("bootstrap_servers") is None and not os.environ.get(ENV_PREFIX + "BOOTSTRAP_SERVERS"):
-        status = kafka.status()
-        if status.running:
-            overrides["bootstrap_servers"] = status.bootstrap
-    try:
-        return Settings.from_env(**overrides)
-    except SettingsError as exc:
-        raise typer.BadParameter(str(exc)) from None
+def _started_by(status: kafka.BrokerStatus) -> str:
+    return "`orderbank up`" if status.state is not None and status.state.parent.name == kafka.UP_DIR \
+        else "`orderbank broker start`"
 
 
 @broker_app.command("start")
 def broker_start() -> None:
     """Start the local broker in the background (keeps the data of a previous run)."""
-    status = kafka.status()
-    if status.running:
-        console.print(f"broker already running at {status.bootstrap} (pid {status.pid})")
+    status = kafka.running_local()
+    if status is not None:
+        console.print(f"broker already running at {status.bootstrap} (pid {status.pid}, started by "
+                      f"{_started_by(status)})")
         return
     with console.status("starting Kafka (first run downloads the jars with mvn)..."):
         bootstrap = kafka.start_background()
@@ -60,18 +52,26 @@ def broker_start() -> None:
 @broker_app.command("stop")
 def broker_stop() -> None:
     """Stop the local broker."""
-    console.print("broker stopped" if kafka.stop_background() else "no broker was running")
+    if kafka.stop_background():
+        console.print("broker stopped")
+        return
+    status = kafka.running_local()
+    if status is None:
+        console.print("no broker was running")
+        return
+    # `up` stops its broker itself when it stops, and a broker stopped under it would stop its worker.
+    console.print(f"the broker at {status.bootstrap} is {_started_by(status)}'s: it stops when that stops (Ctrl-C)")
+    raise typer.Exit(1)
 
 
 @broker_app.command("status")
 def broker_status() -> None:
-    """Say whether the local broker runs, and where."""
-    status = kafka.status()
-    if status.running:
-        console.print(f"running at {status.bootstrap} (pid {status.pid})")
-    else:
+    """Say whether a local broker runs, and where (exit status 1 if none does)."""
+    status = kafka.running_local()
+    if status is None:
         console.print("not running")
         raise typer.Exit(1)
+    console.print(f"running at {status.bootstrap} (pid {status.pid}, started by {_started_by(status)})")
 
 
 def produce(
@@ -81,12 +81,8 @@ def produce(
     prefix: Prefix = None,
 ) -> None:
     """Stream an event log into the input topic: validated, keyed by order_id, rate-limited."""
-    settings = settings_from(bootstrap_servers=bootstrap, topic_prefix=prefix)
-    try:
-        produced = asyncio.run(_produce(settings, read_lines(log), rate))
-    except KeyboardInterrupt:
-        err.print("interrupted")
-        raise typer.Exit(130) from None
+    settings = kafka_settings(bootstrap_servers=bootstrap, topic_prefix=prefix)
+    produced = asyncio.run(_produce(settings, read_lines(log), rate))
     print_rejected(produced.rejected, produced.rejections)
     topic = f"{settings.topic_prefix}.events"
     if produced.failure is not None:
@@ -109,7 +105,7 @@ async def _produce(settings: Settings, lines: Iterator[bytes], rate: float | Non
     from orderbank.engine.kafka.producer import EventProducer
 
     produced = _Produced()
-    columns = (TextColumn("produce"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[speed]}"))
+    columns = (TextColumn("produce"), BarColumn(), Counts(), TextColumn("{task.fields[speed]}"))
     async with EventProducer(settings) as producer:
         with Progress(*columns, console=err, transient=True) as progress:
             task = progress.add_task("produce", total=None, speed="")
@@ -151,79 +147,15 @@ def worker(
 
     from orderbank.engine.stream.app import create_app
 
-    settings = settings_from(bootstrap_servers=bootstrap, topic_prefix=prefix, app_id=app_id, web_port=web_port,
-                             worker_id=worker_id, ingest=ingest)
+    settings = kafka_settings(bootstrap_servers=bootstrap, topic_prefix=prefix, app_id=app_id, web_port=web_port,
+                              worker_id=worker_id, ingest=ingest)
     app = create_app(settings)
     Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
-
-
-WATCHED = {"queue": "positions", "pool": "pool", "cancellations": "cancellations"}
-
-
-def watch(
-    what: Annotated[str, typer.Argument(help="queue, pool or cancellations")],
-    order: Annotated[str | None, typer.Option(help="only this order (queue)")] = None,
-    seconds: Annotated[float | None, typer.Option("--for", help="stop after this many seconds")] = None,
-    bootstrap: Bootstrap = None,
-    prefix: Prefix = None,
-) -> None:
-    """Print a projection topic's records as they arrive (from its start), until Ctrl-C."""
-    if what not in WATCHED:
-        raise typer.BadParameter(f"what must be one of {', '.join(WATCHED)}, got {what!r}")
-    from orderbank.engine.kafka.topics import TopicMismatch
-
-    settings = settings_from(bootstrap_servers=bootstrap, topic_prefix=prefix)
-    try:
-        with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(_watch(settings, WATCHED[what], order, seconds))
-    except TopicMismatch as exc:
-        err.print(f"orderbank watch: {exc}")
-        raise typer.Exit(2) from None
-
-
-async def _watch(settings: Settings, projection: str, order: str | None, seconds: float | None) -> None:
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
-    from orderbank.engine.kafka.topics import Topics, check
-
-    spec = getattr(Topics(settings), projection)
-    if not await check(settings, [spec]):
-        err.print(f"topic {spec.name} does not exist yet (is a worker running?)")
-        return
-    topic = spec.name
-    consumer = AIOKafkaConsumer(**settings.kafka_kwargs(), group_id=None, enable_auto_commit=False,
-                                auto_offset_reset="earliest")
-    await consumer.start()
-    try:
-        tps = [TopicPartition(topic, p) for p in range(spec.partitions)]
-        consumer.assign(tps)
-        deadline = time.monotonic() + seconds if seconds is not None else None
-        wanted = order.encode() if order is not None else None
-        while deadline is None or time.monotonic() < deadline:
-            for records in (await consumer.getmany(timeout_ms=250)).values():
-                for record in records:
-                    if record.value is not None and (wanted is None or record.key == wanted):
-                        console.print(_line(projection, record.key, record.value), highlight=False)
-    finally:
-        await consumer.stop()
-
-
-def _line(projection: str, key: bytes, value: bytes) -> str:
-    doc = orjson.loads(value)
-    if projection == "positions":
-        where = (f"position {doc['position']:,} of {doc['open_in_lane']:,}, eta {doc['eta']} "
-                 f"({doc['eta_low']} .. {doc['eta_high']}, {doc['eta_basis']})"
-                 if doc["position"] is not None else doc["status"])
-        return f"{doc['as_of']}  {doc['order_id']}  {doc['lane']}  {where}"
-    return f"{key.decode(errors='replace')}  {orjson.dumps(doc).decode()}"
 
 
 def register(app: typer.Typer) -> None:
     """Add the streaming commands to the `orderbank` app."""
     app.add_typer(broker_app, name="broker")
-    for command in (produce, worker, watch):
+    for command in (produce, worker):
         app.command()(command)
-    from orderbank.engine.cli.up import up  # up starts a broker, a worker and a producer: imported when run
-
-    app.command()(up)
 

@@ -1,10 +1,11 @@
 """`orderbank up`: the whole pipeline on this machine in one command, stopped by Ctrl-C.
 
-It starts a fresh local Kafka (orderbank.engine.dev.broker), one worker (a child `orderbank worker`), and a
-producer streaming a synthetic launch (orderbank.replay.synth) at a fixed rate, and shows a live summary
-read from the worker's HTTP views. Ctrl-C or SIGTERM stops the producer, the worker and the broker,
-in that order, each cleanly; killed outright, it takes the worker and the broker with it
-(orderbank.engine.dev.children).
+It uses the Kafka every command finds (orderbank.engine.cli.connect: --bootstrap, ORDERBANK_BOOTSTRAP_SERVERS or a
+local broker that runs) and otherwise starts a fresh local one (orderbank.engine.dev.broker), then one worker (a
+child `orderbank worker`) and a producer streaming a synthetic launch (orderbank.replay.synth) at a fixed rate, and
+shows a live summary read from the worker's HTTP views. Ctrl-C or SIGTERM stops the producer, the worker and the
+broker it started, in that order, each cleanly; killed outright, it takes the worker and that broker with it
+(orderbank.engine.dev.children). A broker it found runs on.
 """
 
 from __future__ import annotations
@@ -28,11 +29,14 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from orderbank.engine.dev.broker import Broker, BrokerSettings
+from orderbank.engine.cache import cache_dir
+from orderbank.engine.cli.connect import Bootstrap, chosen_bootstrap, kafka_settings
+from orderbank.engine.dev.broker import UP_DIR, Broker, local_brokers
 from orderbank.engine.dev.children import stop_child, tied_to_this_process
 from orderbank.engine.kafka.producer import EventProducer
 from orderbank.engine.settings import ENV_PREFIX, Settings
 from orderbank.projections.errors import StreamError
+from orderbank.replay.render import money, when
 from orderbank.replay.synth import generate, preset
 
 console = Console()
@@ -45,7 +49,7 @@ def python_cli(*args: str) -> list[str]:
 
 def up_state() -> Path:
     """Where `up` keeps its broker's and worker's files (a fresh broker each run)."""
-    return BrokerSettings().cache_dir / "up"
+    return cache_dir() / UP_DIR
 
 
 def up(
@@ -53,29 +57,36 @@ def up(
     rate: Annotated[float, typer.Option(help="events per second to produce")] = 2_000,
     seed: Annotated[int, typer.Option(help="seed of the synthetic launch")] = 1,
     web_port: Annotated[int, typer.Option(help="port of the worker's HTTP views")] = 6066,
+    bootstrap: Bootstrap = None,
 ) -> None:
-    """Run broker, worker and a producer of a synthetic launch, with a live summary (Ctrl-C stops)."""
+    """Run a worker and a producer of a synthetic launch on the Kafka found (else a broker of its own), with a live
+    summary (Ctrl-C stops)."""
     signal.signal(signal.SIGTERM, _interrupt)
     state = up_state()
-    broker = Broker(BrokerSettings(state_dir=state / "broker"))
+    found = chosen_bootstrap(bootstrap)
+    broker = None if found is not None else Broker(local_brokers()[1])
     worker: subprocess.Popen[bytes] | None = None
     try:
-        with console.status("starting Kafka (the first run downloads its jars with mvn)..."):
-            bootstrap = broker.start()
+        if broker is not None:
+            with console.status("starting Kafka (the first run downloads its jars with mvn)..."):
+                found = broker.start()
         # The views are private: without a configured service token, this run makes one and says it.
         token = os.environ.get(ENV_PREFIX + "WEB_SERVICE_TOKEN") or secrets.token_urlsafe(24)
-        settings = Settings.from_env(bootstrap_servers=bootstrap, web_port=web_port, data_dir=state / "worker",
-                                     web_service_token=token)
+        settings = kafka_settings(bootstrap_servers=found, web_port=web_port, data_dir=state / "worker",
+                                  web_service_token=token)
         env = {**os.environ, **{ENV_PREFIX + k.upper(): str(v) for k, v in (
-            ("bootstrap_servers", bootstrap), ("web_port", web_port), ("data_dir", state / "worker"),
+            ("bootstrap_servers", settings.bootstrap_servers), ("web_port", web_port), ("data_dir", state / "worker"),
             ("web_service_token", token))}}
+        state.mkdir(parents=True, exist_ok=True)
         with (state / "worker.log").open("wb") as log:
             worker = subprocess.Popen(python_cli("worker", "--loglevel", "info"), env=env, stdout=log,
                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
                                       # Its state is durable in Kafka; without a broker it would take
                                       # a minute of retries to stop gracefully.
                                       preexec_fn=tied_to_this_process(signal.SIGKILL))
-            console.print(f"broker {bootstrap}; worker http://127.0.0.1:{web_port} (log {state / 'worker.log'})")
+            whose = "started for this run" if broker is not None else "found running, left running"
+            console.print(f"broker {settings.bootstrap_servers} ({whose}); worker http://127.0.0.1:{web_port} "
+                          f"(log {state / 'worker.log'})", soft_wrap=True)
             console.print(f"service token of the views: {ENV_PREFIX}WEB_SERVICE_TOKEN={token}", soft_wrap=True)
             console.print(f"operations dashboard: http://127.0.0.1:{web_port}/ (customers' pages: docs/pages.md)")
             asyncio.run(_run(settings, orders, rate, seed, worker))
@@ -84,8 +95,11 @@ def up(
     finally:
         if worker is not None:
             stop_child(worker)
-        broker.stop()
-        console.print("stopped: producer, worker and broker")
+        if broker is not None:
+            broker.stop()
+        if worker is not None:
+            console.print("stopped: producer, worker and broker" if broker is not None else
+                          f"stopped: producer and worker; the broker at {found} runs on")
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -127,7 +141,7 @@ async def _summary(settings: Settings, produced: list[int], worker: subprocess.P
                                      headers={"Authorization": f"Bearer {token}"}) as http:
         with Live(console=console, refresh_per_second=2) as live:
             while worker.poll() is None:
-                live.update(_table(produced[0], *[await _get(http, url + path)
+                live.update(summary_table(produced[0], *[await _get(http, url + path)
                                                   for path in ("/health", "/cancellations", "/pool")]))
                 await asyncio.sleep(1)
     raise StreamError(f"the worker exited with code {worker.returncode}; see its log")
@@ -141,7 +155,8 @@ async def _get(http: aiohttp.ClientSession, url: str) -> Any:
         return None
 
 
-def _table(produced: int, health: Any, rates: Any, pool: Any) -> Table:
+def summary_table(produced: int, health: Any, rates: Any, pool: Any) -> Table:
+    """The live summary from the worker's views (None: not answering yet): counts, the as-of time, the pool held."""
     table = Table("figure", "value", title="orderbank up (Ctrl-C stops)")
     table.add_row("events produced", f"{produced:,}")
     if health is None:
@@ -151,14 +166,20 @@ def _table(produced: int, health: Any, rates: Any, pool: Any) -> Table:
     table.add_row("events processed", f"{sum(s['processed'] for s in shards):,}")
     table.add_row("input lag", f"{health['ingest']['lag']:,}")
     table.add_row("orders", f"{sum(s['orders'] for s in shards):,}")
-    table.add_row("as of", max((s["as_of"] or "" for s in shards), default=""))
+    table.add_row("as of", when(max((s["as_of"] for s in shards if s["as_of"]), default=None)))
     if rates is not None:
         overall = rates["overall"]
         share = f"{overall['rate']:.1%}" if overall["rate"] is not None else "-"
         table.add_row("cancelled", f"{overall['cancelled']:,} of {overall['placed']:,} ({share})")
     if pool is not None:
-        for currency, figures in pool["totals"].items():
-            table.add_row(f"held ({currency})", f"{figures['held'] / 100:,.2f}")
-            table.add_row(f"open orders ({currency})", f"{figures['open_orders']:,}")
+        totals = pool["totals"]
+        table.add_row("open orders", f"{sum(figures['open_orders'] for figures in totals.values()):,}")
+        for currency, figures in totals.items():
+            table.add_row("prepayments held", money(figures["held"], currency))
     return table
 
+
+
+def register(app: typer.Typer) -> None:
+    """Add `up` to the `orderbank` app."""
+    app.command()(up)

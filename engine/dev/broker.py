@@ -3,7 +3,8 @@
 Jars come from Maven Central via ``mvn`` (``broker.pom.xml``) into a cache dir and the broker
 runs as a plain ``java`` child process: no Docker, no Kafka tarball, stdlib only. ``Broker`` is
 the in-process API (tests, fault injection through ``kill``/``restart``);
-``start_background``/``status``/``stop_background`` back the ``orderbank broker`` CLI.
+``start_background``/``status``/``stop_background`` back the ``orderbank broker`` CLI, and
+``running_local`` finds the broker that it or ``orderbank up`` runs, for every command that talks to Kafka.
 
 With ``BrokerSettings(sasl_ssl=True)`` the broker also listens for SASL_SSL clients (SCRAM-SHA-512
 over TLS, see docs/security.md): a throwaway CA and broker certificate made with the JDK's
@@ -78,6 +79,11 @@ class BrokerStatus:
     running: bool
     pid: int | None
     bootstrap: str | None
+    state: Path | None = None  # the broker's state directory
+
+
+UP_DIR = "up"
+"""`orderbank up`'s files in the cache: its broker's state (under `broker/`, a fresh broker each run), its worker's."""
 
 
 def _java() -> str:
@@ -281,7 +287,8 @@ class Broker:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if (rc := self._proc.poll()) is not None:
-                raise BrokerError(f"broker exited with {rc} while starting:\n{self.log_tail()}")
+                raise BrokerError(f"broker exited with {rc} while starting (its log: {self.log_file}):\n"
+                                  f"{self.log_tail()}")
             # The port opens before the broker has registered with its controller.
             if _port_open(self.settings.host, int(self.bootstrap.rsplit(":", 1)[1])):
                 with self.log_file.open("rb") as f:
@@ -289,7 +296,7 @@ class Broker:
                     if STARTED_LINE in f.read():
                         return
             time.sleep(0.2)
-        raise BrokerError(f"broker not ready after {timeout}s:\n{self.log_tail()}")
+        raise BrokerError(f"broker not ready after {timeout}s (its log: {self.log_file}):\n{self.log_tail()}")
 
     def log_tail(self, lines: int = 30) -> str:
         """This run's log: ERROR lines first (the cause), then the last ``lines`` lines."""
@@ -453,9 +460,20 @@ def status(settings: BrokerSettings | None = None) -> BrokerStatus:
     s = settings or BrokerSettings()
     info = _read_info(s.state / "broker.json")
     if not info:
-        return BrokerStatus(False, None, None)
+        return BrokerStatus(False, None, None, s.state)
     pid, port = int(info["pid"]), int(info["port"])
-    return BrokerStatus(_alive(pid) and _port_open(s.host, port), pid, str(info["bootstrap"]))
+    return BrokerStatus(_alive(pid) and _port_open(s.host, port), pid, str(info["bootstrap"]), s.state)
+
+
+def local_brokers(cache: Path | None = None) -> tuple[BrokerSettings, BrokerSettings]:
+    """The two local brokers: the one `orderbank broker start` runs (`<cache>/broker`), then `orderbank up`'s."""
+    root = cache_dir() if cache is None else cache
+    return BrokerSettings(cache_dir=root), BrokerSettings(cache_dir=root, state_dir=root / UP_DIR / "broker")
+
+
+def running_local(cache: Path | None = None) -> BrokerStatus | None:
+    """The local broker that runs, `orderbank broker start`'s first; None if neither does."""
+    return next((found for found in map(status, local_brokers(cache)) if found.running), None)
 
 
 def stop_background(settings: BrokerSettings | None = None, timeout: float = 20.0) -> bool:

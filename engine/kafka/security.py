@@ -67,6 +67,10 @@ class KafkaConnectError(KafkaSecurityError):
     """No usable connection: broker unreachable, silent, or speaking another protocol."""
 
 
+class KafkaUnreachableError(KafkaConnectError):
+    """Nothing answers at the address: connection refused, unknown host, unreachable network."""
+
+
 class KafkaTLSError(KafkaConnectError):
     """The TLS handshake failed, e.g. the broker's certificate is not signed by the configured CA."""
 
@@ -289,7 +293,9 @@ async def check_connection(bootstrap: str, security: KafkaSecurity, timeout: flo
             error = KafkaConnectError(f"{server} dropped the connection during the handshake "
                                       f"({str(exc) or type(exc).__name__}); {hint}")
         except OSError as exc:  # refused, unresolvable, unreachable: no listener to speak any protocol with
-            error = KafkaConnectError(f"cannot reach {server}: {exc}")
+            # Connection errors of asyncio carry the errno's words in their text only as "Connect call failed".
+            why = os.strerror(exc.errno) if exc.errno and exc.errno > 0 else exc.strerror or str(exc)
+            error = KafkaUnreachableError(f"cannot reach Kafka at {server} ({why.lower()})")
     assert error is not None
     # Raised outside the handlers, so it has no chained cause: the client's frames hold the password.
     raise error

@@ -1,10 +1,10 @@
-"""The yu7 preset reproduces the seed case's headline figures (../shared/seed/FACTS.md).
+"""The yu7 preset reproduces the seed case's headline figures (docs/seed.md).
 
 Checked on a tenth-size launch (30,000 orders): capacity scales with orders / 300,000 and every
 share stays, so the counts scale by 0.1. Tolerances (full-size terms):
 - orders on launch day: 289,000 within 1%;
 - cars delivered in the first 30 days: 6,024 within 15%;
-- cars delivered in the 30 days before 1 November: 40,000 within 15% (FACTS: 40,000+);
+- cars delivered in the 30 days before 1 November: 40,000 within 15% (the article: 40,000+ in October);
 - orders still open on 1 November: 140,000-150,000, widened by 5% either side;
 - cancelled by 1 November: 19% within 1.5 percentage points;
 - the balance is due 7 days after it is demanded;

@@ -40,7 +40,7 @@ def test_fold_prints_projections_and_reports_bad_lines(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "Queue (high-trim-first)" in result.output and "Prepayment pool" in result.output
     assert "malformed_json" in result.output and "unknown_type" in result.output
-    assert "rejected 2" in result.output
+    assert "rejected 2 (malformed_json 1, unknown_type 1)" in result.output
     assert json.loads(out.read_bytes())["queue"]["policy"] == "high-trim-first"
 
 
@@ -76,17 +76,18 @@ def test_fold_reads_a_byte_order_mark_and_numbers_lines_as_the_file_does(tmp_pat
     assert result.exit_code == 0, result.output
     (line,) = said(result.stderr)  # the first order is placed: none of its events is an unknown order's
     assert line.startswith("line 8: malformed_json (json): not valid JSON")  # blank lines counted
-    assert "rejected 1 {'malformed_json': 1}" in result.stdout
+    assert "applied 670, duplicates 0, rejected 1 (malformed_json 1)" in result.stdout
 
 
-def test_fold_shows_the_first_rejected_lines_and_counts_the_rest(tmp_path: Path) -> None:
+def test_fold_shows_the_first_rejected_lines_counts_the_rest_and_fails_when_none_is_an_event(tmp_path: Path) -> None:
     log = tmp_path / "bad.jsonl"
     log.write_bytes(b"".join(b"{not json %d\n" % n for n in range(5000)))  # each its own: counted once
     result = runner.invoke(app, ["fold", str(log)])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit) and not result.stdout
     shown = said(result.stderr)
-    assert [line.split(":")[0] for line in shown[:-1]] == [f"line {n}" for n in range(1, REJECTED_KEPT + 1)]
-    assert shown[-1] == f"... and {5000 - REJECTED_KEPT:,} more rejected lines"
+    assert [line.split(":")[0] for line in shown[:-2]] == [f"line {n}" for n in range(1, REJECTED_KEPT + 1)]
+    assert shown[-2:] == [f"... and {5000 - REJECTED_KEPT:,} more rejected lines",
+                          f"orderbank fold: {log}: not one event in it could be taken (5,000 lines rejected)"]
 
 
 def test_fold_rejects_an_unknown_policy(tmp_path: Path) -> None:

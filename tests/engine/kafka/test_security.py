@@ -16,7 +16,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pydantic import SecretStr
 
-from orderbank.engine.dev.broker import Broker, BrokerSettings, SaslSslListener
+from orderbank.engine.dev.broker import Broker, SaslSslListener
 from orderbank.engine.kafka.security import (
     FILE_VAR,
     KafkaAuthError,
@@ -32,6 +31,7 @@ from orderbank.engine.kafka.security import (
     KafkaSecurity,
     KafkaSecurityError,
     KafkaTLSError,
+    KafkaUnreachableError,
     SecurityConfigError,
     check_connection,
     var,
@@ -130,20 +130,14 @@ async def test_nothing_listening_is_a_connect_error_without_a_protocol_hint() ->
     with socket.socket() as sock:  # a port that was free a moment ago: nothing listens there
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    with pytest.raises(KafkaConnectError, match=f"cannot reach 127.0.0.1:{port}") as info:
+    with pytest.raises(KafkaUnreachableError) as info:
         await check_connection(f"127.0.0.1:{port}", KafkaSecurity(), timeout=5)
-    assert not isinstance(info.value, KafkaTLSError) and "SECURITY_PROTOCOL" not in str(info.value)
+    assert str(info.value) == f"cannot reach Kafka at 127.0.0.1:{port} (connection refused)"
     with pytest.raises(KafkaConnectError, match="'broker' is not host:port"):
         await check_connection("broker", KafkaSecurity())
 
 
 # --- against the broker's SASL_SSL listener -----------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
-    with Broker(BrokerSettings(state_dir=tmp_path_factory.mktemp("sasl-ssl") / "broker", sasl_ssl=True)) as b:
-        yield b
-
 
 def security_file(listener: SaslSslListener, folder: Path) -> Path:
     file = folder / "kafka.toml"
@@ -175,9 +169,9 @@ async def round_trip(bootstrap: str, security: KafkaSecurity, value: bytes) -> b
 
 @pytest.mark.broker
 async def test_producer_and_consumer_round_trip_through_sasl_ssl(
-        broker: Broker, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+        sasl_broker: Broker, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    listener = broker.sasl_ssl
+    listener = sasl_broker.sasl_ssl
     security = KafkaSecurity.from_env(listener_env(listener))
     assert KafkaSecurity.from_file(security_file(listener, tmp_path)) == security
     await check_connection(f"127.0.0.1:1,{listener.bootstrap}", security)  # the first server that answers will do
@@ -192,9 +186,9 @@ async def test_producer_and_consumer_round_trip_through_sasl_ssl(
     ("sasl_mechanism", "SCRAM-SHA-256"),  # the listener offers only 512
 ])
 async def test_wrong_credentials_fail_fast_with_a_clear_message(
-        broker: Broker, caplog: pytest.LogCaptureFixture, change: str, value: str) -> None:
+        sasl_broker: Broker, caplog: pytest.LogCaptureFixture, change: str, value: str) -> None:
     caplog.set_level(logging.DEBUG)
-    listener = broker.sasl_ssl
+    listener = sasl_broker.sasl_ssl
     security = KafkaSecurity.from_env(listener_env(listener, **{change: value}))
     started = time.monotonic()
     with pytest.raises(KafkaAuthError, match="authentication failed") as info:
@@ -208,8 +202,8 @@ async def test_wrong_credentials_fail_fast_with_a_clear_message(
 
 
 @pytest.mark.broker
-async def test_a_ca_that_did_not_sign_the_broker_fails_the_tls_handshake(broker: Broker) -> None:
-    listener = broker.sasl_ssl
+async def test_a_ca_that_did_not_sign_the_broker_fails_the_tls_handshake(sasl_broker: Broker) -> None:
+    listener = sasl_broker.sasl_ssl
     security = KafkaSecurity.from_env(listener_env(listener, cafile=""))  # the system's CAs, not the test CA
     with pytest.raises(KafkaTLSError, match=r"certificate was rejected .*ORDERBANK_KAFKA_CAFILE") as info:
         await check_connection(listener.bootstrap, security, timeout=10)
@@ -218,12 +212,12 @@ async def test_a_ca_that_did_not_sign_the_broker_fails_the_tls_handshake(broker:
 
 @pytest.mark.broker
 @pytest.mark.parametrize("plain_client", [True, False])
-async def test_a_protocol_mismatch_fails_fast_with_a_hint(broker: Broker, plain_client: bool) -> None:
-    listener = broker.sasl_ssl
+async def test_a_protocol_mismatch_fails_fast_with_a_hint(sasl_broker: Broker, plain_client: bool) -> None:
+    listener = sasl_broker.sasl_ssl
     if plain_client:  # PLAINTEXT client at the SASL_SSL port
         bootstrap, security = listener.bootstrap, KafkaSecurity()
     else:  # SASL_SSL client at the PLAINTEXT port
-        bootstrap, security = broker.bootstrap, KafkaSecurity.from_env(listener_env(listener))
+        bootstrap, security = sasl_broker.bootstrap, KafkaSecurity.from_env(listener_env(listener))
     started = time.monotonic()
     with pytest.raises(KafkaConnectError, match=r"ORDERBANK_KAFKA_SECURITY_PROTOCOL=.* what this listener expects"):
         await check_connection(bootstrap, security, timeout=5)
@@ -231,8 +225,8 @@ async def test_a_protocol_mismatch_fails_fast_with_a_hint(broker: Broker, plain_
 
 
 @pytest.mark.broker
-def test_a_faust_worker_consumes_and_produces_through_sasl_ssl(broker: Broker, tmp_path: Path) -> None:
-    listener = broker.sasl_ssl
+def test_a_faust_worker_consumes_and_produces_through_sasl_ssl(sasl_broker: Broker, tmp_path: Path) -> None:
+    listener = sasl_broker.sasl_ssl
     # The worker reads its credentials from a file, not from its environment.
     env = {**os.environ, FILE_VAR: str(security_file(listener, tmp_path)), "T_BOOTSTRAP": listener.bootstrap,
            "T_DATA": str(tmp_path), "T_TOPIC": f"faust-{uuid.uuid4().hex[:8]}"}
@@ -271,8 +265,8 @@ def faust_worker() -> None:
 
 
 @pytest.mark.broker
-async def test_restart_keeps_the_listener_and_its_user(broker: Broker) -> None:
-    before = broker.sasl_ssl
-    await asyncio.to_thread(broker.restart)
-    assert broker.sasl_ssl == before
+async def test_restart_keeps_the_listener_and_its_user(sasl_broker: Broker) -> None:
+    before = sasl_broker.sasl_ssl
+    await asyncio.to_thread(sasl_broker.restart)
+    assert sasl_broker.sasl_ssl == before
     await check_connection(before.bootstrap, KafkaSecurity.from_env(listener_env(before)))

@@ -51,7 +51,7 @@ def watch(settings: Settings, what: str) -> subprocess.CompletedProcess[str]:
 def test_watch_before_any_worker_creates_no_topic(broker: Broker) -> None:
     settings = unique_settings(broker.bootstrap)
     done = watch(settings, "queue")
-    assert "does not exist yet" in done.stderr
+    assert done.returncode == 1 and f"topic {settings.topic_prefix}.positions does not exist yet" in done.stderr
     assert not {name for name in asyncio.run(_topics(settings)) if name.startswith(settings.topic_prefix)}
 
 
@@ -60,8 +60,8 @@ def test_a_topic_with_the_wrong_partition_count_stops_worker_and_watch(broker: B
     spec = Topics(settings).positions
     asyncio.run(_create(settings, spec, 1, {"cleanup.policy": "compact"}))
     done = watch(settings, "queue")
-    assert done.returncode == 2
-    assert f"topic {spec.name} has 1 partition(s), the engine needs {spec.partitions}" in done.stderr
+    assert done.returncode == 1
+    assert f"orderbank watch: topic {spec.name} has 1 partition(s), the engine needs {spec.partitions}" in done.stderr
     assert "Traceback" not in done.stderr
     worker = Worker(settings, tmp_path)
     with pytest.raises(AssertionError, match=f"exited with 1:(.|\n)*topic {spec.name} has 1 partition"):

@@ -10,14 +10,13 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from orderbank.engine.dev.broker import Broker, BrokerSettings
+from orderbank.engine.dev.broker import Broker
 from orderbank.engine.kafka.producer import EventProducer
 from orderbank.engine.kafka.security import KafkaSecurity
 from orderbank.engine.kafka.topics import Topics
@@ -35,12 +34,6 @@ WRONG = "wrong-Zq8-worker-password"
 BAD_EVENT = b'{"type": "OrderPlaced", "order_id": "YU7-BAD", "seq": 1, "model": '  # truncated JSON
 
 
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
-    with Broker(BrokerSettings(state_dir=tmp_path_factory.mktemp("stream-sasl") / "broker", sasl_ssl=True)) as b:
-        yield b
-
-
 async def send(settings: Settings, lines: list[bytes]) -> None:
     """The good lines through the producer API, then one malformed record straight into the input topic."""
     async with EventProducer(settings) as producer:
@@ -56,8 +49,8 @@ async def send(settings: Settings, lines: list[bytes]) -> None:
 
 
 def test_a_worker_through_sasl_ssl_equals_the_fold_and_stores_no_credentials(
-        broker: Broker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    listener = broker.sasl_ssl
+        sasl_broker: Broker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    listener = sasl_broker.sasl_ssl
     for name, value in listener_env(listener).items():  # the worker child inherits them
         monkeypatch.setenv(name, value)
     settings = unique_settings(listener.bootstrap)
@@ -79,7 +72,7 @@ def test_a_worker_through_sasl_ssl_equals_the_fold_and_stores_no_credentials(
         worker.stop()
 
     # Read back through the broker's PLAINTEXT listener: same data, no credentials needed.
-    plain = settings.model_copy(update={"bootstrap_servers": broker.bootstrap, "security": KafkaSecurity()})
+    plain = settings.model_copy(update={"bootstrap_servers": sasl_broker.bootstrap, "security": KafkaSecurity()})
     topics = Topics(plain)
     (dead,) = read_topic(plain, topics.deadletter.name)
     assert (dead.headers["orderbank.key"], dead.value, dead.headers["orderbank.reason"]) == (
@@ -93,8 +86,9 @@ def test_a_worker_through_sasl_ssl_equals_the_fold_and_stores_no_credentials(
     assert listener.password not in (tmp_path / f"{worker.name}.log").read_text()
 
 
-def test_a_worker_with_a_wrong_password_exits_at_once_with_a_clear_message(broker: Broker, tmp_path: Path) -> None:
-    listener = broker.sasl_ssl
+def test_a_worker_with_a_wrong_password_exits_at_once_with_a_clear_message(sasl_broker: Broker,
+                                                                           tmp_path: Path) -> None:
+    listener = sasl_broker.sasl_ssl
     env = {**os.environ, **listener_env(listener, password=WRONG), "ORDERBANK_BOOTSTRAP_SERVERS": listener.bootstrap,
            "ORDERBANK_APP_ID": "wrong-pw", "ORDERBANK_TOPIC_PREFIX": "wrong-pw",
            "ORDERBANK_WEB_PORT": str(free_port()), "ORDERBANK_DATA_DIR": str(tmp_path / "worker")}
