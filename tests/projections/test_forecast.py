@@ -13,7 +13,7 @@ import pytest
 from orderbank.projections.bank import BankSettings, OrderBank, canonical, fold
 from orderbank.projections.codec import Rejection, decode_obj
 from orderbank.projections.events import Event
-from orderbank.projections.forecast import NO_ETA, forecast
+from orderbank.projections.forecast import LEAD_POINTS, NO_ETA, RESOLUTION_DAYS, _percentiles, forecast
 from orderbank.projections.lanefacts import DELIVERED, GAVE_UP, NEVER, OPEN, Columns
 from orderbank.projections.orders import US_PER_DAY, micros
 from orderbank.projections.policies import Fifo, HighTrimFirst
@@ -185,6 +185,23 @@ def test_a_shortfall_against_the_plan_is_taken_up_and_widens_the_cars_to_come() 
     assert sums[0][1] == pytest.approx(9_000, rel=0.05)
     assert sums[1][1] == pytest.approx(0.7 * 9_000, rel=0.07)  # the new level holds
     assert (sums[1][2] - sums[1][0]) / sums[1][1] > 1.5 * (sums[0][2] - sums[0][0]) / sums[0][1]
+
+
+def test_a_band_is_the_lead_mixed_over_the_replications_exactly() -> None:
+    rng = np.random.default_rng(8)
+    days = rng.normal(30, 4, (200, 5)) + np.array([0.0, 10, 20, 30, 40])
+    days[:30, 3] = np.inf  # 15% of the replications never bring the car: its 90th percentile is never
+    days[:, 4] = 12.5  # the allocation is certain: the band is the lead's own
+    leads = np.sort(np.exp(rng.normal(math.log(14), 0.4, len(LEAD_POINTS))))
+    band = _percentiles(days, leads)
+    # The same mixture by brute force: every replication with the lead at 20,000 probabilities.
+    lead = np.interp((np.arange(20_000) + 0.5) / 20_000, LEAD_POINTS, leads)
+    mixed = np.sort((days[:, None, :] + lead[None, :, None]).reshape(-1, days.shape[1]), axis=0)
+    expected = mixed[(np.array([0.1, 0.5, 0.9]) * len(mixed)).astype(int)]
+    finite = np.isfinite(expected)
+    assert np.array_equal(np.isfinite(band), finite) and not finite[2, 3]
+    assert np.abs(band[finite] - expected[finite]).max() < 0.02 + RESOLUTION_DAYS
+    assert band[:, 4] == pytest.approx(12.5 + np.interp([0.1, 0.5, 0.9], LEAD_POINTS, leads), abs=0.01)
 
 
 def test_the_cars_to_come_rest_on_the_plan_on_the_log_or_on_nothing() -> None:
