@@ -187,6 +187,30 @@ def test_a_shortfall_against_the_plan_is_taken_up_and_widens_the_cars_to_come() 
     assert (sums[1][2] - sums[1][0]) / sums[1][1] > 1.5 * (sums[0][2] - sums[0][0]) / sums[0][1]
 
 
+def test_the_adherence_is_known_better_the_more_days_are_read() -> None:
+    planned, ahead = np.full(HISTORY_DAYS, 100.0), np.full(200, 100.0)
+    steady = list(95 * np.exp(np.random.default_rng(5).normal(0, 0.08, 56)))
+    spreads = []
+    for days in (7, 56):
+        cars = cars_to_come(planned, ahead, history(days, steady[-days:]), np.random.default_rng(6), 400, 10_000)
+        sums = np.percentile(cars.cars[:, :90].sum(axis=1), [10, 50, 90])
+        assert sums[1] == pytest.approx(0.95 * 9_000, rel=0.04)
+        spreads.append((sums[2] - sums[0]) / sums[1])
+    assert spreads[0] > 1.5 * spreads[1]
+
+
+def test_a_weeks_dip_is_read_partly_as_drift_that_passes() -> None:
+    planned, ahead = np.full(HISTORY_DAYS, 100.0), np.full(200, 100.0)
+    noise = np.exp(np.random.default_rng(9).normal(0, 0.08, 56))
+    dipped = 100 * noise * np.where(np.arange(56) < 49, 1.0, 0.9)  # eight weeks, the last one 10% short
+    cars = cars_to_come(planned, ahead, history(56, list(dipped)), np.random.default_rng(7), 400, 10_000)
+    week = np.median(cars.cars[:, :7].sum(axis=1)) / 7
+    later = np.median(cars.cars[:, 60:90].sum(axis=1)) / 30
+    before, dip = dipped[:49].mean(), dipped[-7:].mean()  # 100 and 87 as drawn
+    assert dip + 2 < week < before - 2  # not the last week's level, not forgotten either ...
+    assert later > week + 3 and later > before - 5  # ... and mostly passing: the line goes back towards its level
+
+
 def test_a_band_is_the_lead_mixed_over_the_replications_exactly() -> None:
     rng = np.random.default_rng(8)
     days = rng.normal(30, 4, (200, 5)) + np.array([0.0, 10, 20, 30, 40])
