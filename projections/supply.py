@@ -2,9 +2,9 @@
 
 What the log shows is the cars allocated each day: an order's first balance demand is the day its car
 was allocated. An order paid in full before its turn gets its car without a demand, which the log shows
-only when it is delivered; so the days' demands are scaled up by the share of the last two weeks'
-deliveries that came without one (and a log with no demands at all is read from its deliveries, dated a
-lead back, which leaves its last lead of days unknown).
+only when it is delivered: those cars are counted on the day a lead before their delivery, and for the
+last lead of days, not delivered yet, the days' demands are scaled up by the share of cars that came
+without one lately (a log with no demands at all leaves those days unknown).
 
 - With a plan in force and at least three planned days observed ("blended"), the cars to come are the
   plan times its adherence (cars allocated over cars planned, in logs). A day's adherence is read as the
@@ -57,12 +57,13 @@ class Observed:
     open_days: int
 
     def allocations(self) -> F64:
-        """Cars allocated each day of the lane's history (NaN where not known)."""
-        if self.unasked_share < UNREADABLE:
-            out = self.demanded / (1 - self.unasked_share)
-        else:  # a log without demands: only days a lead or more ago are known, from their deliveries
-            out = self.demanded + self.unasked
-            out[HISTORY_DAYS - min(HISTORY_DAYS, math.ceil(self.lead_days)):] = np.nan
+        """Cars allocated each day of the lane's history (NaN where not known): the demands, and the cars
+        delivered without one, a lead before their delivery. The last lead of days have not had theirs
+        delivered yet: there the demands are scaled up by the share of cars that came without one lately
+        (not the weeks before: that share grows as customers pay in full while they wait)."""
+        out = self.demanded + self.unasked
+        recent = slice(HISTORY_DAYS - min(HISTORY_DAYS, math.ceil(self.lead_days)), None)
+        out[recent] = self.demanded[recent] / (1 - self.unasked_share) if self.unasked_share < UNREADABLE else np.nan
         out[: HISTORY_DAYS - min(self.open_days, HISTORY_DAYS)] = np.nan
         return out
 

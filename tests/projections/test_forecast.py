@@ -211,6 +211,16 @@ def test_a_weeks_dip_is_read_partly_as_drift_that_passes() -> None:
     assert later > week + 3 and later > before - 5  # ... and mostly passing: the line goes back towards its level
 
 
+def test_cars_paid_in_full_count_on_their_own_day_while_their_share_grows() -> None:
+    # 100 cars a day; the share that goes to customers who paid in full (no demand) grows from 0 to 10%.
+    share = np.linspace(0.0, 0.1, HISTORY_DAYS)
+    lead = 14.0
+    unasked = np.where(np.arange(HISTORY_DAYS) < HISTORY_DAYS - lead, 100 * share, 0.0)  # delivered ones only
+    allocated = Observed(100 * (1 - share), unasked, 0.1, lead, HISTORY_DAYS).allocations()
+    assert allocated[:HISTORY_DAYS - 14] == pytest.approx(100.0)  # not 100 (1 - share) / 0.9: up to 111
+    assert allocated[HISTORY_DAYS - 14:] == pytest.approx(100.0, rel=0.03)
+
+
 def test_a_band_is_the_lead_mixed_over_the_replications_exactly() -> None:
     rng = np.random.default_rng(8)
     days = rng.normal(30, 4, (200, 5)) + np.array([0.0, 10, 20, 30, 40])
