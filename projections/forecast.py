@@ -17,7 +17,8 @@ The model, per replication (R of them, seeded by the lane and the epoch: common 
   trims under high-trim-first; customers behind who pay in full, under paid-first) take cars first:
   each class of places has its own head, which those later orders hold back;
 - the order's own car then comes a lead later.
-The band of a place is the percentiles of that time over the replications (each with its own lead).
+The band of a place is the percentiles of that time: the lead's distribution mixed over the replications'
+allocation days, exactly (not a lead drawn per replication, whose luck would move a whole cutoff's bands).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ HOUR_US = 3_600_000_000
 LEAD_DAYS_READ = 60  # cars allocated in the last this many days give the lead's distribution ...
 MIN_LEADS = 30  # ... once this many were delivered; before, the plan's word (or a default) with a spread
 LEAD_POINTS = (np.arange(201) + 0.5) / 201
+RESOLUTION_DAYS = 1 / 24 / 8  # a band's dates are found to within this: well under the hour they are shown to
 DEFAULT_LEAD_DAYS, LEAD_SPREAD, UNKNOWN_LEAD_SPREAD = 14.0, 0.4, 0.6
 UNASKED_DAYS = 14  # the share of deliveries without a demand is read over this many days
 ARRIVAL_DAYS = 28
@@ -127,7 +129,6 @@ def forecast(columns: Columns, plans: list[Declared], policy: Policy, epoch_us: 
     supply = cars_to_come(planned[:HISTORY_DAYS], planned[HISTORY_DAYS:], observed, rng, REPLICATIONS, wanted)
     note = NO_ETA if supply.basis == "none" else None
     patience = draw(_waits(columns, placed, closed, allocated, epoch_us, lead), rng, REPLICATIONS)
-    lead_draws = np.quantile(leads, (rng.permutation(REPLICATIONS) + 0.5) / REPLICATIONS)
     heads = _heads(supply.cars, layout, patience.still_waiting, tail_end)
     grids, bands = [], []
     for klass in range(layout.inflow.shape[0]):
@@ -135,7 +136,7 @@ def forecast(columns: Columns, plans: list[Declared], policy: Policy, epoch_us: 
         top = tail_end if klass == layout.inflow.shape[0] - 1 else int(members.max(initial=0))
         grid = np.linspace(float(members.min(initial=1)), max(float(top), 1.0), GRID)
         grids.append(grid)
-        bands.append(_percentiles(_reached(heads[klass], grid - 0.5) + lead_draws[:, None]))
+        bands.append(_percentiles(_reached(heads[klass], grid - 0.5), leads))
     out = np.full((3, len(layout.waiting)), NEVER, dtype=np.int64)
     for klass, (grid, band) in enumerate(zip(grids, bands, strict=True)):
         at = np.flatnonzero(layout.klass == klass)
@@ -377,17 +378,27 @@ def _reached(heads: F64, grid: F64) -> F64:
     return out
 
 
-def _percentiles(days: F64) -> F64:
-    """(3, points): the QUANTILES over replications (rows), inf where it falls past a replication that never comes."""
-    ordered = np.sort(days, axis=0)
+def _percentiles(days: F64, leads: F64) -> F64:
+    """(3, points): the QUANTILES of the day a car comes: a replication's allocation day (rows of `days`; inf:
+    never) plus a lead independent of it (`leads`, at LEAD_POINTS probabilities), the lead's distribution
+    mixed over the replications exactly. Each quantile lies between the earliest and the latest allocation
+    plus the lead's own quantile; bisection finds it there to within RESOLUTION_DAYS."""
+    finite = np.isfinite(days)
+    share = finite.mean(axis=0)
+    earliest = np.where(finite, days, np.inf).min(axis=0, initial=np.inf)
+    latest = np.where(finite, days, -np.inf).max(axis=0, initial=-np.inf)
     out = []
     for q in QUANTILES:
-        x = q * (len(ordered) - 1)
-        low, frac = math.floor(x), x - math.floor(x)
-        high = min(low + 1, len(ordered) - 1)
-        a, b = ordered[low], ordered[high]
-        with np.errstate(invalid="ignore"):  # inf - inf where both never come: masked out
-            out.append(np.where(np.isinf(b), b, a + (b - a) * frac))
+        reached = share * LEAD_POINTS[-1] >= q
+        own = float(np.interp(q, LEAD_POINTS, leads))
+        lo = np.where(reached, earliest + own, 0.0)
+        hi = np.where(reached, latest + np.where(share == 1.0, own, leads[-1]), 0.0)
+        steps = math.ceil(math.log2(max(float((hi - lo).max(initial=0.0)), RESOLUTION_DAYS) / RESOLUTION_DAYS))
+        for _ in range(steps):
+            mid = (lo + hi) / 2
+            below = np.interp(mid - days, leads, LEAD_POINTS, left=0.0, right=1.0).mean(axis=0) < q
+            lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
+        out.append(np.where(reached, (lo + hi) / 2, np.inf))
     return np.stack(out)
 
 

@@ -2,17 +2,20 @@
 
 What the log shows is the cars allocated each day: an order's first balance demand is the day its car
 was allocated. An order paid in full before its turn gets its car without a demand, which the log shows
-only when it is delivered; so the days' demands are scaled up by the share of the last two weeks'
-deliveries that came without one (and a log with no demands at all is read from its deliveries, dated a
-lead back, which leaves its last lead of days unknown).
+only when it is delivered: those cars are counted on the day a lead before their delivery, and for the
+last lead of days, not delivered yet, the days' demands are scaled up by the share of cars that came
+without one lately (a log with no demands at all leaves those days unknown).
 
 - With a plan in force and at least three planned days observed ("blended"), the cars to come are the
-  plan times its adherence (cars allocated over cars planned). A production line's adherence drifts
-  around its average over a few weeks: the last week's adherence goes back to the average of the
-  days read (up to eight weeks) at DRIFT_DAYS, and the replications draw the drift to come (an AR(1)
-  in logs with the sd the weeks read show) and the average's own uncertainty. When the adherence
-  broke away from its level within those weeks by more than the drift explains (a shortfall, a new
-  shift), only the days since count, and the drift's sd is widened by half the size of the break.
+  plan times its adherence (cars allocated over cars planned, in logs). A day's adherence is read as the
+  line's own level, plus a drift that wanders around it for a few weeks (an AR(1), correlation time
+  DRIFT_DAYS, with the sd the weeks read show), plus the day's noise. A Kalman filter over the days read
+  (up to eight weeks) gives both where they stand and how well that is known: the level's uncertainty
+  shrinks as days are read (from the plan's PLAN_TRUST before any), a week's dip is read partly as drift,
+  which goes back to the level at DRIFT_DAYS. The replications draw the level and the drift from that,
+  then the drift to come and the days' noise. When the adherence broke away from its level within those
+  weeks by more than the drift explains (a shortfall, a new shift), only the days since are read, and
+  the drift to come is widened by half the size of the break.
 - With a plan and too little observed ("plan"): the plan itself, trusted within a prior +-15%.
 - With no plan ("observed"): the last week's rate, following the trend of the last four weeks for four
   more weeks and flat after, with the same drift.
@@ -36,7 +39,6 @@ UNREADABLE = 0.9  # when this share of deliveries or more came without a demand,
 PLAN_TRUST = 0.15  # log sd of a plan's adherence before any of it is observed
 DRIFT_DAYS = 20.0  # how long a production line's drift from its average lasts (AR(1) correlation time)
 DRIFT_SD = 0.03  # prior sd of that drift (log); the weeks read refine it
-AVERAGE_SD_FLOOR = 0.04  # however many days were read, the average to come is not known better (the model's own doubt)
 BREAK = 4.0  # a jump in the adherence this many times what drift and noise explain is a break
 DEFAULT_NOISE = 0.1
 BASES = ("blended", "plan", "observed", "none")
@@ -55,12 +57,13 @@ class Observed:
     open_days: int
 
     def allocations(self) -> F64:
-        """Cars allocated each day of the lane's history (NaN where not known)."""
-        if self.unasked_share < UNREADABLE:
-            out = self.demanded / (1 - self.unasked_share)
-        else:  # a log without demands: only days a lead or more ago are known, from their deliveries
-            out = self.demanded + self.unasked
-            out[HISTORY_DAYS - min(HISTORY_DAYS, math.ceil(self.lead_days)):] = np.nan
+        """Cars allocated each day of the lane's history (NaN where not known): the demands, and the cars
+        delivered without one, a lead before their delivery. The last lead of days have not had theirs
+        delivered yet: there the demands are scaled up by the share of cars that came without one lately
+        (not the weeks before: that share grows as customers pay in full while they wait)."""
+        out = self.demanded + self.unasked
+        recent = slice(HISTORY_DAYS - min(HISTORY_DAYS, math.ceil(self.lead_days)), None)
+        out[recent] = self.demanded[recent] / (1 - self.unasked_share) if self.unasked_share < UNREADABLE else np.nan
         out[: HISTORY_DAYS - min(self.open_days, HISTORY_DAYS)] = np.nan
         return out
 
@@ -74,16 +77,19 @@ class Supply:
 
 @dataclass(frozen=True)
 class _Level:
-    """The log of the cars a day to come relative to a centre: where it starts (`now`, known within `now_sd`),
-    the average it drifts back to (within `average_sd`), the drift's sd and the day-to-day noise. With no
-    day observed (`now_sd` None) it starts at its average."""
+    """The log of the cars a day to come relative to a centre: the level it averages (`average`) and how far
+    the drift has taken it from there (`drift`), as a joint normal (`mean`, `cov`, in that order); the
+    drift's sd and the day-to-day noise."""
 
-    now: float
-    now_sd: float | None
-    average: float
-    average_sd: float
+    mean: F64
+    cov: F64
     drift_sd: float
     noise: float
+
+    @staticmethod
+    def unread(average_sd: float, drift_sd: float, noise: float) -> _Level:
+        """Nothing read: the average within `average_sd` of the centre, the drift anywhere it goes."""
+        return _Level(np.zeros(2), np.diag([average_sd**2, drift_sd**2]), drift_sd, noise)
 
 
 def cars_to_come(planned_before: F64, planned: F64, observed: Observed, rng: np.random.Generator,
@@ -101,22 +107,23 @@ def cars_to_come(planned_before: F64, planned: F64, observed: Observed, rng: np.
             level = _drifting(allocated[planned_days], planned_before[planned_days])
         else:
             basis, centre = "plan", planned
-            level = _Level(0.0, None, 0.0, PLAN_TRUST, DRIFT_SD, DEFAULT_NOISE)
+            level = _Level.unread(PLAN_TRUST, DRIFT_SD, DEFAULT_NOISE)
     elif known.any() and np.nansum(allocated) > 0:
         basis, (centre, noise) = "observed", _trend(allocated[known], days)
-        level = _Level(0.0, noise / math.sqrt(LEVEL_DAYS), 0.0, PLAN_TRUST, DRIFT_SD, noise)
+        # The last week's rate is known to within its noise, the level it goes on at to within PLAN_TRUST.
+        trust, week = PLAN_TRUST**2, noise**2 / LEVEL_DAYS
+        level = _Level(np.zeros(2), np.array([[trust, -trust], [-trust, trust + week]]), DRIFT_SD, noise)
     else:
         return Supply("none", np.zeros((replications, 1)))
     keep = math.exp(-1 / DRIFT_DAYS)
     back = keep ** np.arange(1, days + 1, dtype=np.float64)
-    central = centre * np.exp(level.average + (level.now - level.average) * back)
+    central = centre * np.exp(level.mean[0] + level.mean[1] * back)
     days = min(days, int(np.searchsorted(np.cumsum(central), wanted)) + ENOUGH_MORE_DAYS)
-    centre, back, central = centre[:days], back[:days], central[:days]
-    average = level.average + level.average_sd * rng.standard_normal(replications)[:, None]
-    now = average if level.now_sd is None else level.now + level.now_sd * rng.standard_normal(replications)[:, None]
-    mean = average + (now - average) * back[None, :]
+    centre, back = centre[:days], back[:days]
+    average, drifted = level.mean[:, None] + np.linalg.cholesky(level.cov) @ rng.standard_normal((2, replications))
+    mean = average[:, None] + drifted[:, None] * back[None, :]
     shocks = rng.standard_normal((replications, days)) * level.drift_sd * math.sqrt(1 - keep * keep)
-    drift = _ar1(shocks, keep)  # the drift to come, from zero (the last week's level is known)
+    drift = _ar1(shocks, keep)  # what the drift does from here on, on top of where it is read to be
     daily = rng.standard_normal((replications, days)) * level.noise
     cars = centre[None, :] * np.exp(mean + drift + daily)
     return Supply(basis, cars)
@@ -138,30 +145,35 @@ def _ar1(shocks: F64, keep: float, block: int = 64) -> F64:
 
 
 def _drifting(cars: F64, planned: F64) -> _Level:
-    """The adherence (log of cars over planned) on the days read (oldest first): the last week's, the
-    average it drifts back to (that of the days since the last break, if any), their uncertainty, the
-    drift's sd and the day-to-day noise."""
-
-    def level(days: slice) -> float:
-        return math.log(max(float(cars[days].sum()), 0.5) / float(planned[days].sum()))
-
-    ratios = np.log((cars + 0.5) / planned)
-    deviations = np.abs(ratios[-TREND_DAYS:] - np.median(ratios[-TREND_DAYS:]))
-    noise = float(np.clip(1.4826 * np.median(deviations), 0.02, 0.5)) if len(ratios) >= 5 else DEFAULT_NOISE
+    """The adherence (log of cars over planned) on the days read (oldest first), read as a level of its own
+    plus a drift and day-to-day noise: the level and the drift at the last day read, from the days since
+    the last break, if any (a Kalman filter: the level's uncertainty shrinks as days are read, the drift's
+    settles where days of noise tell it apart), the drift's sd and the noise."""
+    ratios = np.log(np.maximum(cars, 0.5) / planned)  # output varies by a share of itself: no count's + 0.5
+    # The noise from one day to the next (a drift hardly moves in a day, and a break moves one difference only).
+    steps = np.abs(np.diff(ratios[-TREND_DAYS:]))
+    noise = float(np.clip(1.4826 * np.median(steps) / math.sqrt(2), 0.02, 0.5)) if len(ratios) >= 5 else DEFAULT_NOISE
     start, jump = _last_break(ratios, noise)
-    now, average = level(slice(-LEVEL_DAYS, None)), level(slice(start, None))
-    span = len(cars) - start
-    weeks = [level(slice(i, i + LEVEL_DAYS)) for i in range(start + span % LEVEL_DAYS, len(cars), LEVEL_DAYS)]
+    read = ratios[start:]
+    span = len(read)
+    weeks = [float(np.mean(read[i:i + LEVEL_DAYS])) for i in range(span % LEVEL_DAYS, span, LEVEL_DAYS)]
     drift_sd = DRIFT_SD
     if len(weeks) >= 4:  # the weeks' spread around their average, less what the daily noise puts in it
         spread = float(np.var(weeks)) - noise**2 / LEVEL_DAYS
         drift_sd = math.sqrt((max(spread, 0.0) + DRIFT_SD**2) / 2)
-    drift_sd = max(drift_sd, jump / 2)  # a line that broke once may break again: a wider drift
-    # The average of n days of a drift lasting DRIFT_DAYS is worth about n / (2 DRIFT_DAYS) independent looks
-    # (one at least).
-    looks = max(1.0, span / (2 * DRIFT_DAYS))
-    average_sd = max(1 / math.sqrt(1 / PLAN_TRUST**2 + looks / drift_sd**2), AVERAGE_SD_FLOOR)
-    return _Level(now, noise / math.sqrt(min(len(cars), LEVEL_DAYS)), average, average_sd, drift_sd, noise)
+    keep = math.exp(-1 / DRIFT_DAYS)
+    step = np.array([[1.0, 0.0], [0.0, keep]])
+    stir = np.diag([0.0, drift_sd**2 * (1 - keep * keep)])
+    seen = np.ones(2)  # a day's adherence is the level plus the drift, plus its noise
+    mean, cov = np.zeros(2), np.diag([PLAN_TRUST**2, drift_sd**2])
+    for day, ratio in enumerate(read.tolist()):
+        if day:
+            mean, cov = step @ mean, step @ cov @ step.T + stir
+        gain = cov @ seen / (seen @ cov @ seen + noise**2)
+        mean = mean + gain * (ratio - seen @ mean)
+        cov = cov - np.outer(gain, seen @ cov)
+    # A line that broke once may break again: the drift to come is wider (the days since read as they are).
+    return _Level(mean, (cov + cov.T) / 2, max(drift_sd, jump / 2), noise)
 
 
 def _last_break(ratios: F64, noise: float) -> tuple[int, float]:

@@ -13,7 +13,7 @@ import pytest
 from orderbank.projections.bank import BankSettings, OrderBank, canonical, fold
 from orderbank.projections.codec import Rejection, decode_obj
 from orderbank.projections.events import Event
-from orderbank.projections.forecast import NO_ETA, forecast
+from orderbank.projections.forecast import LEAD_POINTS, NO_ETA, RESOLUTION_DAYS, _percentiles, forecast
 from orderbank.projections.lanefacts import DELIVERED, GAVE_UP, NEVER, OPEN, Columns
 from orderbank.projections.orders import US_PER_DAY, micros
 from orderbank.projections.policies import Fifo, HighTrimFirst
@@ -185,6 +185,57 @@ def test_a_shortfall_against_the_plan_is_taken_up_and_widens_the_cars_to_come() 
     assert sums[0][1] == pytest.approx(9_000, rel=0.05)
     assert sums[1][1] == pytest.approx(0.7 * 9_000, rel=0.07)  # the new level holds
     assert (sums[1][2] - sums[1][0]) / sums[1][1] > 1.5 * (sums[0][2] - sums[0][0]) / sums[0][1]
+
+
+def test_the_adherence_is_known_better_the_more_days_are_read() -> None:
+    planned, ahead = np.full(HISTORY_DAYS, 100.0), np.full(200, 100.0)
+    steady = list(95 * np.exp(np.random.default_rng(5).normal(0, 0.08, 56)))
+    spreads = []
+    for days in (7, 56):
+        cars = cars_to_come(planned, ahead, history(days, steady[-days:]), np.random.default_rng(6), 400, 10_000)
+        sums = np.percentile(cars.cars[:, :90].sum(axis=1), [10, 50, 90])
+        assert sums[1] == pytest.approx(0.95 * 9_000, rel=0.04)
+        spreads.append((sums[2] - sums[0]) / sums[1])
+    assert spreads[0] > 1.5 * spreads[1]
+
+
+def test_a_weeks_dip_is_read_partly_as_drift_that_passes() -> None:
+    planned, ahead = np.full(HISTORY_DAYS, 100.0), np.full(200, 100.0)
+    noise = np.exp(np.random.default_rng(9).normal(0, 0.08, 56))
+    dipped = 100 * noise * np.where(np.arange(56) < 49, 1.0, 0.9)  # eight weeks, the last one 10% short
+    cars = cars_to_come(planned, ahead, history(56, list(dipped)), np.random.default_rng(7), 400, 10_000)
+    week = np.median(cars.cars[:, :7].sum(axis=1)) / 7
+    later = np.median(cars.cars[:, 60:90].sum(axis=1)) / 30
+    before, dip = dipped[:49].mean(), dipped[-7:].mean()  # 100 and 87 as drawn
+    assert dip + 2 < week < before - 2  # not the last week's level, not forgotten either ...
+    assert later > week + 3 and later > before - 5  # ... and mostly passing: the line goes back towards its level
+
+
+def test_cars_paid_in_full_count_on_their_own_day_while_their_share_grows() -> None:
+    # 100 cars a day; the share that goes to customers who paid in full (no demand) grows from 0 to 10%.
+    share = np.linspace(0.0, 0.1, HISTORY_DAYS)
+    lead = 14.0
+    unasked = np.where(np.arange(HISTORY_DAYS) < HISTORY_DAYS - lead, 100 * share, 0.0)  # delivered ones only
+    allocated = Observed(100 * (1 - share), unasked, 0.1, lead, HISTORY_DAYS).allocations()
+    assert allocated[:HISTORY_DAYS - 14] == pytest.approx(100.0)  # not 100 (1 - share) / 0.9: up to 111
+    assert allocated[HISTORY_DAYS - 14:] == pytest.approx(100.0, rel=0.03)
+
+
+def test_a_band_is_the_lead_mixed_over_the_replications_exactly() -> None:
+    rng = np.random.default_rng(8)
+    days = rng.normal(30, 4, (200, 5)) + np.array([0.0, 10, 20, 30, 40])
+    days[:30, 3] = np.inf  # 15% of the replications never bring the car: its 90th percentile is never
+    days[:, 4] = 12.5  # the allocation is certain: the band is the lead's own
+    leads = np.sort(np.exp(rng.normal(math.log(14), 0.4, len(LEAD_POINTS))))
+    band = _percentiles(days, leads)
+    # The same mixture by brute force: every replication with the lead at 20,000 probabilities.
+    lead = np.interp((np.arange(20_000) + 0.5) / 20_000, LEAD_POINTS, leads)
+    mixed = np.sort((days[:, None, :] + lead[None, :, None]).reshape(-1, days.shape[1]), axis=0)
+    expected = mixed[(np.array([0.1, 0.5, 0.9]) * len(mixed)).astype(int)]
+    finite = np.isfinite(expected)
+    assert np.array_equal(np.isfinite(band), finite) and not finite[2, 3]
+    assert np.abs(band[finite] - expected[finite]).max() < 0.02 + RESOLUTION_DAYS
+    assert band[:, 4] == pytest.approx(12.5 + np.interp([0.1, 0.5, 0.9], LEAD_POINTS, leads), abs=0.01)
 
 
 def test_the_cars_to_come_rest_on_the_plan_on_the_log_or_on_nothing() -> None:

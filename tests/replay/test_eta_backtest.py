@@ -3,8 +3,11 @@ on a yu7-shaped launch and on launches of other shapes whose production falls 30
 
 Seeded launches of 25,000 orders (the yu7 preset's shape at a twelfth of its size); tolerances:
 - yu7-shaped: every open order has a band from the first day; the median's median absolute error is at most
-  15 days at days 30 and 60; the band covers 70-90% of the deliveries at days 60 and 120 (the target is 80%;
-  a single launch's common luck in production moves it a few points);
+  15 days at days 30 and 60; over four launches (seeds 1-4) the band covers 72-88% of the deliveries on
+  average at days 60 and 120, and at least 60% in each (the target is 80%. Every order of a launch shares its
+  factory's luck: seed 1's production ran 2-3 of the forecast's standard deviations below its long-run level
+  through the second month, and its coverage at day 60 is 66%; over 40 such launches it averages 78.5%, with
+  the middle 80% of launches between 70% and 84%);
 - 30% short of the plan from day 60 on (nothing in the log can tell it before): once two weeks of the
   shortfall are in the log (day 74 on), coverage is at least 70% and the band is wider than it was before.
 """
@@ -48,10 +51,13 @@ def test_a_yu7_shaped_launch_gets_calibrated_bands_from_its_first_day() -> None:
     for day in (30, 60):
         assert cuts[day]["forecast"]["median_abs_error_days"] <= 15
         assert cuts[day]["trailing"]["median_abs_error_days"] > 5 * cuts[day]["forecast"]["median_abs_error_days"]
+    launches = [cuts] + [backtest(YU7_LIKE, HighTrimFirst(), [60, 120], seed) for seed in (2, 3, 4)]
     for day in (60, 120):
-        assert 0.70 <= cuts[day]["forecast"]["coverage"] <= 0.90
-        below = cuts[day]["forecast"]["below"]
-        assert below["10"] < below["50"] < below["90"]
+        covered = [launch[day]["forecast"]["coverage"] for launch in launches]
+        assert 0.72 <= sum(covered) / len(covered) <= 0.88 and min(covered) >= 0.60
+        for launch in launches:
+            below = launch[day]["forecast"]["below"]
+            assert below["10"] < below["50"] < below["90"]
 
 
 @pytest.mark.parametrize(("scenario", "policy"), [
