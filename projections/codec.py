@@ -26,6 +26,9 @@ MAX_EVENT_BYTES = 64 * 1024
 _ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 _LONG_FRACTION = re.compile(rb"\.[0-9]{7}")
 """Seven decimals of a second: msgspec rounds them to microseconds, the models truncate."""
+_MAYBE_OFFSET = re.compile(rb'[+-][0-9]{2}(?::?[0-9]{2})?"|\\u')
+"""Text that may end a time with an offset other than Z (or hide one behind an escape): where no line of a
+batch has any, every time in it is in UTC and no event needs `structs.in_utc`."""
 
 
 class Reason(StrEnum):
@@ -107,8 +110,9 @@ def decode_batch(raws: Sequence[bytes]) -> list[Event | Rejection]:
     if len(fast) != len(plain):  # a raw held several values ({...}{...}): each raw alone decides its own
         fast = [_decode_fast(raws[i]) for i in plain]
     out: list[Event | Rejection | None] = [None] * len(raws)
+    utc = _MAYBE_OFFSET.search(lines) is None
     for i, event in zip(plain, fast, strict=True):
-        if event is not None and event.schema_version == SCHEMA_VERSION and structs.in_utc(event):
+        if event is not None and event.schema_version == SCHEMA_VERSION and (utc or structs.in_utc(event)):
             # A Struct with the model's fields and values, which is all a reducer reads of an event.
             out[i] = cast(Event, event)
     return [decode(raws[i]) if result is None else result for i, result in enumerate(out)]

@@ -169,3 +169,12 @@ def test_one_failing_raw_sends_only_itself_to_the_models() -> None:
     assert [type(event).__module__ for event in batch] == [f"orderbank.projections.{name}"
                                                            for name in ("structs", "codec", "events", "structs")]
     assert values_of(batch[3]) == values_of(batch[0]) == values_of(f.placed("N"))
+
+
+def test_an_offset_behind_an_escape_still_goes_to_the_models() -> None:
+    good = encode(f.placed("N"))
+    hidden = good.replace(b'Z"', b'\\u002b08:00"', 1)  # "+08:00", written as JSON may write it
+    batch = decode_batch([good, hidden])
+    assert [type(event).__module__ for event in batch] == ["orderbank.projections.structs",
+                                                           "orderbank.projections.events"]
+    assert values_of(batch[1]) == values_of(decode(hidden))
