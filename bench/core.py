@@ -5,7 +5,9 @@ Stages, each timed over the whole log, `--rounds` times, median CPU time per eve
 - decode:   `decode_batch` over frames of `--frame` raws, as a shard decodes (msgspec Structs, validated);
 - apply:    `OrderBank.apply` of the decoded events (the reducer: lifecycle, pool, queue, cancellations);
 - shard:    `Shard.apply` of the frames (decode, redelivery and key checks, apply, changelog bookkeeping) and
-            `Shard.changelog()` after each frame: what a worker's shard agent does per frame before publishing;
+            `Shard.changelog()` after each frame: what a worker's shard agent does per frame before publishing
+            (the entries marked as the ingest marks them: those it decoded on the fast path are read again
+            unchecked, orderbank.projections.codec.decode_checked);
 - publish:  the shard's positions and figures records every `--publish-every` frames (about a second of input
             at the engine's rates), per event of the log.
 With `--mypyc`, the same figures with the reducers every event goes through (`MYPYC`: bank, pool, queue,
@@ -67,7 +69,7 @@ from orderbank.engine.stream.frames import Entry, Frame  # noqa: E402
 from orderbank.engine.stream.publish import Publisher  # noqa: E402
 from orderbank.engine.stream.shards import Shard  # noqa: E402
 from orderbank.projections.bank import OrderBank  # noqa: E402
-from orderbank.projections.codec import Rejection, decode_batch  # noqa: E402
+from orderbank.projections.codec import Rejection, decode_batch, fast_path  # noqa: E402
 from orderbank.replay.synth import generate, preset  # noqa: E402
 
 STAGES = ("orjson", "decode", "apply", "shard", "publish")
@@ -83,8 +85,10 @@ def cpu_seconds(work: Callable[[], object]) -> float:
 def measure(lines: list[bytes], frame_size: int, publish_every: int) -> dict[str, float]:
     """Seconds per stage over the whole log (see the module docstring)."""
     chunks = [lines[i:i + frame_size] for i in range(0, len(lines), frame_size)]
-    frames = [Frame("bench.events", [Entry(0, start + i, orjson.loads(value)["order_id"].encode(), value)
-                                     for i, value in enumerate(chunk)])
+    # Entries as the ingest sends them: marked `checked` when they decoded on the fast path there.
+    frames = [Frame("bench.events", [Entry(0, start + i, orjson.loads(value)["order_id"].encode(), value, False,
+                                           fast_path(event))
+                                     for i, (value, event) in enumerate(zip(chunk, decode_batch(chunk), strict=True))])
               for start, chunk in zip(range(0, len(lines), frame_size), chunks, strict=True)]
     decoded: list[object] = []
 

@@ -26,9 +26,6 @@ MAX_EVENT_BYTES = 64 * 1024
 _ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 _LONG_FRACTION = re.compile(rb"\.[0-9]{7}")
 """Seven decimals of a second: msgspec rounds them to microseconds, the models truncate."""
-_MAYBE_OFFSET = re.compile(rb'[+-][0-9]{2}(?::?[0-9]{2})?"|\\u')
-"""Text that may end a time with an offset other than Z (or hide one behind an escape): where no line of a
-batch has any, every time in it is in UTC and no event needs `structs.in_utc`."""
 
 
 class Reason(StrEnum):
@@ -110,12 +107,28 @@ def decode_batch(raws: Sequence[bytes]) -> list[Event | Rejection]:
     if len(fast) != len(plain):  # a raw held several values ({...}{...}): each raw alone decides its own
         fast = [_decode_fast(raws[i]) for i in plain]
     out: list[Event | Rejection | None] = [None] * len(raws)
-    utc = _MAYBE_OFFSET.search(lines) is None
     for i, event in zip(plain, fast, strict=True):
-        if event is not None and event.schema_version == SCHEMA_VERSION and (utc or structs.in_utc(event)):
+        if event is not None and event.schema_version == SCHEMA_VERSION and structs.in_utc(event):
             # A Struct with the model's fields and values, which is all a reducer reads of an event.
             out[i] = cast(Event, event)
     return [decode(raws[i]) if result is None else result for i, result in enumerate(out)]
+
+
+def fast_path(event: Event | Rejection) -> bool:
+    """Whether `decode_batch` decoded this event on its fast path: its raw, read again, decodes the same by
+    `decode_checked`."""
+    return isinstance(event, structs.STRUCTS)
+
+
+def decode_checked(raws: Sequence[bytes]) -> list[Event]:
+    """The events of raws that `decode_batch` decoded on its fast path (`fast_path`) before, decoded again
+    without checking what that checked (the Structs' constraints, the schema version, UTC): the same values at
+    about twice the speed. The stream's shards read so what its ingest has checked. Raises
+    `msgspec.DecodeError` when a raw is not such an event."""
+    events: list[Event] = structs.CHECKED_DECODER.decode_lines(b"\n".join(raws))
+    if len(events) != len(raws):
+        raise msgspec.DecodeError(f"{len(raws)} raws held {len(events)} events")
+    return events
 
 
 def _decode_fast(raw: bytes) -> Any:

@@ -118,6 +118,36 @@ def _item_times(info: FieldInfo) -> tuple[str, ...]:
 
 STRUCTS = tuple(struct_of(model) for model in EVENT_TYPES)
 DECODER: msgspec.json.Decoder[Any] = msgspec.json.Decoder(Union[STRUCTS])  # noqa: UP007
+
+
+def _unconstrained(kind: Any) -> Any:
+    if get_origin(kind) is Annotated:
+        return _unconstrained(get_args(kind)[0])
+    if isinstance(kind, type) and issubclass(kind, msgspec.Struct):
+        return unchecked(kind)
+    if get_origin(kind) is list:
+        return list[_unconstrained(get_args(kind)[0])]  # type: ignore[misc]  # built at run time
+    if get_origin(kind) in (Union, types.UnionType):
+        return Union[tuple(_unconstrained(arg) for arg in get_args(kind))]  # noqa: UP007  # built from a tuple
+    return kind
+
+
+@cache
+def unchecked(struct: type[msgspec.Struct]) -> type[msgspec.Struct]:
+    """The Struct with the same fields, types and defaults but none of their constraints (lengths, ranges,
+    patterns): it reads text that `struct` accepted to the same values, about twice as fast."""
+    fields = [(f.name, _unconstrained(f.type)) if f.required else
+              (f.name, _unconstrained(f.type), f.default if f.default is not msgspec.NODEFAULT
+               else msgspec.field(default_factory=f.default_factory))
+              for f in msgspec.structs.fields(struct)]
+    config = struct.__struct_config__
+    options: dict[str, Any] = ({"tag_field": config.tag_field, "tag": config.tag, "namespace": {"type": config.tag}}
+                               if config.tag else {})
+    return msgspec.defstruct(struct.__name__, fields, kw_only=True, frozen=True, gc=False, **options)
+
+
+CHECKED_DECODER: msgspec.json.Decoder[Any] = msgspec.json.Decoder(Union[tuple(map(unchecked, STRUCTS))])  # noqa: UP007
+"""Reads events already checked by DECODER (orderbank.projections.codec.decode_checked)."""
 TIMES = {struct: tuple(name for name, info in model.model_fields.items() if info.annotation is AwareDatetime)
          for struct, model in zip(STRUCTS, EVENT_TYPES, strict=True)}
 """The datetime fields of each Struct."""

@@ -2,10 +2,11 @@
 
 Faust pays its per-message cost once per Kafka message, so the ingest stage packs the events of
 one shard into a frame and the shard agent unpacks it. Each entry keeps what the dead-letter topic
-needs: the source partition and offset, the original key and the original value bytes; and, when
-the ingest found its event id taken by another event, a fifth item, true.
+needs: the source partition and offset, the original key and the original value bytes; and what the
+ingest learnt of it: whether its event id was taken by another event, and whether its value decoded
+on the fast path (two more items, present when either is true).
 Layout: b"OBF2", then MessagePack (msgspec, one C call each way) of
-[topic, [[partition, offset, key or nil, value(, id_taken)], ...]].
+[topic, [[partition, offset, key or nil, value(, id_taken, checked)], ...]].
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ class Entry(msgspec.Struct, array_like=True, frozen=True, gc=False):
     id_taken: bool = False
     """Its event id was taken by another event (orderbank.projections.bank.EventIds), as the ingest,
     which sees every event of an input partition, found: its shard's bank may never have seen that one."""
+    checked: bool = False
+    """Its value decoded on the fast path in the ingest (orderbank.projections.codec.fast_path): the shard reads it
+    with `decode_checked`, without checking it again."""
 
 
 class Frame(msgspec.Struct, array_like=True, frozen=True, gc=False):
@@ -55,8 +59,10 @@ class FrameBuilder:
         self.count = 0
         self.size = len(MAGIC) + ENTRY_OVERHEAD + len(topic.encode())
 
-    def add(self, partition: int, offset: int, key: bytes | None, value: bytes, id_taken: bool = False) -> None:
-        self._entries.append((partition, offset, key, value, True) if id_taken else (partition, offset, key, value))
+    def add(self, partition: int, offset: int, key: bytes | None, value: bytes, id_taken: bool = False,
+            checked: bool = False) -> None:
+        self._entries.append((partition, offset, key, value, id_taken, checked) if id_taken or checked
+                             else (partition, offset, key, value))
         self.count += 1
         self.size += ENTRY_OVERHEAD + len(value) + (len(key) if key is not None else 0)
 

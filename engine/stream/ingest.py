@@ -18,7 +18,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
@@ -32,7 +32,7 @@ from orderbank.engine.kafka.transport import FETCH_MAX_WAIT_MS
 from orderbank.engine.settings import Settings
 from orderbank.engine.stream.frames import FrameBuilder
 from orderbank.projections.bank import BankSettings, EventIds
-from orderbank.projections.codec import Rejection, decode_batch
+from orderbank.projections.codec import Rejection, decode_batch, fast_path
 from orderbank.projections.events import Event
 from orderbank.projections.orders import check
 from orderbank.projections.plans import plan_rule
@@ -50,6 +50,14 @@ class Routes:
     def __init__(self) -> None:
         self.orders: dict[bytes, int] = {}  # order key -> the shard of its lane
         self.event_ids = EventIds()
+
+
+class Route(NamedTuple):
+    """Where an input message goes, and what its shard learns of it with it (orderbank.engine.stream.frames.Entry)."""
+
+    shard: int
+    id_taken: bool = False
+    checked: bool = False
 
 
 class LaneDirectory:
@@ -72,17 +80,15 @@ class LaneDirectory:
         self.partitions: dict[int, Routes] = {}  # the input partitions adopted (rebuilt), to route
         self._lanes: dict[str, int] = {}  # lane -> shard
 
-    def route(self, routes: Routes, keys: Sequence[bytes | None],
-              values: Sequence[bytes]) -> list[tuple[int, bool]]:
-        """The shard of each message of an input partition, in order, and whether its event id is taken;
-        `routes` learns from them."""
+    def route(self, routes: Routes, keys: Sequence[bytes | None], values: Sequence[bytes]) -> list[Route]:
+        """Where each message of an input partition goes, in order; `routes` learns from them."""
         out = []
         orders, event_ids = routes.orders, routes.event_ids
         for key, value, event in zip(keys, values, decode_batch(values), strict=True):
             if isinstance(event, Rejection) or key != event.order_id.encode():
-                out.append((self._of_bytes(value), False))
+                out.append(Route(self._of_bytes(value)))
             elif event_ids.taken_by_another(event):
-                out.append((partition_for(key, self.shards), True))
+                out.append(Route(partition_for(key, self.shards), True, fast_path(event)))
             else:
                 shard = orders.get(key)
                 if shard is None:
@@ -90,7 +96,7 @@ class LaneDirectory:
                     shard = partition_for(key, self.shards) if lane is None else self._lane_shard(lane)
                     if lane is not None:
                         orders[key] = shard
-                out.append((shard, False))
+                out.append(Route(shard, False, fast_path(event)))
         return out
 
     def _first_lane(self, event: Event) -> str | None:
@@ -224,11 +230,11 @@ class Ingest(Service):
         for tp, records in batch.items():
             values = [record.value or b"" for record in records]  # a null value is dead-lettered as empty JSON
             routes = directory.route(directory.partitions[tp.partition], [r.key for r in records], values)
-            for record, value, (shard, id_taken) in zip(records, values, routes, strict=True):
+            for record, value, (shard, id_taken, checked) in zip(records, values, routes, strict=True):
                 frame = frames.get(shard)
                 if frame is None:
                     frame = frames[shard] = FrameBuilder(events_topic)
-                frame.add(tp.partition, record.offset, record.key, value, id_taken)
+                frame.add(tp.partition, record.offset, record.key, value, id_taken, checked)
                 if frame.count >= limit_events or frame.size >= limit_bytes:
                     _emit(outbox, lanes_topic, shard, frames.pop(shard))
             count += len(records)

@@ -35,7 +35,7 @@ import orjson
 
 from orderbank.engine.stream.frames import Entry, Frame
 from orderbank.projections.bank import BankSettings, OrderBank, Verdict, rejection_id
-from orderbank.projections.codec import Reason, Rejection, decode_batch
+from orderbank.projections.codec import Reason, Rejection, decode_batch, decode_checked
 from orderbank.projections.events import Event
 from orderbank.projections.orders import Order
 from orderbank.projections.plans import PlanStream
@@ -189,10 +189,16 @@ class Shard:
         return rejected
 
     def _decode(self, entries: list[Entry]) -> list[Event | Rejection]:
-        """The entries' values decoded in one batch or, if that raises, one at a time: only the entry
-        whose decoding raises is lost (an `internal_error`)."""
+        """The entries' values decoded in one batch (those the ingest checked without checking them again)
+        or, if that raises, one at a time, each checked: only the entry whose decoding raises is lost (an
+        `internal_error`)."""
         try:
-            return decode_batch([entry.value for entry in entries])
+            checked = [entry.value for entry in entries if entry.checked]
+            if not checked:
+                return decode_batch([entry.value for entry in entries])
+            fast = iter(decode_checked(checked))
+            rest = iter(decode_batch([entry.value for entry in entries if not entry.checked]))
+            return [next(fast) if entry.checked else next(rest) for entry in entries]
         except Exception:
             log.exception("shard %d: decoding a frame of %d events raised; decoding them one at a time",
                           self.partition, len(entries))

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from orderbank.projections import structs
-from orderbank.projections.codec import decode, decode_batch, encode
+from orderbank.projections.codec import decode, decode_batch, decode_checked, encode, fast_path
 from orderbank.projections.events import EVENT_TYPES
 from tests.support import factories as f
 from tests.support.factories import values_of
@@ -178,3 +178,11 @@ def test_an_offset_behind_an_escape_still_goes_to_the_models() -> None:
     assert [type(event).__module__ for event in batch] == ["orderbank.projections.structs",
                                                            "orderbank.projections.events"]
     assert values_of(batch[1]) == values_of(decode(hidden))
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(raws(), min_size=1, max_size=8))
+def test_what_the_fast_path_checked_reads_again_unchecked_to_the_same_values(batch: list[bytes]) -> None:
+    fast = [(raw, event) for raw, event in zip(batch, decode_batch(batch), strict=True) if fast_path(event)]
+    again = decode_checked([raw for raw, _ in fast])
+    assert [values_of(event) for event in again] == [values_of(event) for _, event in fast]

@@ -95,12 +95,12 @@ def frames_of(lines: Sequence[bytes], settings: Settings) -> dict[int, list[byte
     builders: dict[int, list[FrameBuilder]] = {}
     events = Topics(settings).events.name
     keys = [key_of(line) for line in lines]
-    for offset, (line, key, (shard, id_taken)) in enumerate(zip(lines, keys, directory.route(Routes(), keys, lines),
-                                                                strict=True)):
+    routes = directory.route(Routes(), keys, lines)
+    for offset, (line, key, (shard, id_taken, checked)) in enumerate(zip(lines, keys, routes, strict=True)):
         frames = builders.setdefault(shard, [FrameBuilder(events)])
         if frames[-1].count == FRAME_EVENTS:
             frames.append(FrameBuilder(events))
-        frames[-1].add(0, offset, key, line, id_taken)
+        frames[-1].add(0, offset, key, line, id_taken, checked)
     return {shard: [frame.build() for frame in frames] for shard, frames in builders.items()}
 
 

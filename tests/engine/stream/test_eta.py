@@ -7,7 +7,7 @@ import orjson
 
 from orderbank.engine.kafka.partitioning import partition_for
 from orderbank.engine.stream.frames import FrameBuilder, unpack
-from orderbank.engine.stream.ingest import LaneDirectory, Routes
+from orderbank.engine.stream.ingest import LaneDirectory, Route, Routes
 from orderbank.engine.stream.publish import POSITIONS, QUEUE, Publisher
 from orderbank.engine.stream.shards import Shard, restore_shard
 from orderbank.projections.bank import BankSettings, OrderBank, Verdict, canonical, fold
@@ -44,10 +44,11 @@ def test_a_plan_goes_to_its_lanes_shard_and_its_stream_follows_it() -> None:
     for plan, lane in ((f.planned("plan:YU7:Max", 1, 0, (0, 9), trim="Max"), "YU7/Max"),
                        (f.planned("plan:YU7", 1, 0, (0, 9)), "YU7")):
         assert directory.route(routes, [plan.order_id.encode()], [encode(plan)]) == [
-            (partition_for(lane.encode(), 8), False)]
+            Route(partition_for(lane.encode(), 8), id_taken=False, checked=True)]
     # A later plan naming another trim goes where its stream went, to be refused there as the fold refuses it.
     moved = f.planned("plan:YU7:Max", 2, 1, (0, 9), trim="Pro")
-    assert directory.route(routes, [b"plan:YU7:Max"], [encode(moved)]) == [(partition_for(b"YU7/Max", 8), False)]
+    assert directory.route(routes, [b"plan:YU7:Max"], [encode(moved)]) == [
+        Route(partition_for(b"YU7/Max", 8), id_taken=False, checked=True)]
 
 
 def test_a_shard_keeps_every_plan_of_a_stream_in_its_changelog() -> None:

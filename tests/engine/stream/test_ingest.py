@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 
 from orderbank.engine.kafka.partitioning import partition_for
-from orderbank.engine.stream.ingest import LaneDirectory, Routes
+from orderbank.engine.stream.ingest import LaneDirectory, Route, Routes
 from orderbank.projections.bank import BankSettings
 from orderbank.projections.codec import encode
 from orderbank.projections.events import Money
@@ -18,9 +18,15 @@ from tests.support import factories as f
 SHARDS = 4
 
 
+def routes_of(directory: LaneDirectory, records: Sequence[tuple[bytes | None, bytes]],
+              routes: Routes | None = None) -> list[Route]:
+    return directory.route(routes or Routes(), [key for key, _ in records], [value for _, value in records])
+
+
 def routed(directory: LaneDirectory, records: Sequence[tuple[bytes | None, bytes]],
            routes: Routes | None = None) -> list[tuple[int, bool]]:
-    return directory.route(routes or Routes(), [key for key, _ in records], [value for _, value in records])
+    """Each record's shard, and whether its event id is taken."""
+    return [(route.shard, route.id_taken) for route in routes_of(directory, records, routes)]
 
 
 def test_lanes_route_every_event_of_an_order_to_its_placements_shard(launch_docs: list[dict[str, Any]]) -> None:
@@ -83,3 +89,11 @@ def test_the_same_bytes_rejected_go_to_the_same_shard_whatever_their_key() -> No
     shards = routed(directory, records)
     assert len({shard for shard, _ in shards[:3]}) == 1
     assert shards[3:] == [(partition_for(b"A", SHARDS), False), (lane("YU7"), False), (lane("YU7"), False)]
+
+
+def test_events_decoded_on_the_fast_path_are_marked_checked_for_their_shard() -> None:
+    placed = encode(f.placed("A"))
+    offset = placed.replace(b'Z"', b'+08:00"', 1)  # the models convert it to UTC: off the fast path
+    records = [(b"A", placed), (b"A", b"{not json"), (b"B", offset), (b"C", placed), (b"A", placed)]
+    checked = [route.checked for route in routes_of(LaneDirectory(BankSettings(), SHARDS), records)]
+    assert checked == [True, False, False, False, True]  # keyed by another order: judged in full by its shard

@@ -88,7 +88,8 @@ def forwarded(records: Records, again_from: int, directory: LaneDirectory) -> li
     def route(routes: Routes, start: int, stop: int) -> list[tuple[int, Entry]]:
         part = records[start:stop]
         keys, values = [key for key, _ in part], [value for _, value in part]
-        return [(shard, Entry(0, offset, key, value, id_taken)) for offset, key, value, (shard, id_taken)
+        return [(shard, Entry(0, offset, key, value, id_taken, checked))
+                for offset, key, value, (shard, id_taken, checked)
                 in zip(range(start, stop), keys, values, directory.route(routes, keys, values), strict=True)]
 
     rebuilt = Routes()
@@ -108,7 +109,7 @@ def through_the_shards(deliveries: list[tuple[int, Entry]], settings: Settings) 
         for offset, start in enumerate(range(0, len(entries), FRAME_EVENTS)):
             frame = FrameBuilder(Topics(settings).events.name)
             for entry in entries[start:start + FRAME_EVENTS]:
-                frame.add(entry.partition, entry.offset, entry.key, entry.value, entry.id_taken)
+                frame.add(entry.partition, entry.offset, entry.key, entry.value, entry.id_taken, entry.checked)
             rejected = shard.apply(unpack(frame.build()), offset)
             assert rejected is not None
             letters += [(entry.offset, rejection.reason) for entry, rejection in rejected]
