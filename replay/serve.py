@@ -16,6 +16,7 @@ how the Erlang-A check runs the same loop as an M/M/n+M queue.
 
 from __future__ import annotations
 
+import bisect
 import heapq
 from collections import deque
 from collections.abc import Callable
@@ -88,19 +89,18 @@ def serve(queue: Queue, slots_us: I64, service: Callable[[], int] | None = None)
 
     while True:
         now = schedule[next_slot] if service is None else schedule[0]
+        while idle and arrival_t[next_arrival] <= now:  # a slot that found nobody goes to the next arrival
+            order, at_us = arrival_o[next_arrival], arrival_t[next_arrival]
+            next_arrival += 1
+            _, slot = idle.popleft()
+            allocated[order], slot_of[order], current[order] = at_us, slot, TAKEN
+            if service is not None:
+                heapq.heappush(schedule, at_us + service())
+                now = min(now, schedule[0])  # the freed server may come before later arrivals
         if arrival_t[next_arrival] <= now:
-            batch = []
-            while arrival_t[next_arrival] <= now:
-                order, at_us = arrival_o[next_arrival], arrival_t[next_arrival]
-                next_arrival += 1
-                if idle:
-                    _, slot = idle.popleft()
-                    allocated[order], slot_of[order], current[order] = at_us, slot, TAKEN
-                    if service is not None:
-                        heapq.heappush(schedule, at_us + service())
-                        now = min(now, schedule[0])  # the freed server may come before later arrivals
-                else:
-                    batch.append(current[order])
+            last = bisect.bisect_right(arrival_t, now, next_arrival)
+            batch = list(map(current.__getitem__, arrival_o[next_arrival:last]))
+            next_arrival = last
             if len(batch) > len(waiting) + len(run) - taken:
                 run, taken = sorted([*run[taken:], *waiting, *batch])[:-1], 0  # the two sentinels last: keep one
                 waiting = [_PAST]
