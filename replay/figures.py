@@ -54,7 +54,7 @@ def boundaries(log: OrderLog) -> I64:
 
 def _day_of(times: I64, log: OrderLog) -> I64:
     """For each time, the first day whose end (`boundaries`) it falls before; `log.days` past the last."""
-    return np.clip((times - log.origin_us) // US_PER_DAY, 0, log.days)
+    return np.minimum(np.maximum((times - log.origin_us) // US_PER_DAY, 0), log.days)  # np.clip: slower
 
 
 def _counted_before(times: I64, log: OrderLog) -> I64:

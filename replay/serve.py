@@ -69,11 +69,11 @@ def serve(queue: Queue, slots_us: I64, service: Callable[[], int] | None = None)
     deadline = queue.deadline_us.tolist()
     rekeys = _rekeys(queue)
     rekey_t = [*(at for at, _, _ in rekeys), _PAST]
-    owner = [0] * (max([*current, *(rank for _, _, rank in rekeys)], default=-1) + 1)
-    for order, rank in enumerate(current):
-        owner[rank] = order
-    for _, order, rank in rekeys:
-        owner[rank] = order
+    rekeyed = np.array([(order, rank) for _, order, rank in rekeys], dtype=np.int64).reshape(-1, 2)
+    ranks = np.concatenate((queue.rank, rekeyed[:, 1]))
+    owner_of = np.zeros(int(ranks.max(initial=-1)) + 1, dtype=np.int64)  # which order holds each rank
+    owner_of[ranks] = np.concatenate((np.arange(n), rekeyed[:, 0]))
+    owner = owner_of.tolist()
     allocated = [NEVER] * n
     slot_of = [NEVER] * n
     schedule = slots_us.tolist()
