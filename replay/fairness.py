@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from orderbank.replay.orderlog import I64, Flags
 
@@ -53,9 +54,7 @@ def count_inversions(values: I64, counted: Flags | None = None) -> int:
     n = len(values)
     if n < 2:
         return 0
-    distinct, codes = np.unique(values, return_inverse=True)
-    # Few distinct values (days) fit 16 bits, which numpy's stable argsort sorts by radix.
-    codes = codes.reshape(n).astype(np.int16 if len(distinct) <= np.iinfo(np.int16).max else np.int64)
+    codes = _small_codes(values)
     asked = np.ones(n, dtype=bool) if counted is None else counted
     total = 0
     # values[i] > values[j] where their codes first differ, from the top, at a bit that i has and j has not:
@@ -69,6 +68,19 @@ def count_inversions(values: I64, counted: Flags | None = None) -> int:
         before -= np.repeat(before[np.cumsum(sizes) - sizes], sizes)  # ...and in the same group
         total += int(before[(ones == 0) & asked[sequence]].sum())
     return total
+
+
+def _small_codes(values: I64) -> npt.NDArray[np.int16] | I64:
+    """Integers in the values' order (equal values, equal codes), as few bits as cheaply found: days with a
+    far-off "never" take 16 bits without a sort, which numpy's stable argsort then sorts by radix."""
+    top = values.max()
+    below = values != top
+    low, high = int(values.min()), int(values.max(where=below, initial=values.min()))
+    if high - low < np.iinfo(np.int16).max:
+        return np.where(below, values - low, high - low + 1).astype(np.int16)
+    distinct, codes = np.unique(values, return_inverse=True)
+    dense: I64 = codes.reshape(len(values)).astype(np.int64)
+    return dense.astype(np.int16) if len(distinct) <= np.iinfo(np.int16).max else dense
 
 
 def fairness(exit_us: I64, served: Flags) -> Fairness:
