@@ -116,6 +116,9 @@ def replay_once(log: OrderLog, estimates: Estimates, policy: Policy, ordinal: I6
     return figures(log, run_policy(log, estimates, policy_ranks(log, policy, ordinal), 1), ordinal)
 
 
+NO_DEADLINE = 10**12
+
+
 @dataclass(frozen=True)
 class Launch:
     """The launch as the bare SimPy queue sees it, in whole minutes from its start; `deadline` is
@@ -138,9 +141,6 @@ class Launch:
         """How many cars `orderbank.replay.serve` allocates on the SimPy queue's inputs."""
         queue = Queue(self.arrival, priority, np.where(self.deadline == NO_DEADLINE, FOREVER, self.deadline))
         return int((serve(queue, self.slots).allocated_us != NEVER).sum())
-
-
-NO_DEADLINE = 10**12
 
 
 def bench_policies(log: OrderLog, events: int, rounds: int) -> None:
@@ -172,8 +172,9 @@ def bench_policies(log: OrderLog, events: int, rounds: int) -> None:
 def simpy_queue(launch: Launch, priority: I64) -> int:
     """The same lane in SimPy: one process puts each order into a PriorityStore at its arrival, a car
     process takes the best-ranked order at each slot; an order past its deadline is dropped when it
-    reaches the head, as `orderbank.replay.serve` resolves reneging (a timer per customer gives the same
-    allocation with more events). Returns cars allocated."""
+    reaches the head, as `orderbank.replay.serve` resolves reneging (a process and a renege timer per customer
+    would give the same allocation, but for ties within a minute, with far more SimPy events). Returns cars
+    allocated."""
     env = simpy.Environment()
     store = simpy.PriorityStore(env)
     arrival, deadline, rank = launch.arrival.tolist(), launch.deadline.tolist(), priority.tolist()
