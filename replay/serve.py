@@ -7,7 +7,8 @@ same allocation as checking every deadline as it passes (a cancelled order never
 else is served) at a fraction of the work. Priorities are integer ranks (the sorted policy
 keys), so the heap holds plain ints; a big batch of arrivals (the launch-day rush) is sorted once
 into a run read from its front instead, which costs no heap operation per car. A slot that finds
-nobody waiting waits for the next arrival (a built car waits in stock; an idle server takes the next customer at once).
+nobody waiting waits for the next arrival (a built car waits in stock; an idle server takes the
+next customer at once).
 
 Slots are either a fixed schedule (the cars the log shows were allocated) or come from
 servers: with `service`, each allocation frees its server again after a service time, which is
@@ -30,7 +31,7 @@ NEVER = -1
 FOREVER = np.iinfo(np.int64).max
 _PAST = FOREVER + 1
 """Later than any time and greater than any rank (a Python int: no overflow)."""
-TAKEN = -1
+_TAKEN = -1
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ def serve(queue: Queue, slots_us: I64, service: Callable[[], int] | None = None)
     # Each list ends in a sentinel past FOREVER, so the loop never checks its length.
     arrival_t, arrival_o = [*queue.arrival_us[by_arrival].tolist(), _PAST], by_arrival.tolist()
     arrival_of = queue.arrival_us.tolist()
-    current = queue.rank.tolist()  # TAKEN once allocated: a rank popped that is not its order's current one is stale
+    current = queue.rank.tolist()  # _TAKEN once allocated: a rank popped that is not its order's current one is stale
     deadline = queue.deadline_us.tolist()
     rekeys = _rekeys(queue)
     rekey_t = [*(at for at, _, _ in rekeys), _PAST]
@@ -76,11 +77,9 @@ def serve(queue: Queue, slots_us: I64, service: Callable[[], int] | None = None)
     owner = owner_of.tolist()
     allocated = [NEVER] * n
     slot_of = [NEVER] * n
-    schedule = slots_us.tolist()
+    schedule = [*slots_us.tolist(), FOREVER]  # the last slot, or the servers' free times never running out
     if service is not None:
-        heapq.heappush(schedule, FOREVER)  # the servers' free times never run out
-    else:
-        schedule.append(FOREVER)
+        heapq.heapify(schedule)
     # The waiting ranks: a heap, and a sorted run taken from the front (`taken`), which a big batch of arrivals
     # (the launch-day rush) becomes, cheaper than heap operations; both end in the sentinel.
     waiting, run, taken = [_PAST], [_PAST], 0
@@ -93,7 +92,7 @@ def serve(queue: Queue, slots_us: I64, service: Callable[[], int] | None = None)
             order, at_us = arrival_o[next_arrival], arrival_t[next_arrival]
             next_arrival += 1
             _, slot = idle.popleft()
-            allocated[order], slot_of[order], current[order] = at_us, slot, TAKEN
+            allocated[order], slot_of[order], current[order] = at_us, slot, _TAKEN
             if service is not None:
                 heapq.heappush(schedule, at_us + service())
                 now = min(now, schedule[0])  # the freed server may come before later arrivals
@@ -110,7 +109,7 @@ def serve(queue: Queue, slots_us: I64, service: Callable[[], int] | None = None)
         while rekey_t[next_rekey] <= now:
             _, order, rank = rekeys[next_rekey]
             next_rekey += 1
-            if current[order] != TAKEN:
+            if current[order] != _TAKEN:
                 current[order] = rank
                 if arrival_of[order] <= now:  # admitted already, under its old rank
                     heapq.heappush(waiting, rank)
@@ -131,7 +130,7 @@ def serve(queue: Queue, slots_us: I64, service: Callable[[], int] | None = None)
                 break
             order = owner[rank]
             if current[order] == rank and deadline[order] > now:
-                allocated[order], slot_of[order], current[order] = now, slot, TAKEN
+                allocated[order], slot_of[order], current[order] = now, slot, _TAKEN
                 if service is not None:
                     heapq.heappush(schedule, now + service())
                 break
