@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from orderbank.projections.orders import US_PER_DAY
-from orderbank.projections.policies import Policy
+from orderbank.projections.policies import BoundedOvertake, Fifo, HighTrimFirst, PaidFirst, Policy
 from orderbank.replay.estimates import Estimates
 from orderbank.replay.orderlog import (
     BALANCE_NOT_PAID,
@@ -70,25 +70,53 @@ class _View:
 def policy_ranks(log: OrderLog, policy: Policy, ordinal: I64) -> Ranks:
     """Sort every order by `policy.key` (as the live queue does); a policy that reads payments
     also gets each prepaid order's key once fully paid."""
-    view = _View()
     rekeyed = np.flatnonzero(log.prepaid_us != NEVER) if policy.rekeys_on_payment else np.zeros(0, np.int64)
-    entries: list[tuple[object, int]] = []
-    placed, ranks, ordinals = log.placed_us.tolist(), log.trim_rank.tolist(), ordinal.tolist()
-    initially_paid = (log.deposit >= log.list_price).tolist()
-    for fully_paid, orders in ((False, range(log.orders)), (True, rekeyed.tolist())):
-        for i in orders:
-            view.order_id, view.placed_us, view.trim_rank = log.order_id[i], placed[i], ranks[i]
-            view.fully_paid, view.ordinal = fully_paid or initially_paid[i], ordinals[i]
-            entries.append((policy.key(view), len(entries)))
-    entries.sort(key=lambda entry: entry[0])  # type: ignore[arg-type,return-value]
+    entries = np.concatenate((np.arange(log.orders), rekeyed))
+    fully_paid = (log.deposit >= log.list_price)[entries]
+    fully_paid[log.orders:] = True
+    keys = _key_columns(policy, log.trim_rank[entries], fully_paid, ordinal[entries])
+    if keys is None:
+        sequence = _sorted_by_key(log, policy, entries, fully_paid, ordinal)
+    else:  # np.lexsort is stable, as list.sort is: entries with equal keys keep their order
+        sequence = np.lexsort((log.first_come[entries], *reversed(keys)))
     position = np.empty(len(entries), dtype=np.int64)
-    position[np.array([code for _, code in entries], dtype=np.int64)] = np.arange(len(entries))
+    position[sequence] = np.arange(len(entries))
     rank = position[: log.orders]
     if not policy.rekeys_on_payment:
         return Ranks(rank, None, None)
     rekey_rank = np.full(log.orders, NEVER, dtype=np.int64)
     rekey_rank[rekeyed] = position[log.orders:]
     return Ranks(rank, log.prepaid_us, rekey_rank)
+
+
+def _key_columns(policy: Policy, trim_rank: I64, fully_paid: Flags, ordinal: I64) -> list[I64] | None:
+    """The policy's key without its last two fields (placed_us, order_id, which `OrderLog.first_come`
+    ranks), as columns, most significant first: the keys of `orderbank.projections.policies` computed
+    for all orders at once. None for a policy not defined there (its `key` is then called per order);
+    tests/replay/test_ranks.py checks both ways give the same ranks."""
+    kind = type(policy)
+    if kind is Fifo:
+        return []
+    if kind is HighTrimFirst:
+        return [-trim_rank]
+    if kind is PaidFirst:
+        return [np.where(fully_paid, 0, 1)]
+    if isinstance(policy, BoundedOvertake) and kind is BoundedOvertake:
+        boost = policy.k * np.minimum(trim_rank, policy.top_rank) // policy.top_rank
+        return [ordinal - boost, -boost]
+    return None
+
+
+def _sorted_by_key(log: OrderLog, policy: Policy, entries: I64, fully_paid: Flags, ordinal: I64) -> I64:
+    """The entries (orders, with their flag of full payment) in the order of `policy.key`, one call per entry."""
+    view = _View()
+    order_ids, placed, ranks, ordinals = log.order_id, log.placed_us.tolist(), log.trim_rank.tolist(), ordinal.tolist()
+    keys = []
+    for i, paid in zip(entries.tolist(), fully_paid.tolist(), strict=True):
+        view.order_id, view.placed_us, view.trim_rank, view.fully_paid, view.ordinal = (
+            order_ids[i], placed[i], ranks[i], paid, ordinals[i])
+        keys.append(policy.key(view))
+    return np.array(sorted(range(len(keys)), key=keys.__getitem__), dtype=np.int64)
 
 
 def draw_behaviour(log: OrderLog, estimates: Estimates, seed: int) -> Behaviour:

@@ -2,8 +2,8 @@
 
 Within a lane, order i is overtaken by order j when i was placed first (lower ordinal: rank by
 placed_at, then order_id) and j got a car while i was still waiting (i was allocated later,
-cancelled later, or never left). Counting such pairs is a dominance count, done exactly in
-O(n log n) by a bottom-up merge sort with numpy, one merge level at a time. Kendall's tau
+cancelled later, or never left). Counting such pairs is a dominance count, done exactly with
+numpy one bit of the values' ranks at a time (a few passes: the values are days). Kendall's tau
 compares the order and service sequences of the orders that were served.
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from orderbank.replay.orderlog import I64, Flags
 
@@ -51,23 +52,35 @@ NOBODY = Fairness(0, 0, 0, 0, 0, 0)
 def count_inversions(values: I64, counted: Flags | None = None) -> int:
     """Pairs i < j with values[i] > values[j] (and counted[j], when given). Ties are not inversions."""
     n = len(values)
-    rank = np.empty(n, dtype=np.int64)
-    rank[np.argsort(values, kind="stable")] = np.arange(n)  # ranks 0..n-1 keep the strict inversions
-    query = np.ones(n, dtype=bool) if counted is None else counted.copy()
-    total, width = 0, 1
-    position = np.arange(n)
-    while width < n:
-        pair = position // (2 * width)
-        key = pair * n + rank  # each block is sorted already, so keys are sorted block by block
-        right = (position // width) % 2 == 1
-        asks = right & query
-        left_keys = key[~right]
-        left_end = np.searchsorted(left_keys, (pair[asks] + 1) * n, side="left")
-        total += int((left_end - np.searchsorted(left_keys, key[asks], side="right")).sum())
-        merged = np.argsort(key, kind="stable")
-        rank, query = key[merged] - pair * n, query[merged]
-        width *= 2
+    if n < 2:
+        return 0
+    codes = _small_codes(values)
+    asked = np.ones(n, dtype=bool) if counted is None else counted
+    total = 0
+    # values[i] > values[j] where their codes first differ, from the top, at a bit that i has and j has not:
+    # one pass per bit counts, among the orders sharing the codes' higher bits, the pairs so split.
+    for bit in reversed(range(int(codes.max()).bit_length())):
+        group = codes >> (bit + 1)
+        sequence = np.argsort(group, kind="stable")  # by group, in index order within each
+        ones = ((codes[sequence] >> bit) & 1).astype(np.int64)
+        sizes = np.bincount(group)
+        before = np.cumsum(ones) - ones  # ones earlier in the sequence...
+        before -= np.repeat(before[np.cumsum(sizes) - sizes], sizes)  # ...and in the same group
+        total += int(before[(ones == 0) & asked[sequence]].sum())
     return total
+
+
+def _small_codes(values: I64) -> npt.NDArray[np.int16] | I64:
+    """Integers in the values' order (equal values, equal codes), as few bits as cheaply found: days with a
+    far-off "never" take 16 bits without a sort, which numpy's stable argsort then sorts by radix."""
+    top = values.max()
+    below = values != top
+    low, high = int(values.min()), int(values.max(where=below, initial=values.min()))
+    if high - low < np.iinfo(np.int16).max:
+        return np.where(below, values - low, high - low + 1).astype(np.int16)
+    distinct, codes = np.unique(values, return_inverse=True)
+    dense: I64 = codes.reshape(len(values)).astype(np.int64)
+    return dense.astype(np.int16) if len(distinct) <= np.iinfo(np.int16).max else dense
 
 
 def fairness(exit_us: I64, served: Flags) -> Fairness:

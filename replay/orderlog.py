@@ -9,6 +9,7 @@ same rejections), applied by `orderbank.replay.load`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import get_args
 
 import numpy as np
@@ -127,12 +128,20 @@ class OrderLog:
         """Everything each customer paid: deposit and later payments."""
         return self.deposit + self.received
 
-    def ordinal(self) -> I64:
-        """Each order's rank by (placed_at, order_id) among the orders of its lane (policies read it)."""
+    @cached_property
+    def first_come(self) -> I64:
+        """Each order's rank by (placed_at, order_id) among all the log's orders: the tie-break every policy
+        key ends with, as a number (kept, so that the order ids are sorted once per log, not once per policy)."""
         by_id = np.argsort(np.array(self.order_id, dtype=object), kind="stable")
         id_rank = np.empty(self.orders, dtype=np.int64)
         id_rank[by_id] = np.arange(self.orders)
-        sequence = np.lexsort((id_rank, self.placed_us, self.lane))
+        rank = np.empty(self.orders, dtype=np.int64)
+        rank[np.lexsort((id_rank, self.placed_us))] = np.arange(self.orders)
+        return rank
+
+    def ordinal(self) -> I64:
+        """Each order's rank by (placed_at, order_id) among the orders of its lane (policies read it)."""
+        sequence = np.lexsort((self.first_come, self.lane))
         ordinal = np.empty(self.orders, dtype=np.int64)
         lane_sorted = self.lane[sequence]
         starts = np.searchsorted(lane_sorted, lane_sorted, side="left")

@@ -5,8 +5,10 @@ allocate, or a free server). An order whose patience deadline comes before a slo
 abandonment is resolved lazily, when the order reaches the head of the queue, which gives the
 same allocation as checking every deadline as it passes (a cancelled order never changes who
 else is served) at a fraction of the work. Priorities are integer ranks (the sorted policy
-keys), so the heap holds plain ints. A slot that finds nobody waiting waits for the next
-arrival (a built car waits in stock; an idle server takes the next customer at once).
+keys), so the heap holds plain ints; a big batch of arrivals (the launch-day rush) is sorted once
+into a run read from its front instead, which costs no heap operation per car. A slot that finds
+nobody waiting waits for the next arrival (a built car waits in stock; an idle server takes the
+next customer at once).
 
 Slots are either a fixed schedule (the cars the log shows were allocated) or come from
 servers: with `service`, each allocation frees its server again after a service time, which is
@@ -15,6 +17,7 @@ how the Erlang-A check runs the same loop as an M/M/n+M queue.
 
 from __future__ import annotations
 
+import bisect
 import heapq
 from collections import deque
 from collections.abc import Callable
@@ -26,6 +29,9 @@ import numpy.typing as npt
 I64 = npt.NDArray[np.int64]
 NEVER = -1
 FOREVER = np.iinfo(np.int64).max
+_PAST = FOREVER + 1
+"""Later than any time and greater than any rank (a Python int: no overflow)."""
+_TAKEN = -1
 
 
 @dataclass(frozen=True)
@@ -57,79 +63,78 @@ def serve(queue: Queue, slots_us: I64, service: Callable[[], int] | None = None)
     every allocation at t frees its server again at t + service()."""
     n = len(queue.arrival_us)
     by_arrival = np.argsort(queue.arrival_us, kind="stable")
-    arrival_t, arrival_o = queue.arrival_us[by_arrival].tolist(), by_arrival.tolist()
+    # Each list ends in a sentinel past FOREVER, so the loop never checks its length.
+    arrival_t, arrival_o = [*queue.arrival_us[by_arrival].tolist(), _PAST], by_arrival.tolist()
     arrival_of = queue.arrival_us.tolist()
-    current = queue.rank.tolist()
+    current = queue.rank.tolist()  # _TAKEN once allocated: a rank popped that is not its order's current one is stale
     deadline = queue.deadline_us.tolist()
     rekeys = _rekeys(queue)
-    owner = [0] * (max([*current, *(rank for _, _, rank in rekeys)], default=-1) + 1)
-    for order, rank in enumerate(current):
-        owner[rank] = order
-    for _, order, rank in rekeys:
-        owner[rank] = order
+    rekey_t = [*(at for at, _, _ in rekeys), _PAST]
+    rekeyed = np.array([(order, rank) for _, order, rank in rekeys], dtype=np.int64).reshape(-1, 2)
+    ranks = np.concatenate((queue.rank, rekeyed[:, 1]))
+    owner_of = np.zeros(int(ranks.max(initial=-1)) + 1, dtype=np.int64)  # which order holds each rank
+    owner_of[ranks] = np.concatenate((np.arange(n), rekeyed[:, 0]))
+    owner = owner_of.tolist()
     allocated = [NEVER] * n
     slot_of = [NEVER] * n
-    schedule = slots_us.tolist()
+    schedule = [*slots_us.tolist(), FOREVER]  # the last slot, or the servers' free times never running out
     if service is not None:
         heapq.heapify(schedule)
-    waiting: list[int] = []
+    # The waiting ranks: a heap, and a sorted run taken from the front (`taken`), which a big batch of arrivals
+    # (the launch-day rush) becomes, cheaper than heap operations; both end in the sentinel.
+    waiting, run, taken = [_PAST], [_PAST], 0
     idle: deque[tuple[int, int]] = deque()
     next_arrival = next_rekey = next_slot = 0
 
     while True:
-        if service is None:
-            now = schedule[next_slot] if next_slot < len(schedule) else FOREVER
-        else:
-            now = schedule[0] if schedule else FOREVER
-        batch = []
-        while next_arrival < n and arrival_t[next_arrival] <= now:
+        now = schedule[next_slot] if service is None else schedule[0]
+        while idle and arrival_t[next_arrival] <= now:  # a slot that found nobody goes to the next arrival
             order, at_us = arrival_o[next_arrival], arrival_t[next_arrival]
             next_arrival += 1
-            if idle:
-                _, slot = idle.popleft()
-                allocated[order], slot_of[order] = at_us, slot
-                if service is not None:
-                    heapq.heappush(schedule, at_us + service())
-                    now = min(now, schedule[0])  # the freed server may come before later arrivals
+            _, slot = idle.popleft()
+            allocated[order], slot_of[order], current[order] = at_us, slot, _TAKEN
+            if service is not None:
+                heapq.heappush(schedule, at_us + service())
+                now = min(now, schedule[0])  # the freed server may come before later arrivals
+        if arrival_t[next_arrival] <= now:
+            last = bisect.bisect_right(arrival_t, now, next_arrival)
+            batch = list(map(current.__getitem__, arrival_o[next_arrival:last]))
+            next_arrival = last
+            if len(batch) > len(waiting) + len(run) - taken:
+                run, taken = sorted([*run[taken:], *waiting, *batch])[:-1], 0  # the two sentinels last: keep one
+                waiting = [_PAST]
             else:
-                batch.append(current[order])
-        _admit(waiting, batch)
-        while next_rekey < len(rekeys) and rekeys[next_rekey][0] <= now:
+                for rank in batch:
+                    heapq.heappush(waiting, rank)
+        while rekey_t[next_rekey] <= now:
             _, order, rank = rekeys[next_rekey]
             next_rekey += 1
-            if allocated[order] == NEVER:
+            if current[order] != _TAKEN:
                 current[order] = rank
                 if arrival_of[order] <= now:  # admitted already, under its old rank
                     heapq.heappush(waiting, rank)
         if now == FOREVER:
             break
         slot = next_slot
-        if service is None:
-            next_slot += 1
-        else:
+        next_slot += 1
+        if service is not None:
             heapq.heappop(schedule)
-            next_slot += 1
-        while waiting:
-            rank = heapq.heappop(waiting)
+        while True:
+            if run[taken] < waiting[0]:
+                rank = run[taken]
+                taken += 1
+            elif waiting[0] != _PAST:
+                rank = heapq.heappop(waiting)
+            else:
+                idle.append((now, slot))
+                break
             order = owner[rank]
-            if current[order] == rank and allocated[order] == NEVER and deadline[order] > now:
-                allocated[order], slot_of[order] = now, slot
+            if current[order] == rank and deadline[order] > now:
+                allocated[order], slot_of[order], current[order] = now, slot, _TAKEN
                 if service is not None:
                     heapq.heappush(schedule, now + service())
                 break
-        else:
-            idle.append((now, slot))
     return Served(np.array(allocated, dtype=np.int64), np.array(slot_of, dtype=np.int64))
-
-
-def _admit(waiting: list[int], batch: list[int]) -> None:
-    """Push arrivals; a big batch (the launch-day rush) is cheaper heapified at once."""
-    if len(batch) > len(waiting):
-        waiting.extend(batch)
-        heapq.heapify(waiting)
-    else:
-        for rank in batch:
-            heapq.heappush(waiting, rank)
 
 
 def _rekeys(queue: Queue) -> list[tuple[int, int, int]]:

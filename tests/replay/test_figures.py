@@ -20,7 +20,7 @@ from orderbank.projections.events import (
     VehicleDelivered,
 )
 from orderbank.replay.estimates import estimate_from
-from orderbank.replay.fairness import fairness
+from orderbank.replay.fairness import count_inversions, fairness
 from orderbank.replay.figures import figures
 from orderbank.replay.history import replay_history
 from orderbank.replay.load import load
@@ -111,3 +111,15 @@ def test_first_come_first_served_has_no_overtakes() -> None:
     exit_us = np.array([5, 6, 7, 9, NEVER], dtype=np.int64)
     f = fairness(exit_us, np.array([True, True, False, True, False]))
     assert (f.overtakes, f.largest_overtake, f.overtaken, f.kendall_tau) == (0, 0, 0, 1.0)
+
+
+def test_inversions_equal_counting_every_pair() -> None:
+    rng = np.random.default_rng(5)
+    for trial in range(400):
+        n = int(rng.integers(0, 30))
+        values = rng.integers(0, int(rng.choice([2, 9, 2**40])), n).astype(np.int64)
+        values[rng.random(n) < 0.2] = NEVER
+        counted = None if trial % 2 else rng.random(n) < 0.5
+        pairs = sum(1 for j in range(n) for i in range(j)
+                    if values[i] > values[j] and (counted is None or counted[j]))
+        assert count_inversions(values, counted) == pairs
