@@ -88,7 +88,8 @@ class Publisher:
             published, open_keys = self.published.setdefault(name, {}), lane.keys
             size = len(lane.open)
             bounds = self.buckets.cover(size + len(changed) + 1)
-            spans = None if fresh or bank.settings.policy.uses_ordinal else _spans(bounds, size, changed, lane)
+            whole = fresh or bank.settings.policy.uses_ordinal
+            spans = None if whole else _spans(bounds, size, changed, lane, published)
             if spans is None:  # one pass in queue order: an order's position is its place in the pass
                 spans = [(1, size)]
                 leaving = lane.orders.keys() if fresh else (published.keys() | changed) & lane.orders.keys()
@@ -171,16 +172,26 @@ def _by_lane(bank: OrderBank, orders: set[str]) -> dict[str, set[str]]:
     return lanes
 
 
-def _spans(bounds: list[int], size: int, changed: set[str], lane: Lane) -> list[tuple[int, int]] | None:
+def _spans(bounds: list[int], size: int, changed: set[str], lane: Lane,
+           published: dict[str, int]) -> list[tuple[int, int]] | None:
     """The positions (1-based inclusive spans, in queue order) where an order can have changed bucket since the
     last publish, when the `changed` orders of the lane entered, left or were re-keyed since; None when a whole
-    pass costs less. Every other order kept its key, so the count of orders ahead of it changed by at most
-    len(changed): its position moved by as much, and it changed bucket only if a boundary lies within that
-    distance. The changed orders still open are looked at wherever they are. (A policy that reads ordinals
-    re-keys orders without events of their own: it takes the whole pass.)"""
-    near = len(changed) + 1
-    wanted = [(max(1, bound - near), min(size, bound + near)) for bound in bounds[1:] if bound - near <= size]
-    wanted += [(at, at) for at in (lane.open.bisect_left(lane.keys[o]) + 1 for o in changed if o in lane.keys)]
+    pass costs less. Every other order kept its key, so the count of orders ahead of it changed only by
+    changed orders ahead of it now or at the last publish (then open: `published`): its position moved by at
+    most that many, and it changed bucket only if a boundary lies within that distance. At a launch's peak
+    the changed orders are new ones at the back of a FIFO lane: nobody ahead of them moves. The changed
+    orders still open are looked at wherever they are. (A policy that reads ordinals re-keys orders without
+    events of their own: it takes the whole pass.)"""
+    keys = lane.keys
+    at = sorted(lane.open.bisect_left(keys[o]) + 1 for o in changed if o in keys)
+    were_open = sum(1 for o in changed if o in published)
+    wanted = [(p, p) for p in at]
+    for bound in bounds[1:]:
+        # Positions within `near` of the boundary can have crossed it (the count ahead is read a little past it).
+        near = were_open + bisect.bisect_right(at, bound + were_open + len(changed)) + 1
+        if bound - near > size:
+            break
+        wanted.append((max(1, bound - near), min(size, bound + near)))
     spans: list[tuple[int, int]] = []
     for first, last in sorted(wanted):
         if spans and first <= spans[-1][1] + 1:

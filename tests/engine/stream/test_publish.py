@@ -114,7 +114,8 @@ def test_a_publish_that_looks_near_the_bucket_boundaries_only_sends_what_a_whole
                                delivered(order_id, seqs[order_id], day))
             touched.add(order_id)
         lane = bank.queue.lanes["YU7"]
-        looked_near += publish._spans(near.buckets.cover(len(lane.open) * 2), len(lane.open), touched, lane) is not None
+        looked_near += publish._spans(near.buckets.cover(len(lane.open) * 2), len(lane.open), touched, lane,
+                                      near.published.get("YU7", {})) is not None
         records = near.positions(bank, touched)
         with monkeypatch.context() as patched:
             patched.setattr(publish, "_spans", lambda *_: None)
