@@ -12,7 +12,8 @@ changed position would cost O(open orders) messages per event. Instead:
   restored bank (a restart or a takeover) first republishes every order of its shard once.
 - lane snapshots (key ["lane", name] plus pages ["page", name, i]): every lane's exact positions
   and ETA bands, published every `snapshot_interval_s` (ten times less often while the shard catches
-  up) and whenever it is caught up or goes idle (orderbank.engine.stream.agents decides when).
+  up, rarer when they cost more under a live stream) and whenever it goes idle (orderbank.engine.stream.schedule
+  decides when).
 - pool rows and cancellation figures: each record is published when its value changed.
 
 Exact positions are always available by query (orderbank.engine.stream.views). Nothing here touches Kafka: the
