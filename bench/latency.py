@@ -145,9 +145,10 @@ async def watch(settings: Settings, sent: Sent, seen: Seen, stop: asyncio.Event)
                         seen.pool[orjson.loads(r.key)[0]].append((r.timestamp, at))
                     continue
                 for r in records:
-                    order, status = r.key.decode(), orjson.loads(r.value)["status"]
+                    # Canonical JSON (orderbank.engine.stream.publish): no need to parse it to read the status.
+                    order, still_open = r.key.decode(), b'"status":"open"' in r.value
                     # A closed order's first record answers its placement too (both fell in one publish).
-                    answers = [sent.placed.get(order)] + ([] if status == "open" else [sent.closed.get(order)])
+                    answers = [sent.placed.get(order)] + ([] if still_open else [sent.closed.get(order)])
                     for event in answers:
                         if event is not None and event not in seen.positions:
                             seen.positions[event] = at
