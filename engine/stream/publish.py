@@ -183,6 +183,8 @@ def _spans(bounds: list[int], size: int, changed: set[str], lane: Lane,
     the changed orders are new ones at the back of a FIFO lane: nobody ahead of them moves. The changed
     orders still open are looked at wherever they are. (A policy that reads ordinals re-keys orders without
     events of their own: it takes the whole pass.)"""
+    if len(changed) * 4 > size:  # a search per changed order would cost more than the pass (a catch-up's publish)
+        return None
     keys = lane.keys
     at = sorted(lane.open.bisect_left(keys[o]) + 1 for o in changed if o in keys)
     were_open = sum(1 for o in changed if o in published)
