@@ -1,22 +1,28 @@
-"""Streaming throughput: the engine's worker against two references, on one topic, in one run.
+"""Streaming throughput: the engine's worker against references and its Kafka Streams peer, on one topic, in one run.
 
 A synthetic launch is produced once into a fresh input topic; then, one after the other and each
 alone on the machine (with the broker):
 - ceiling: a bare aiokafka consumer that reads the topic, decodes (orderbank.projections.codec.decode_batch, as a
   shard does) and folds (OrderBank.apply) with no output at all: the most one Python process can
   do with these reducers;
-- naive:   a Faust agent that takes one event at a time, decodes, applies and writes the order to a
-  changelog-backed table (one table write per event);
 - engine:  the engine's worker, `faust -A orderbank.engine.stream.app worker` with its ingest process (frames, shard
   agent, changelog, dead letters, published projections), timed from its first fetch until every
   event is applied and written, and until its full publish (positions, pool, rates and lane
-  snapshots of the final state) is out: when the projection topics reflect every event.
-The ceiling and the engine run `--runs` times, alternately (the machine is shared and noisy);
-prints each run's events/s, the medians and their ratios. Startup time is excluded everywhere; all
-three run with the worker's garbage-collector thresholds (orderbank.engine.stream.app.GC_THRESHOLDS). The naive
-agent runs first: its long run also warms the broker's JVM up.
+  snapshots of the final state) is out: when the projection topics reflect every event;
+- peer:    the Kafka Streams application that does the same fold and pool job
+  (../shared/peers/kafka-streams-orderbank, `run.sh TOPIC N memory|rocks`), built once into .cache/ks-orderbank
+  before the clock starts; its RESULT figure (every event folded and the pool aggregated) is set beside the
+  engine's applied figure, its `projections:` figure (last projection record handed to the producer) beside the
+  engine's published one. Skipped, with one line saying why, when java, mvn or the peer's folder is missing;
+- naive (`--naive`, one run, first: ~9 minutes on yu7): a Faust agent that takes one event at a time, decodes,
+  applies and writes the order to a changelog-backed table (one table write per event).
+The ceiling, the engine and the peer run `--runs` times, alternately (the machine is shared and noisy);
+prints each run's events/s, the medians, their ratios and the issue's targets beside them (engine >= 2x the peer,
+>= 80% of the ceiling; ceiling >= 3x the peer). Startup time is excluded everywhere; the Python ones run with the
+worker's garbage-collector thresholds (orderbank.engine.stream.app.GC_THRESHOLDS).
 
     .venv/bin/python bench/stream.py [--preset small|yu7] [--orders N] [--runs 3] [--seed 1] [--bootstrap HOST:PORT]
+                                     [--peer|--no-peer] [--peer-store memory|rocks] [--peer-dir DIR] [--naive]
                                      [--baseline OTHER/.venv/bin/python[:APP]]
 
 `--baseline` runs another build of the engine too (another checkout with its own venv; APP is its Faust
@@ -34,6 +40,7 @@ import asyncio
 import contextlib
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -44,13 +51,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-# `python bench/stream.py` puts bench/ first on the path, where bench/replay.py would shadow the package.
-sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
+# `python bench/stream.py` puts bench/ first on the path, where bench/replay.py would shadow the package;
+# the repository root instead, for `bench.peer`.
+sys.path[:] = [str(Path(__file__).resolve().parents[1]),
+               *(entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent)]
 
 import msgspec  # noqa: E402
 import orjson  # noqa: E402
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa: E402
 
+from bench.peer import BUILD_DIR, DEFAULT_DIR, Peer, PeerFailed  # noqa: E402
 from orderbank.engine.dev.broker import Broker, BrokerSettings  # noqa: E402
 from orderbank.engine.dev.children import stop_child  # noqa: E402
 from orderbank.engine.kafka.topics import Topics, ensure  # noqa: E402
@@ -62,6 +72,7 @@ from orderbank.replay.synth import generate, preset  # noqa: E402
 
 PARTITIONS = 4
 CEILING, NAIVE = "ceiling: aiokafka + decode + fold", "naive Faust agent (table write/event)"
+PEER_FOLDED, PEER_PROJECTED = "Kafka Streams peer: RESULT (fold+pool)", "Kafka Streams peer: + projections out"
 APPLIED, PUBLISHED = "engine worker: applied + written", "engine worker: + full publish out"
 BASE_APPLIED, BASE_PUBLISHED = "baseline build: applied + written", "baseline build: + full publish out"
 
@@ -220,7 +231,13 @@ def main() -> None:
     parser.add_argument("--orders", type=int, help="orders in the launch (small: 150,000; yu7: its own 300,000)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--bootstrap", help="use this Kafka instead of starting one")
-    parser.add_argument("--runs", type=int, default=3, help="runs of the ceiling and the engine (the naive: one)")
+    parser.add_argument("--runs", type=int, default=3, help="runs of the ceiling, the engine and the peer")
+    parser.add_argument("--peer", action=argparse.BooleanOptionalAction, default=True,
+                        help="run the Kafka Streams peer too (default: yes, when java and mvn are there)")
+    parser.add_argument("--peer-store", choices=["memory", "rocks"], default="memory")
+    parser.add_argument("--peer-dir", type=Path, default=DEFAULT_DIR, help="the peer's folder (with run.sh)")
+    parser.add_argument("--naive", action="store_true",
+                        help="also run the naive Faust agent once, first (~2,000 events/s: ~9 minutes on yu7)")
     parser.add_argument("--baseline", metavar="PYTHON[:APP]",
                         help="also run another build of the engine, interleaved: the python of a venv that has it "
                              "installed, and its Faust app module (default orderbank.engine.stream.app)")
@@ -229,8 +246,18 @@ def main() -> None:
     if args.baseline:
         python, _, app = args.baseline.partition(":")
         baseline = Build(python, app or APP)
+    peer = ready_peer(Peer(args.peer_dir, args.peer_store)) if args.peer else None
+    if not args.peer:
+        print("peer: not run (--no-peer)")
+    if not args.naive:
+        print("naive Faust agent: not run (--naive runs it: ~2,000 events/s)")
     scenario = preset(args.preset, args.orders or (150_000 if args.preset == "small" else None))
     lines = [orjson.dumps(doc) for doc in generate(scenario, args.seed)]
+    runs: dict[str, list[float]] = {CEILING: [], APPLIED: [], PUBLISHED: []}
+    if peer is not None:
+        runs |= {PEER_FOLDED: [], PEER_PROJECTED: []}
+    if baseline is not None:
+        runs |= {BASE_APPLIED: [], BASE_PUBLISHED: []}
     with tempfile.TemporaryDirectory() as tmpdir, contextlib.ExitStack() as stack:
         tmp = Path(tmpdir)
         bootstrap = args.bootstrap
@@ -242,29 +269,62 @@ def main() -> None:
               f"into {prefix}.events ({PARTITIONS} partitions) on Apache Kafka at {bootstrap}")
         asyncio.run(produce(settings, lines))
         tune_gc()  # the ceiling too runs with the worker's collector settings
-        # The naive agent first: its long run also warms the broker's JVM up for the others.
-        runs: dict[str, list[float]] = {NAIVE: [naive(bootstrap, prefix, len(lines), tmp)], CEILING: [],
-                                        APPLIED: [], PUBLISHED: []}
-        if baseline is not None:
-            runs |= {BASE_APPLIED: [], BASE_PUBLISHED: []}
-        for run in range(args.runs):  # alternately, so that a slower spell of the machine hits both
+        if args.naive:  # first: its long run also warms the broker's JVM up for the others
+            runs[NAIVE] = [naive(bootstrap, prefix, len(lines), tmp)]
+        for run in range(args.runs):  # alternately, so that a slower spell of the machine hits all
             runs[CEILING].append(asyncio.run(ceiling(settings, len(lines))))
             applied, published = engine(bootstrap, prefix, len(lines), tmp / f"engine-{run}")
             runs[APPLIED].append(applied)
             runs[PUBLISHED].append(published)
+            if peer is not None:
+                peer_run = peer.run(bootstrap, f"{prefix}.events", len(lines))
+                runs[PEER_FOLDED].append(peer_run.folded_s)
+                runs[PEER_PROJECTED].append(peer_run.projected_s)
             if baseline is not None:
                 applied, published = engine(bootstrap, prefix, len(lines), tmp / f"baseline-{run}", baseline)
                 runs[BASE_APPLIED].append(applied)
                 runs[BASE_PUBLISHED].append(published)
-    rates = {name: sorted(len(lines) / seconds for seconds in times) for name, times in runs.items()}
-    median = {name: values[len(values) // 2] for name, values in rates.items()}
-    print(f"{'':38} {'events/s (median)':>17} {'x naive':>8} {'of ceiling':>10}   each run, events/s")
-    for name in (CEILING, NAIVE, APPLIED, PUBLISHED, BASE_APPLIED, BASE_PUBLISHED):
-        if name not in rates:
-            continue
-        print(f"{name:38} {median[name]:17,.0f} {median[name] / median[NAIVE]:8.1f} "
-              f"{median[name] / median[CEILING]:10.0%}   {', '.join(f'{r:,.0f}' for r in rates[name])}")
-    if baseline is not None:
+            print(f"run {run + 1} of {args.runs} done", flush=True)
+    report({name: sorted(len(lines) / seconds for seconds in times) for name, times in runs.items()})
+
+
+def ready_peer(peer: Peer) -> Peer | None:
+    """The peer, built; None (said in one line) when it cannot run here."""
+    why = peer.missing()
+    if why is None:
+        if not peer.built():
+            print(f"building the Kafka Streams peer into {BUILD_DIR} (first use: mvn package, a minute or two) ...",
+                  flush=True)
+        try:
+            peer.build()
+        except (PeerFailed, OSError, subprocess.TimeoutExpired) as exc:
+            why = f"its build failed: {exc}"
+    if why is not None:
+        print(f"peer: skipped, {why}")
+        return None
+    print(f"peer: Kafka Streams, {peer.store} store ({peer.folder}, built in {BUILD_DIR})")
+    return peer
+
+
+def report(rates: dict[str, list[float]]) -> None:
+    """Each figure's median and runs, then the ratios the issue sets targets for."""
+    median = {name: statistics.median(values) for name, values in rates.items()}
+    print(f"{'':40} {'events/s (median)':>17} {'of ceiling':>10}   each run, events/s")
+    for name in (CEILING, APPLIED, PUBLISHED, PEER_FOLDED, PEER_PROJECTED, NAIVE, BASE_APPLIED, BASE_PUBLISHED):
+        if name in rates:
+            print(f"{name:40} {median[name]:17,.0f} {median[name] / median[CEILING]:10.0%}   "
+                  f"{', '.join(f'{r:,.0f}' for r in rates[name])}")
+    ratios = [("engine / ceiling, applied", median[APPLIED] / median[CEILING], 0.8),
+              ("engine / ceiling, published", median[PUBLISHED] / median[CEILING], 0.8)]
+    if PEER_FOLDED in median:
+        ratios = [("engine / peer, applied vs RESULT", median[APPLIED] / median[PEER_FOLDED], 2.0),
+                  ("engine / peer, published vs projections", median[PUBLISHED] / median[PEER_PROJECTED], 2.0),
+                  *ratios, ("ceiling / peer", median[CEILING] / median[PEER_FOLDED], 3.0)]
+    print("issue #17's targets (medians):")
+    for name, ratio, target in ratios:
+        shown, wanted = (f"{ratio:.0%}", f"{target:.0%}") if target < 1 else (f"{ratio:.2f}x", f"{target:g}x")
+        print(f"  {name:42} {shown:>7}   target >= {wanted}: {'met' if ratio >= target else 'NOT met'}")
+    if BASE_APPLIED in median:
         print(f"this build / baseline: applied {median[APPLIED] / median[BASE_APPLIED]:.2f}x, "
               f"published {median[PUBLISHED] / median[BASE_PUBLISHED]:.2f}x")
 

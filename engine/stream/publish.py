@@ -12,7 +12,8 @@ changed position would cost O(open orders) messages per event. Instead:
   restored bank (a restart or a takeover) first republishes every order of its shard once.
 - lane snapshots (key ["lane", name] plus pages ["page", name, i]): every lane's exact positions
   and ETA bands, published every `snapshot_interval_s` (ten times less often while the shard catches
-  up) and whenever it is caught up or goes idle (orderbank.engine.stream.agents decides when).
+  up, rarer when they cost more under a live stream) and whenever it goes idle (orderbank.engine.stream.schedule
+  decides when).
 - pool rows and cancellation figures: each record is published when its value changed.
 
 Exact positions are always available by query (orderbank.engine.stream.views). Nothing here touches Kafka: the
@@ -32,7 +33,7 @@ import numpy as np
 
 from orderbank.projections.bank import OrderBank, canonical
 from orderbank.projections.orders import iso
-from orderbank.projections.queue import texts
+from orderbank.projections.queue import Lane, texts
 
 POSITIONS, QUEUE, POOL, CANCELLATIONS = "positions", "queue", "pool", "cancellations"
 Record = tuple[str, bytes, bytes | None]
@@ -82,30 +83,40 @@ class Publisher:
         out: list[Record] = []
         fresh, self.started = not self.started, True
         now, as_of = bank.now_us, iso(bank.now_us)
-        lanes = bank.queue.lanes if fresh else _lanes_of(bank, touched)
-        for name in sorted(lanes):
-            lane = bank.queue.lanes[name]
-            before, after = self.published.get(name, {}), {}
-            size, moved = len(lane.open), []
-            # One pass in queue order: an order's position is its place in the pass, no search needed.
-            bounds, k = self.buckets.cover(size), 0
-            for position, order_id in enumerate(lane.order_ids(), start=1):
-                if position >= bounds[k + 1]:
-                    k += 1
-                after[order_id] = lo = bounds[k]
-                if before.get(order_id) != lo:
-                    moved.append((order_id, position, (lo, bounds[k + 1] - 1)))
+        by_lane = {name: set() for name in bank.queue.lanes} if fresh else _by_lane(bank, touched)
+        for name in sorted(by_lane):
+            lane, changed = bank.queue.lanes[name], by_lane[name]
+            published, open_keys = self.published.setdefault(name, {}), lane.keys
+            size = len(lane.open)
+            bounds = self.buckets.cover(size + len(changed) + 1)
+            whole = fresh or bank.settings.policy.uses_ordinal
+            spans = None if whole else _spans(bounds, size, changed, lane, published)
+            if spans is None:  # one pass in queue order: an order's position is its place in the pass
+                spans = [(1, size)]
+                leaving = lane.orders.keys() if fresh else (published.keys() | changed) & lane.orders.keys()
+            else:
+                leaving = changed  # an order leaves its lane by an event of its own
+            closed = sorted(o for o in leaving if o not in open_keys)
+            moved = []
+            for first, last in spans:
+                k = bisect.bisect_right(bounds, first) - 1
+                for position, key in enumerate(lane.open.islice(first - 1, last), start=first):
+                    if position >= bounds[k + 1]:
+                        k += 1
+                    order_id, lo = key[-1], bounds[k]
+                    if published.get(order_id) != lo:
+                        published[order_id] = lo
+                        moved.append((order_id, position, (lo, bounds[k + 1] - 1)))
             ahead = bank.queue.forecast(name, now)
             low, mid, high = texts(ahead.of(np.array([position for _, position, _ in moved], dtype=np.int64)))
             out.extend(_position(PositionRecord(as_of, bucket, at, ahead.basis, hi, lo, name, size, order_id, position,
                                                 "open"))
                        for (order_id, position, bucket), lo, at, hi in zip(moved, low, mid, high, strict=True))
-            closed = lane.orders.keys() if fresh else (before.keys() | touched) & lane.orders.keys()
+            for order_id in closed:
+                published.pop(order_id, None)
             # A Status is the str of its value (and msgspec writes it so): no `.value`, a slow descriptor.
             out.extend(_position(PositionRecord(as_of, None, None, None, None, None, name, size, o, None,
-                                                bank.orders[o].status))
-                       for o in sorted(closed - after.keys()))
-            self.published[name] = after
+                                                bank.orders[o].status)) for o in closed)
         return out
 
     def figures(self, bank: OrderBank) -> list[Record]:
@@ -154,16 +165,43 @@ class Publisher:
         return out
 
 
-def _lanes_of(bank: OrderBank, orders: set[str]) -> set[str]:
-    """The lanes of these orders. A launch's publish can follow events of 300,000 orders in a few
-    lanes: the search stops once it has found every lane."""
-    lanes: set[str] = set()
-    everyone = len(bank.queue.lanes)
+def _by_lane(bank: OrderBank, orders: set[str]) -> dict[str, set[str]]:
+    """These orders by lane."""
+    lanes: dict[str, set[str]] = {}
     for order_id in orders:
-        lanes.add(bank.orders[order_id].lane)
-        if len(lanes) == everyone:
-            break
+        lanes.setdefault(bank.orders[order_id].lane, set()).add(order_id)
     return lanes
+
+
+def _spans(bounds: list[int], size: int, changed: set[str], lane: Lane,
+           published: dict[str, int]) -> list[tuple[int, int]] | None:
+    """The positions (1-based inclusive spans, in queue order) where an order can have changed bucket since the
+    last publish, when the `changed` orders of the lane entered, left or were re-keyed since; None when a whole
+    pass costs less. Every other order kept its key, so the count of orders ahead of it changed only by
+    changed orders ahead of it now or at the last publish (then open: `published`): its position moved by at
+    most that many, and it changed bucket only if a boundary lies within that distance. At a launch's peak
+    the changed orders are new ones at the back of a FIFO lane: nobody ahead of them moves. The changed
+    orders still open are looked at wherever they are. (A policy that reads ordinals re-keys orders without
+    events of their own: it takes the whole pass.)"""
+    if len(changed) * 4 > size:  # a search per changed order would cost more than the pass (a catch-up's publish)
+        return None
+    keys = lane.keys
+    at = sorted(lane.open.bisect_left(keys[o]) + 1 for o in changed if o in keys)
+    were_open = sum(1 for o in changed if o in published)
+    wanted = [(p, p) for p in at]
+    for bound in bounds[1:]:
+        # Positions within `near` of the boundary can have crossed it (the count ahead is read a little past it).
+        near = were_open + bisect.bisect_right(at, bound + were_open + len(changed)) + 1
+        if bound - near > size:
+            break
+        wanted.append((max(1, bound - near), min(size, bound + near)))
+    spans: list[tuple[int, int]] = []
+    for first, last in sorted(wanted):
+        if spans and first <= spans[-1][1] + 1:
+            spans[-1] = (spans[-1][0], max(last, spans[-1][1]))
+        else:
+            spans.append((first, last))
+    return spans if sum(last - first + 1 for first, last in spans) < size else None
 
 
 class PositionRecord(msgspec.Struct, gc=False):

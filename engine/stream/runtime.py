@@ -44,6 +44,7 @@ from orderbank.engine.stream.schedule import (
     Held,
     SnapshotBudget,
     idle_publish_due,
+    live_publish_period,
     snapshots_due,
 )
 from orderbank.engine.stream.shards import restore_shard
@@ -53,6 +54,7 @@ from orderbank.projections.codec import Rejection
 log = logging.getLogger(__name__)
 RESEEK_AFTER_S = 2.0  # seek again if the frames sought have not come (a rebalance may have moved the position)
 STALLED_AFTER_S = 3.0  # no frame for this long while Kafka holds unapplied ones: read the partition again
+LIVE_LAG_FRAMES = 4  # frames waiting behind the one folded that still count as a live stream, not a backlog
 
 
 def dead_letter_key(entry: Entry) -> bytes:
@@ -156,14 +158,17 @@ class Runtime:
             outbox.extend(self.topics.changelog.name, partition, shard.changelog())
             now, lag = time.monotonic(), self._lag(partition, offset)
             held.caught_up = not lag
-            # While frames wait, publish less often: later frames would move the same positions again
-            # (a launch's lane of 300,000 orders takes ~1.5 s to publish). Caught up, publish in full
-            # (lane snapshots too) as soon as their share of the time allows.
+            # While a backlog waits, publish less often: later frames would move the same positions again
+            # (a launch's lane of 300,000 orders takes ~1.5 s to publish). A live stream leaves a frame or
+            # two fetched behind the one folded: not a backlog; it publishes as soon as publishing is cheap
+            # enough, its lane snapshots wait for their period or the stream's first pause (orderbank.engine.stream
+            # .schedule: live_publish_period, snapshots_due).
+            backlog = lag > LIVE_LAG_FRAMES
             period = (max(self.settings.publish_interval_s * CATCH_UP_SLOWDOWN, held.publish_seconds / CATCH_UP_SHARE)
-                      if lag else self.settings.publish_interval_s)
+                      if backlog else live_publish_period(held, self.settings))
             full = False
             if now - held.published_at >= period:
-                full = snapshots_due(held, now, self.settings, catching_up=bool(lag))
+                full = snapshots_due(held, now, self.settings, catching_up=backlog, live=not backlog)
                 full = self._publish(held, outbox, snapshot=full) and full
             published = offset if full and not lag else None  # the offset whose whole state these outputs carry
             if published is not None:
@@ -267,8 +272,8 @@ class Runtime:
             if snapshot:
                 started = time.monotonic()
                 records += publisher.lane_snapshots(shard.bank)
-                held.snapshot_at = started
-                held.budget.spend(started, time.monotonic() - started)
+                held.snapshot_at, held.snapshot_seconds = started, time.monotonic() - started
+                held.budget.spend(started, held.snapshot_seconds)
         except Exception:
             log.exception("shard %d: publishing raised; it will publish everything again", shard.partition)
             held.vitals.publish_failed += 1

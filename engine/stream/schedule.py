@@ -20,6 +20,10 @@ SNAPSHOT_SHARE = 0.1
 """Most of a worker's time that lane snapshots may take. Every ETA moves with the clock, so a lane's
 snapshot is rewritten whole (~0.3 s for 150,000 open orders); a shard that goes idle after every
 few events (a quiet live stream) would otherwise rewrite it after every few events."""
+LIVE_PUBLISH_SHARE = 0.2  # most of a live shard's time that publishing positions and figures may take ...
+LIVE_PUBLISH_MIN_S = 0.05  # ... publishing at most this often
+LIVE_SNAPSHOT_SHARE = 0.01
+"""Most of a worker's time that lane snapshots may take while a live stream keeps it busy (`snapshots_due`)."""
 
 
 @dataclass
@@ -54,6 +58,7 @@ class Held:
     published_at: float = 0.0
     publish_seconds: float = 0.0  # what the last publish of positions and figures took
     snapshot_at: float = 0.0  # monotonic time of its last lane snapshots (at first, of its restore)
+    snapshot_seconds: float = 0.0  # what they took
     caught_up: bool = True  # whether its last frame left no frame waiting in Kafka
     publishing: int | None = None  # the frame whose outputs, a full publish, are being written
     written_wall: float | None = None  # wall-clock time the last frame's outputs were acknowledged
@@ -62,15 +67,30 @@ class Held:
     vitals: Vitals = field(default_factory=Vitals)  # its frame counters and last failure, for /health
 
 
-def snapshots_due(held: Held, now: float, settings: Settings, *, catching_up: bool = False) -> bool:
-    """Whether a publish takes the lane snapshots too. A caught-up (or idle) shard: while its budget
-    lasts, and in any case `snapshot_interval_s` after the last ones. A shard catching up:
-    `CATCH_UP_SLOWDOWN` times less often, since the frames waiting will move every position of the
-    snapshot before it is written (a launch's lane: ~0.5 s and 20 MB each), and the catch-up ends
-    with one anyway."""
+def snapshots_due(held: Held, now: float, settings: Settings, *, catching_up: bool = False,
+                  live: bool = False) -> bool:
+    """Whether a publish takes the lane snapshots too. An idle shard: while its budget lasts, and in
+    any case `snapshot_interval_s` after the last ones. A shard catching up: `CATCH_UP_SLOWDOWN` times
+    less often, since the frames waiting will move every position of the snapshot before it is
+    written (a launch's lane: ~0.5 s and 20 MB each), and the catch-up ends with one anyway. A shard
+    folding a live stream (frames keep coming, none waits): `snapshot_interval_s` after the last ones,
+    or `1 / LIVE_SNAPSHOT_SHARE` times what they took if longer: events wait while a lane is snapshot, so
+    a big lane's snapshots would otherwise hold a live page's positions back for half a second every few
+    seconds; the stream's first pause snapshots the lanes (the idle rule)."""
     if catching_up:
         return now - held.snapshot_at >= settings.snapshot_interval_s * CATCH_UP_SLOWDOWN
+    if live:
+        return now - held.snapshot_at >= max(settings.snapshot_interval_s, held.snapshot_seconds / LIVE_SNAPSHOT_SHARE)
     return held.budget.left(now) > 0 or now - held.snapshot_at >= settings.snapshot_interval_s
+
+
+def live_publish_period(held: Held, settings: Settings) -> float:
+    """How long after its last publish a shard folding a live stream publishes again: as soon as publishing
+    takes at most LIVE_PUBLISH_SHARE of its time (every LIVE_PUBLISH_MIN_S at most), and at least every
+    `publish_interval_s`. A positions publish costs what changed since the last one (orderbank.engine.stream
+    .publish), so at a launch's peak (3,000 events/s) a shard publishes every few frames and a live page
+    follows within a fraction of a second, while the interval bounds a publish that costs more."""
+    return min(settings.publish_interval_s, max(LIVE_PUBLISH_MIN_S, held.publish_seconds / LIVE_PUBLISH_SHARE))
 
 
 def idle_publish_due(held: Held, now: float, settings: Settings) -> bool:

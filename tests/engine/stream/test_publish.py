@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import itertools
 import math
+import random
 
 import orjson
 import pytest
 
+from orderbank.engine.stream import publish
 from orderbank.engine.stream.publish import POSITIONS, QUEUE, Buckets, Publisher, Record
-from orderbank.projections.bank import OrderBank, canonical
-from tests.support.factories import cancelled, delivered, placed
+from orderbank.projections.bank import BankSettings, OrderBank, canonical
+from orderbank.projections.policies import parse_policy
+from tests.support.factories import cancelled, delivered, placed, received
 
 OPEN = 3000
 
@@ -77,6 +80,48 @@ def test_a_period_publishes_only_real_changes_including_orders_that_came_and_wen
     assert len(after) - len(moved) == len(touched) + 1  # and every order that left, once
     assert_buckets_hold_exact_positions(bank, published | after)
     assert publisher.positions(bank, set()) == []
+
+
+@pytest.mark.parametrize("policy", ["fifo", "high-trim-first", "paid-first", "bounded-overtake:k=50"])
+def test_a_publish_that_looks_near_the_bucket_boundaries_only_sends_what_a_whole_pass_sends(
+        policy: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Between publishes orders come, go and are re-keyed (paid-first) by the dozen or by the thousand: the
+    records of the publish that looks only where orders can have crossed a boundary are a whole pass's."""
+    rng = random.Random(17)
+    bank = OrderBank(BankSettings(policy=parse_policy(policy)))
+    near, whole = Publisher(0, ratio=1.5), Publisher(0, ratio=1.5)
+    seqs: dict[str, int] = {}
+    open_ids: list[str] = []
+    published: dict[bytes, dict[str, object]] = {}
+    looked_near = 0
+    for step, burst in enumerate([2000, 3, 40, 1, 700, 12, 3000, 5, 90, 1]):
+        touched = set()
+        for _ in range(burst):
+            roll, day = rng.random(), step + rng.random()
+            if roll < 0.5 or not open_ids:
+                order_id = f"O{len(seqs):05d}"
+                seqs[order_id] = 1
+                open_ids.append(order_id)
+                bank.apply(placed(order_id, day=day, trim=rng.choice(["Standard", "Max"]), rank=rng.choice([0, 50])))
+            else:
+                order_id = rng.choice(open_ids)
+                seqs[order_id] += 1
+                if roll < 0.7:
+                    bank.apply(received(order_id, seqs[order_id], day, 1_000_000))
+                else:
+                    open_ids.remove(order_id)
+                    bank.apply(cancelled(order_id, seqs[order_id], day) if roll < 0.85 else
+                               delivered(order_id, seqs[order_id], day))
+            touched.add(order_id)
+        lane = bank.queue.lanes["YU7"]
+        looked_near += publish._spans(near.buckets.cover(len(lane.open) * 2), len(lane.open), touched, lane,
+                                      near.published.get("YU7", {})) is not None
+        records = near.positions(bank, touched)
+        with monkeypatch.context() as patched:
+            patched.setattr(publish, "_spans", lambda *_: None)
+            assert records == whole.positions(bank, touched)
+        assert_buckets_hold_exact_positions(bank, latest(records, published))
+    assert looked_near >= 5 or policy.startswith("bounded-overtake")
 
 
 def test_figures_and_lane_snapshots_are_published_when_they_change() -> None:

@@ -6,10 +6,14 @@ from orderbank.engine.settings import Settings
 from orderbank.engine.stream.publish import Publisher
 from orderbank.engine.stream.schedule import (
     CATCH_UP_SLOWDOWN,
+    LIVE_PUBLISH_MIN_S,
+    LIVE_PUBLISH_SHARE,
+    LIVE_SNAPSHOT_SHARE,
     SNAPSHOT_SHARE,
     Held,
     SnapshotBudget,
     idle_publish_due,
+    live_publish_period,
     snapshots_due,
 )
 from orderbank.engine.stream.shards import Shard
@@ -51,3 +55,24 @@ def test_a_shard_catching_up_snapshots_its_lanes_ten_times_less_often() -> None:
     assert not snapshots_due(held, 100.1, settings, catching_up=True)
     assert not snapshots_due(held, 100.0 + 10 * CATCH_UP_SLOWDOWN - 0.1, settings, catching_up=True)
     assert snapshots_due(held, 100.0 + 10 * CATCH_UP_SLOWDOWN, settings, catching_up=True)
+
+
+def test_a_shard_folding_a_live_stream_snapshots_its_lanes_once_a_period_or_rarer_when_they_cost() -> None:
+    settings = Settings(snapshot_interval_s=10)
+    held = Held(Shard(0, OrderBank()), Publisher(0), SnapshotBudget(cap=1.0), snapshot_at=100.0)
+    assert not snapshots_due(held, 100.1, settings, live=True)  # the budget is for pauses, not for every frame
+    assert snapshots_due(held, 110.0, settings, live=True)
+    held.snapshot_seconds = 0.5  # a launch's lane
+    assert not snapshots_due(held, 100.0 + 0.5 / LIVE_SNAPSHOT_SHARE - 0.1, settings, live=True)
+    assert snapshots_due(held, 100.0 + 0.5 / LIVE_SNAPSHOT_SHARE, settings, live=True)
+
+
+def test_a_live_shard_publishes_as_often_as_publishing_stays_cheap_and_at_least_every_interval() -> None:
+    settings = Settings(publish_interval_s=1.0)
+    held = Held(Shard(0, OrderBank()), Publisher(0), SnapshotBudget(cap=1.0))
+    held.publish_seconds = 0.001  # a few changed positions
+    assert live_publish_period(held, settings) == LIVE_PUBLISH_MIN_S
+    held.publish_seconds = 0.05
+    assert live_publish_period(held, settings) == 0.05 / LIVE_PUBLISH_SHARE
+    held.publish_seconds = 1.5  # a whole pass over a launch's lane
+    assert live_publish_period(held, settings) == settings.publish_interval_s

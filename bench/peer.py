@@ -1,0 +1,75 @@
+"""The Kafka Streams peer (../shared/peers/kafka-streams-orderbank): find it, build it, run it, read its figures.
+
+Its `run.sh TOPIC N memory|rocks` builds the jar on first use (into KS_BUILD_DIR, here the project's
+.cache/ks-orderbank: the shared folder may be read-only) and then runs the peer on TOPIC until N input records
+are folded, printing `RESULT ...: N events in S s = R/s` (fold and pool aggregate done) and
+`projections: last record handed to ... at S s (R/s)` (its projection records out), both timed from its first
+input record. bench/stream.py runs it beside the engine on the same topic.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DIR = ROOT.parent / "shared" / "peers" / "kafka-streams-orderbank"
+BUILD_DIR = ROOT / ".cache" / "ks-orderbank"
+RESULT = re.compile(r"^RESULT .*: (\d+) events in ([\d.]+) s", re.MULTILINE)
+PROJECTIONS = re.compile(r"^projections: .* at ([\d.]+) s", re.MULTILINE)
+
+
+class PeerFailed(RuntimeError):
+    """The peer's build or run failed; the message holds the end of its output."""
+
+
+@dataclass(frozen=True)
+class PeerRun:
+    """One run's seconds from its first input record: until the fold and the pool were done, and until its
+    last projection record was handed to the producer."""
+
+    folded_s: float
+    projected_s: float
+
+
+@dataclass(frozen=True)
+class Peer:
+    """The peer's folder, and the store its runs use (memory or rocks)."""
+
+    folder: Path = DEFAULT_DIR
+    store: str = "memory"
+
+    def missing(self) -> str | None:
+        """Why the peer cannot run on this machine, or None."""
+        if not (self.folder / "run.sh").is_file():
+            return f"no peer at {self.folder} (--peer-dir)"
+        absent = [tool for tool in ("java", "mvn") if shutil.which(tool) is None]
+        return f"{' and '.join(absent)} not found (the peer needs Java 17 and Maven)" if absent else None
+
+    def build(self) -> None:
+        """Build the jar now if it is absent or older than its sources, so that no run waits for Maven."""
+        # run.sh builds first, then execs `java $JAVA_OPTS ...`: with -version java only prints its version.
+        self._run(["-", "0"], {"JAVA_OPTS": "-version"}, timeout=900)
+
+    def run(self, bootstrap: str, topic: str, events: int) -> PeerRun:
+        out = self._run([topic, str(events), self.store], {"BOOTSTRAP": bootstrap}, timeout=1800)
+        result, projections = RESULT.search(out), PROJECTIONS.search(out)
+        if result is None or projections is None or int(result[1]) != events:
+            raise PeerFailed(f"the peer printed no RESULT for {events} events:\n{out[-2000:]}")
+        return PeerRun(float(result[2]), float(projections[1]))
+
+    def _run(self, args: list[str], env: dict[str, str], timeout: float) -> str:
+        env = {**os.environ, "KS_BUILD_DIR": str(BUILD_DIR), **env}
+        done = subprocess.run([str(self.folder / "run.sh"), *args], env=env, stdin=subprocess.DEVNULL,
+                              capture_output=True, text=True, timeout=timeout, check=False)
+        if done.returncode != 0:
+            raise PeerFailed(f"run.sh {' '.join(args)} exited with {done.returncode}:\n"
+                             f"{(done.stdout + done.stderr)[-2000:]}")
+        return done.stdout
+
+    def built(self) -> bool:
+        return (BUILD_DIR / "target" / "ks-orderbank-1.jar").is_file()
