@@ -70,28 +70,28 @@ def _rules(metadata: list[Any], annotation: Any) -> dict[str, Any]:
     return out
 
 
-def _type(annotation: Any) -> Any:
-    """The msgspec type of a model field's annotation (constraints apart)."""
+def _type(annotation: Any, checks: bool = True) -> Any:
+    """The msgspec type of a model field's annotation (constraints apart; those inside it too without `checks`)."""
     if annotation is AwareDatetime:
         return TIME
     if annotation in (str, int, uuid.UUID, type(None)) or get_origin(annotation) is Literal:
         return annotation
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return struct_of(annotation)
+        return struct_of(annotation, checks)
     if get_origin(annotation) is Annotated:
         base, *metadata = get_args(annotation)
-        return Annotated[_type(base), msgspec.Meta(**_rules(metadata, base))]
+        return Annotated[_type(base), msgspec.Meta(**_rules(metadata, base))] if checks else _type(base, checks)
     if get_origin(annotation) is list:
         (item,) = get_args(annotation)
-        return list[_type(item)]  # type: ignore[misc]  # built at run time
+        return list[_type(item, checks)]  # type: ignore[misc]  # built at run time
     if get_origin(annotation) in (Union, types.UnionType):
-        return Union[tuple(_type(arg) for arg in get_args(annotation))]  # noqa: UP007  # built from a tuple
+        return Union[tuple(_type(arg, checks) for arg in get_args(annotation))]  # noqa: UP007  # built from a tuple
     raise TypeError(f"no msgspec equivalent for {annotation!r}")
 
 
-def _field(name: str, info: FieldInfo) -> tuple[Any, ...]:
-    kind, rules = _type(info.annotation), _constraints(info)
-    if kind is int:  # within int64: msgspec checks no wider bounds, and the models (see above) none as wide
+def _field(name: str, info: FieldInfo, checks: bool) -> tuple[Any, ...]:
+    kind, rules = _type(info.annotation, checks), _constraints(info) if checks else {}
+    if kind is int and checks:  # within int64: msgspec checks no wider bounds, and the models (see above) none as wide
         rules["ge"] = max(rules.get("ge", INT64_MIN), INT64_MIN)
         rules["le"] = min(rules.get("le", INT64_MAX), INT64_MAX)
     kind = Annotated[kind, msgspec.Meta(**rules)] if rules else kind
@@ -99,13 +99,15 @@ def _field(name: str, info: FieldInfo) -> tuple[Any, ...]:
 
 
 @cache
-def struct_of(model: type[BaseModel]) -> type[msgspec.Struct]:
+def struct_of(model: type[BaseModel], checks: bool = True) -> type[msgspec.Struct]:
     """The Struct with the model's fields. An event's tag (`type`) is also a class attribute, as
-    it is a field of the model."""
+    it is a field of the model. Without `checks`, none of the fields' constraints (lengths, ranges,
+    patterns, unknown fields): it reads text that the checked Struct accepted to the same values, about
+    twice as fast."""
     tag = model.model_fields["type"].default if "type" in model.model_fields else None
-    fields = [_field(name, info) for name, info in model.model_fields.items() if name != "type"]
+    fields = [_field(name, info, checks) for name, info in model.model_fields.items() if name != "type"]
     options: dict[str, Any] = {"tag_field": "type", "tag": tag, "namespace": {"type": tag}} if tag else {}
-    return msgspec.defstruct(model.__name__, fields, kw_only=True, frozen=True, forbid_unknown_fields=True,
+    return msgspec.defstruct(model.__name__, fields, kw_only=True, frozen=True, forbid_unknown_fields=checks,
                              gc=False, **options)
 
 
@@ -118,35 +120,8 @@ def _item_times(info: FieldInfo) -> tuple[str, ...]:
 
 STRUCTS = tuple(struct_of(model) for model in EVENT_TYPES)
 DECODER: msgspec.json.Decoder[Any] = msgspec.json.Decoder(Union[STRUCTS])  # noqa: UP007
-
-
-def _unconstrained(kind: Any) -> Any:
-    if get_origin(kind) is Annotated:
-        return _unconstrained(get_args(kind)[0])
-    if isinstance(kind, type) and issubclass(kind, msgspec.Struct):
-        return unchecked(kind)
-    if get_origin(kind) is list:
-        return list[_unconstrained(get_args(kind)[0])]  # type: ignore[misc]  # built at run time
-    if get_origin(kind) in (Union, types.UnionType):
-        return Union[tuple(_unconstrained(arg) for arg in get_args(kind))]  # noqa: UP007  # built from a tuple
-    return kind
-
-
-@cache
-def unchecked(struct: type[msgspec.Struct]) -> type[msgspec.Struct]:
-    """The Struct with the same fields, types and defaults but none of their constraints (lengths, ranges,
-    patterns): it reads text that `struct` accepted to the same values, about twice as fast."""
-    fields = [(f.name, _unconstrained(f.type)) if f.required else
-              (f.name, _unconstrained(f.type), f.default if f.default is not msgspec.NODEFAULT
-               else msgspec.field(default_factory=f.default_factory))
-              for f in msgspec.structs.fields(struct)]
-    config = struct.__struct_config__
-    options: dict[str, Any] = ({"tag_field": config.tag_field, "tag": config.tag, "namespace": {"type": config.tag}}
-                               if config.tag else {})
-    return msgspec.defstruct(struct.__name__, fields, kw_only=True, frozen=True, gc=False, **options)
-
-
-CHECKED_DECODER: msgspec.json.Decoder[Any] = msgspec.json.Decoder(Union[tuple(map(unchecked, STRUCTS))])  # noqa: UP007
+CHECKED_DECODER: msgspec.json.Decoder[Any] = msgspec.json.Decoder(
+    Union[tuple(struct_of(model, checks=False) for model in EVENT_TYPES)])  # noqa: UP007
 """Reads events already checked by DECODER (orderbank.projections.codec.decode_checked)."""
 TIMES = {struct: tuple(name for name, info in model.model_fields.items() if info.annotation is AwareDatetime)
          for struct, model in zip(STRUCTS, EVENT_TYPES, strict=True)}
