@@ -196,22 +196,22 @@ class QueueProjection:
         low, mid, high = texts(ahead.of(np.array([position], dtype=np.int64)))
         return Position(order_id, lane_name, position, len(lane.open), mid[0], low[0], high[0], ahead.basis)
 
-    def lane_snapshot(self, lane_name: str, now_us: int) -> dict[str, Any]:
-        lane = self.lanes[lane_name]
+    def lane_header(self, lane_name: str, now_us: int) -> dict[str, Any]:
+        """A lane's snapshot without its positions."""
         ahead = self.forecast(lane_name, now_us)
-        low, mid, high = texts(ahead.of(np.arange(1, len(lane.open) + 1, dtype=np.int64)))
         return {
             "lane": lane_name,
-            "open": len(lane.open),
+            "open": len(self.lanes[lane_name].open),
             "throughput_per_day": self.throughput(lane_name, now_us),
             "eta_basis": ahead.basis,
             "eta_as_of": iso(ahead.epoch_us),
             "eta_note": ahead.note,
-            "positions": {
-                order_id: {"position": i, "eta_low": lo, "eta": at, "eta_high": hi}
-                for i, (order_id, lo, at, hi) in enumerate(zip(lane.order_ids(), low, mid, high, strict=True), start=1)
-            },
         }
+
+    def lane_snapshot(self, lane_name: str, now_us: int) -> dict[str, Any]:
+        order_ids = list(self.lanes[lane_name].order_ids())
+        return {**self.lane_header(lane_name, now_us),
+                "positions": placed_at(order_ids, self.forecast(lane_name, now_us))}
 
     def snapshot(self, now_us: int) -> dict[str, Any]:
         return {
@@ -219,6 +219,13 @@ class QueueProjection:
             "window_days": self.window_days,
             "lanes": {name: self.lane_snapshot(name, now_us) for name in sorted(self.lanes)},
         }
+
+
+def placed_at(order_ids: Sequence[str], ahead: Forecast, first: int = 1) -> dict[str, dict[str, Any]]:
+    """Each order's place and ETA band, for orders that hold consecutive places from `first` on."""
+    low, mid, high = texts(ahead.of(np.arange(first, first + len(order_ids), dtype=np.int64)))
+    return {order_id: {"position": i, "eta_low": lo, "eta": at, "eta_high": hi}
+            for i, (order_id, lo, at, hi) in enumerate(zip(order_ids, low, mid, high, strict=True), start=first)}
 
 
 def _dated(lane: Lane, dated_us: int) -> None:

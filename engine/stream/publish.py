@@ -24,16 +24,17 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import msgspec
 import numpy as np
 
 from orderbank.projections.bank import OrderBank, canonical
+from orderbank.projections.forecast import Forecast
 from orderbank.projections.orders import iso
-from orderbank.projections.queue import Lane, texts
+from orderbank.projections.queue import Lane, placed_at, texts
 
 POSITIONS, QUEUE, POOL, CANCELLATIONS = "positions", "queue", "pool", "cancellations"
 Record = tuple[str, bytes, bytes | None]
@@ -72,6 +73,8 @@ class Publisher:
     published: dict[str, dict[str, int]] = field(default_factory=dict)  # lane -> order -> bucket lo
     last: dict[tuple[str, bytes], bytes] = field(default_factory=dict)  # latest value per key
     pages: dict[str, int] = field(default_factory=dict)  # lane -> page records published
+    # lane -> page -> what its record was last built from: its orders and the forecast
+    built: dict[str, dict[int, tuple[list[str], Forecast]]] = field(default_factory=dict)
     started: bool = False
 
     def __post_init__(self) -> None:
@@ -134,24 +137,40 @@ class Publisher:
 
     def lane_snapshots(self, bank: OrderBank) -> list[Record]:
         """Every lane's exact snapshot: a header and pages of positions (changed pages only)."""
-        out: list[Record] = []
-        for name in sorted(bank.queue.lanes):
-            snap = bank.queue.lane_snapshot(name, bank.now_us)
-            positions = list(cast(dict[str, object], snap["positions"]).items())
-            count = math.ceil(len(positions) / self.page_size)
+        return [record for records in self.snapshot_steps(self.freeze(bank)) for record in records]
+
+    def freeze(self, bank: OrderBank) -> list[FrozenLane]:
+        """The lanes as they stand, for `snapshot_steps` to write out while the bank moves on: the orders in
+        queue order, the forecast and the header (~12 ms for a lane of 180,000 open orders)."""
+        now, queue = bank.now_us, bank.queue
+        return [FrozenLane(name, [key[-1] for key in queue.lanes[name].open], queue.forecast(name, now),
+                           {**queue.lane_header(name, now), "policy": bank.settings.policy.name,
+                            "window_days": bank.settings.eta_window_days, "as_of": iso(now) if now else None})
+                for name in sorted(queue.lanes)]
+
+    def snapshot_steps(self, lanes: list[FrozenLane]) -> Iterator[list[Record]]:
+        """The records of frozen lanes' snapshots, a page at a time (a few ms each), so a caller can let other
+        work in between. A page is written again only when its orders or the lane's forecast changed: a
+        place's band is the forecast's for that place, so the same orders under the same forecast are the same
+        page (at a launch's peak, orders join at the back: only the last pages change)."""
+        for lane in lanes:
+            name, ids, size = lane.name, lane.order_ids, self.page_size
+            count = math.ceil(len(ids) / size)
+            built = self.built.setdefault(name, {})
             for i in range(count):
-                page = dict(positions[i * self.page_size:(i + 1) * self.page_size])
-                out.append((QUEUE, canonical(["page", name, i]), canonical({"positions": page})))
-            # Pages past the end (the lane shrank) are deleted by tombstones.
-            out.extend((QUEUE, canonical(["page", name, i]), None) for i in range(count, self.pages.get(name, 0)))
+                page = ids[i * size:(i + 1) * size]
+                last = built.get(i)
+                if last is not None and last[1] is lane.forecast and last[0] == page:
+                    continue
+                built[i] = (page, lane.forecast)
+                yield self._changed([(QUEUE, canonical(["page", name, i]),
+                                      canonical({"positions": placed_at(page, lane.forecast, i * size + 1)}))])
+            for i in range(count, self.pages.get(name, 0)):  # pages past the end (the lane shrank): tombstones
+                built.pop(i, None)
+            yield self._changed([(QUEUE, canonical(["page", name, i]), None)
+                                 for i in range(count, self.pages.get(name, 0))])
             self.pages[name] = count
-            header = {"lane": name, "open": snap["open"], "throughput_per_day": snap["throughput_per_day"],
-                      "eta_basis": snap["eta_basis"], "eta_as_of": snap["eta_as_of"], "eta_note": snap["eta_note"],
-                      "pages": count, "policy": bank.settings.policy.name,
-                      "window_days": bank.settings.eta_window_days,
-                      "as_of": iso(bank.now_us) if bank.now_us else None}
-            out.append((QUEUE, canonical(["lane", name]), canonical(header)))
-        return self._changed(out)
+            yield self._changed([(QUEUE, canonical(["lane", name]), canonical({**lane.header, "pages": count}))])
 
     def _changed(self, records: Iterable[Record]) -> list[Record]:
         out: list[Record] = []
@@ -202,6 +221,15 @@ def _spans(bounds: list[int], size: int, changed: set[str], lane: Lane,
         else:
             spans.append((first, last))
     return spans if sum(last - first + 1 for first, last in spans) < size else None
+
+
+class FrozenLane(NamedTuple):
+    """A lane's snapshot to write: its open orders in queue order, its forecast and its header."""
+
+    name: str
+    order_ids: list[str]
+    forecast: Forecast
+    header: dict[str, object]
 
 
 class PositionRecord(msgspec.Struct, gc=False):

@@ -36,7 +36,7 @@ from orderbank.engine.stream.frames import Entry, Frame, FrameError, unpack
 from orderbank.engine.stream.ingest import Ingest, IngestProgress
 from orderbank.engine.stream.ingest_process import IngestProcess
 from orderbank.engine.stream.metrics import Metrics
-from orderbank.engine.stream.publish import CANCELLATIONS, POOL, POSITIONS, QUEUE, Publisher
+from orderbank.engine.stream.publish import CANCELLATIONS, POOL, POSITIONS, QUEUE, FrozenLane, Publisher, Record
 from orderbank.engine.stream.schedule import (
     CATCH_UP_SHARE,
     CATCH_UP_SLOWDOWN,
@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 RESEEK_AFTER_S = 2.0  # seek again if the frames sought have not come (a rebalance may have moved the position)
 STALLED_AFTER_S = 3.0  # no frame for this long while Kafka holds unapplied ones: read the partition again
 LIVE_LAG_FRAMES = 4  # frames waiting behind the one folded that still count as a live stream, not a backlog
+SNAPSHOT_STEP_S = 0.01  # how long lane snapshots are built before frames waiting may be folded
 
 
 def dead_letter_key(entry: Entry) -> bytes:
@@ -114,7 +115,10 @@ class Runtime:
 
     def drop(self, partitions: Iterable[int]) -> None:
         for partition in list(partitions):
-            if self.held.pop(partition, None) is not None:
+            held = self.held.pop(partition, None)
+            if held is not None:
+                if held.snapshot is not None:  # its new owner writes them
+                    held.snapshot.cancel()
                 log.info("shard %d: handed over", partition)
 
     # -- processing --------------------------------------------------------------------------
@@ -162,18 +166,18 @@ class Runtime:
             # (a launch's lane of 300,000 orders takes ~1.5 s to publish). A live stream leaves a frame or
             # two fetched behind the one folded: not a backlog; it publishes as soon as publishing is cheap
             # enough, its lane snapshots wait for their period or the stream's first pause (orderbank.engine.stream
-            # .schedule: live_publish_period, snapshots_due).
+            # .schedule: live_publish_period, snapshots_due) and are written while the next frames are folded.
             backlog = lag > LIVE_LAG_FRAMES
             period = (max(self.settings.publish_interval_s * CATCH_UP_SLOWDOWN, held.publish_seconds / CATCH_UP_SHARE)
                       if backlog else live_publish_period(held, self.settings))
-            full = False
-            if now - held.published_at >= period:
-                full = snapshots_due(held, now, self.settings, catching_up=backlog, live=not backlog)
-                full = self._publish(held, outbox, snapshot=full) and full
-            published = offset if full and not lag else None  # the offset whose whole state these outputs carry
-            if published is not None:
-                held.publishing = published
+            lanes = None
+            if (now - held.published_at >= period and self._publish(held, outbox)
+                    and snapshots_due(held, now, self.settings, catching_up=backlog, live=not backlog)):
+                lanes = self._freeze(held)
             written = await self.sink.submit(outbox)
+            if lanes is not None:
+                # The offset whose whole state these outputs and the snapshots carry, if no frame waits.
+                self._snapshot(held, lanes, None if lag else offset)
         bank = shard.bank  # a new one if an event raised (orderbank.engine.stream.shards)
         self.metrics.applied.inc(bank.applied - counts[0])
         self.metrics.duplicates.inc(bank.duplicates - counts[1])
@@ -183,7 +187,7 @@ class Runtime:
             held.vitals.applied += 1
         else:
             held.vitals.skipped += 1
-        written.add_done_callback(lambda _: self._written(held, started, published))
+        written.add_done_callback(lambda _: self._written(held, started))
         return written
 
     async def _missing_frames_gone(self, held: Held, offset: int) -> bool:
@@ -250,65 +254,106 @@ class Runtime:
         self.metrics.lag.labels(self.topics.lanes.name, str(partition)).set(lag)
         return lag
 
-    def _written(self, held: Held, started: float, published: int | None) -> None:
-        """A frame's outputs are durable; `published`: its offset, when they were a full publish."""
+    def _written(self, held: Held, started: float) -> None:
+        """A frame's outputs are durable."""
         held.written_wall = time.time()
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
-        if published is not None and held.publishing == published:
-            held.publishing = None
-            if held.shard.offset == published:  # and no frame came since
-                held.shard.unpublished, held.published_wall = False, held.written_wall
 
-    def _publish(self, held: Held, outbox: Outbox, *, snapshot: bool) -> bool:
-        """Add the shard's projection records to `outbox`; False if building them raised. That is
-        logged and counted (/health says the shard cannot publish), the frame's other outputs are
-        written all the same, and the publisher starts over: it remembered records that will not be
-        written, so it republishes everything the next time."""
-        shard, publisher, now = held.shard, held.publisher, time.monotonic()
+    def _publish(self, held: Held, outbox: Outbox) -> bool:
+        """Add the shard's position records and figures to `outbox`; False if building them raised
+        (`_publish_failed`)."""
+        shard, now = held.shard, time.monotonic()
         held.published_at = now
         try:
-            records = publisher.positions(shard.bank, shard.touched) + publisher.figures(shard.bank)
-            held.publish_seconds = time.monotonic() - now
-            if snapshot:
-                started = time.monotonic()
-                records += publisher.lane_snapshots(shard.bank)
-                held.snapshot_at, held.snapshot_seconds = started, time.monotonic() - started
-                held.budget.spend(started, held.snapshot_seconds)
+            records = held.publisher.positions(shard.bank, shard.touched) + held.publisher.figures(shard.bank)
         except Exception:
-            log.exception("shard %d: publishing raised; it will publish everything again", shard.partition)
-            held.vitals.publish_failed += 1
-            held.vitals.publishing_fails = True
-            held.publisher = self._publisher(shard.partition)
-            self.metrics.publish_failures.inc()
-            # What the failure took is spent as snapshot time: retries take at most SNAPSHOT_SHARE of the clock.
-            held.snapshot_at = now
-            held.budget.spend(now, time.monotonic() - now)
+            self._publish_failed(held, now)
             return False
+        held.publish_seconds = time.monotonic() - now
         held.vitals.publishing_fails = False
         shard.touched = set()
+        self._add(outbox, held, records)
+        return True
+
+    def _freeze(self, held: Held) -> list[FrozenLane] | None:
+        """The shard's lanes as they stand, for `_snapshot`; None if that raised (`_publish_failed`)."""
+        now = time.monotonic()
+        held.snapshot_at = now
+        try:
+            lanes = held.publisher.freeze(held.shard.bank)
+        except Exception:
+            self._publish_failed(held, now)
+            return None
+        held.snapshot_seconds = time.monotonic() - now
+        return lanes
+
+    def _snapshot(self, held: Held, lanes: list[FrozenLane], offset: int | None) -> None:
+        """Write the lanes' snapshots in the background: `offset`, if given, is the frame whose whole state they
+        and the outputs submitted before them carry (the shard is published once they are durable, if no frame
+        came since)."""
+        held.snapshot = asyncio.ensure_future(self._write_snapshots(held, lanes, offset))
+
+    async def _write_snapshots(self, held: Held, lanes: list[FrozenLane], offset: int | None) -> None:
+        """Build the snapshots' records a few milliseconds at a time, letting frames be folded in between (a
+        launch's lane: ~0.15 s of formatting when every page moved), then write them. Their share of the
+        worker's time is bounded by when they are taken (orderbank.engine.stream.schedule)."""
+        publisher, started, records = held.publisher, held.snapshot_at, []
+        spent, step = held.snapshot_seconds, time.monotonic()
+        try:
+            for page in publisher.snapshot_steps(lanes):
+                records += page
+                if time.monotonic() - step >= SNAPSHOT_STEP_S:
+                    spent += time.monotonic() - step
+                    await asyncio.sleep(0)
+                    step = time.monotonic()
+        except Exception:
+            self._publish_failed(held, started)
+            return
+        held.snapshot_seconds = spent + time.monotonic() - step
+        held.budget.spend(started, held.snapshot_seconds)
+        outbox = Outbox()
+        self._add(outbox, held, records)
+        try:
+            await (await self.sink.submit(outbox))
+        except Exception as exc:  # the sink is failed: the frames' acks stop the worker
+            log.error("shard %d: writing its lane snapshots failed: %r", held.shard.partition, exc)
+            return
+        held.published_wall = time.time()
+        if offset is not None and held.shard.offset == offset:  # and no frame came since
+            held.shard.unpublished = False
+
+    def _publish_failed(self, held: Held, started: float) -> None:
+        """Building a shard's projection records raised. That is logged and counted (/health says the shard cannot
+        publish), the frame's other outputs are written all the same, and the publisher starts over: it
+        remembered records that will not be written, so it republishes everything the next time."""
+        log.exception("shard %d: publishing raised; it will publish everything again", held.shard.partition)
+        held.vitals.publish_failed += 1
+        held.vitals.publishing_fails = True
+        held.publisher = self._publisher(held.shard.partition)
+        self.metrics.publish_failures.inc()
+        # What the failure took is spent as snapshot time: retries take at most SNAPSHOT_SHARE of the clock.
+        held.snapshot_at = started
+        held.budget.spend(started, time.monotonic() - started)
+
+    def _add(self, outbox: Outbox, held: Held, records: list[Record]) -> None:
+        """Add projection records to `outbox`, each to its topic, in the shard's partition."""
         by_projection: dict[str, list[tuple[bytes, bytes | None]]] = {}
         for projection, key, value in records:
             by_projection.setdefault(projection, []).append((key, value))
         for projection, pairs in by_projection.items():
-            outbox.extend(self._outputs[projection], shard.partition, pairs)
+            outbox.extend(self._outputs[projection], held.shard.partition, pairs)
             self.metrics.published.labels(projection).inc(len(pairs))
-        return True
 
     async def publish_idle(self) -> None:
         """Publish in full every shard that has unpublished changes and no frame for a while."""
         for held in list(self.held.values()):
-            shard = held.shard
-            # A frame's full publish being written publishes that frame's state: no need to repeat it.
-            if (shard.unpublished and held.publishing != shard.offset
-                    and idle_publish_due(held, time.monotonic(), self.settings)):
+            if held.shard.unpublished and idle_publish_due(held, time.monotonic(), self.settings):
                 async with held.lock:
-                    outbox, offset = Outbox(), shard.offset
-                    if not self._publish(held, outbox, snapshot=True):
+                    outbox, offset = Outbox(), held.shard.offset
+                    if not self._publish(held, outbox) or (lanes := self._freeze(held)) is None:
                         continue
-                    written = await self.sink.submit(outbox)
-                await written
-                held.published_wall = time.time()
-                shard.unpublished = shard.offset != offset  # frames that came meanwhile are published next
+                    await self.sink.submit(outbox)
+                    self._snapshot(held, lanes, offset)
 
     def ingest_progress(self) -> IngestProgress:
         """The ingest's state, its counts since the last call added to the metrics."""

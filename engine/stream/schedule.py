@@ -59,10 +59,10 @@ class Held:
     publish_seconds: float = 0.0  # what the last publish of positions and figures took
     snapshot_at: float = 0.0  # monotonic time of its last lane snapshots (at first, of its restore)
     snapshot_seconds: float = 0.0  # what they took
+    snapshot: asyncio.Task[None] | None = None  # the lane snapshots being written (orderbank.engine.stream.runtime)
     caught_up: bool = True  # whether its last frame left no frame waiting in Kafka
-    publishing: int | None = None  # the frame whose outputs, a full publish, are being written
     written_wall: float | None = None  # wall-clock time the last frame's outputs were acknowledged
-    published_wall: float | None = None  # ... and the last full publish
+    published_wall: float | None = None  # ... and the last lane snapshots
     sought: tuple[int, float] | None = None  # the lanes offset read again from, and when (monotonic)
     vitals: Vitals = field(default_factory=Vitals)  # its frame counters and last failure, for /health
 
@@ -74,9 +74,12 @@ def snapshots_due(held: Held, now: float, settings: Settings, *, catching_up: bo
     less often, since the frames waiting will move every position of the snapshot before it is
     written (a launch's lane: ~0.5 s and 20 MB each), and the catch-up ends with one anyway. A shard
     folding a live stream (frames keep coming, none waits): `snapshot_interval_s` after the last ones,
-    or `1 / LIVE_SNAPSHOT_SHARE` times what they took if longer: events wait while a lane is snapshot, so
-    a big lane's snapshots would otherwise hold a live page's positions back for half a second every few
-    seconds; the stream's first pause snapshots the lanes (the idle rule)."""
+    or `1 / LIVE_SNAPSHOT_SHARE` times what they took if longer: they are written a page at a time between
+    frames, but every page of a lane whose front moved is formatted again, and that time is the live stream's;
+    the stream's first pause snapshots the lanes (the idle rule). Never while the last ones are still being
+    written."""
+    if held.snapshot is not None and not held.snapshot.done():
+        return False
     if catching_up:
         return now - held.snapshot_at >= settings.snapshot_interval_s * CATCH_UP_SLOWDOWN
     if live:

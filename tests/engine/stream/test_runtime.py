@@ -1,8 +1,11 @@
 """The runtime (orderbank.engine.stream.runtime) without a broker: a publish that raises is skipped, said on the
-shard's vitals, and the publisher starts over, so the next publish brings every record up to date."""
+shard's vitals, and the publisher starts over, so the next publish brings every record up to date; lane
+snapshots are written in the background, as the lanes stood, while frames are folded."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any, NoReturn
 
 import faust
@@ -11,10 +14,11 @@ import pytest
 
 from orderbank.engine.kafka.sink import Outbox
 from orderbank.engine.settings import Settings
+from orderbank.engine.stream import runtime as runtime_module
 from orderbank.engine.stream.frames import FrameBuilder, unpack
 from orderbank.engine.stream.publish import Publisher
 from orderbank.engine.stream.runtime import Runtime
-from orderbank.engine.stream.schedule import Held, SnapshotBudget
+from orderbank.engine.stream.schedule import Held, SnapshotBudget, snapshots_due
 from orderbank.engine.stream.shards import Shard
 from orderbank.projections.bank import OrderBank
 
@@ -29,18 +33,60 @@ def test_a_publish_that_raises_is_skipped_and_the_publisher_starts_over(
     assert shard.apply(unpack(builder.build()), 0) == []
     held = Held(shard, Publisher(0), SnapshotBudget(1.0))
     positions = runtime.topics.positions.name
-    assert runtime._publish(held, Outbox(), snapshot=False)  # some records published ...
+    assert runtime._publish(held, Outbox())  # some records published ...
 
     def failing(*_: Any) -> NoReturn:
         raise OverflowError("injected")
 
-    monkeypatch.setattr(Publisher, "lane_snapshots", failing)
-    outbox = Outbox()
-    assert not runtime._publish(held, outbox, snapshot=True)  # ... then one that raises: nothing of it is written
-    assert outbox.count == 0 and held.vitals.publish_failed == 1
-    assert held.vitals.publishing_fails
+    monkeypatch.setattr(Publisher, "freeze", failing)
+    assert runtime._freeze(held) is None  # ... then the lane snapshots raise
+    assert held.vitals.publish_failed == 1 and held.vitals.publishing_fails
 
     monkeypatch.undo()
-    assert runtime._publish(held, outbox, snapshot=True) and not held.vitals.publishing_fails
+    outbox = Outbox()
+    assert runtime._publish(held, outbox) and not held.vitals.publishing_fails
     republished = {key.decode() for key, _, _ in outbox.records[(positions, 0)]}
     assert republished == set(shard.bank.orders)  # a new publisher: every order again, not only the changes
+
+
+class Written:
+    """A sink that takes every outbox as written at once."""
+
+    def __init__(self) -> None:
+        self.outboxes: list[Outbox] = []
+
+    async def submit(self, outbox: Outbox) -> asyncio.Future[None]:
+        self.outboxes.append(outbox)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+
+async def test_lane_snapshots_are_written_a_page_at_a_time_as_they_stood_while_frames_are_folded(
+        launch_docs: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> None:
+    runtime = Runtime(faust.App("snapshot-test", autodiscover=False), Settings(ingest="inline", snapshot_page_size=50))
+    sink = Written()
+    monkeypatch.setattr(runtime, "sink", sink)
+    monkeypatch.setattr(runtime_module, "SNAPSHOT_STEP_S", 0.0)  # let frames in after every page
+    first, later = FrameBuilder("in"), FrameBuilder("in")
+    for offset, doc in enumerate(launch_docs):
+        (first if offset < 2000 else later).add(0, offset, doc["order_id"].encode(), orjson.dumps(doc))
+    shard = Shard(0, OrderBank(runtime.settings.bank))
+    assert shard.apply(unpack(first.build()), 0) == []
+    held = Held(shard, runtime._publisher(0), SnapshotBudget(1.0))
+    expected = runtime._publisher(0).lane_snapshots(shard.bank)
+    assert len(expected) > 10  # pages and headers
+
+    lanes = runtime._freeze(held)
+    assert lanes is not None
+    runtime._snapshot(held, lanes, shard.offset)
+    await asyncio.sleep(0)
+    assert held.snapshot is not None and not held.snapshot.done()  # a page in: the loop is free again ...
+    assert not snapshots_due(held, time.monotonic() + 3600, runtime.settings)  # ... and no second one starts
+    assert shard.apply(unpack(later.build()), 1) == []  # a frame folded meanwhile
+    await held.snapshot
+
+    queue = runtime.topics.queue.name
+    written = [(key, value) for outbox in sink.outboxes for key, value, _ in outbox.records[(queue, 0)]]
+    assert written == [(key, value) for _, key, value in expected]  # the lanes as they stood when frozen
+    assert shard.unpublished  # the frame folded since is not in them
