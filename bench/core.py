@@ -64,7 +64,7 @@ if "--child" in sys.argv:  # the mypyc build's process: its extensions are found
 
 import orjson  # noqa: E402
 
-from orderbank.engine.stream.app import tune_gc  # noqa: E402
+from orderbank.engine.stream.collector import tune_gc  # noqa: E402
 from orderbank.engine.stream.frames import Entry, Frame  # noqa: E402
 from orderbank.engine.stream.publish import Publisher  # noqa: E402
 from orderbank.engine.stream.shards import Shard  # noqa: E402

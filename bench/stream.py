@@ -19,7 +19,7 @@ alone on the machine (with the broker):
 The ceiling, the engine and the peer run `--runs` times, alternately (the machine is shared and noisy);
 prints each run's events/s, the medians, their ratios and the issue's targets beside them (engine >= 2x the peer,
 >= 80% of the ceiling; ceiling >= 3x the peer). Startup time is excluded everywhere; the Python ones run with the
-worker's garbage-collector thresholds (orderbank.engine.stream.app.GC_THRESHOLDS).
+worker's garbage-collector thresholds (orderbank.engine.stream.collector.GC_THRESHOLDS).
 
     .venv/bin/python bench/stream.py [--preset small|yu7] [--orders N] [--runs 3] [--seed 1] [--bootstrap HOST:PORT]
                                      [--peer|--no-peer] [--peer-store memory|rocks] [--peer-dir DIR] [--naive]
@@ -65,7 +65,8 @@ from orderbank.engine.dev.broker import Broker, BrokerSettings  # noqa: E402
 from orderbank.engine.dev.children import stop_child  # noqa: E402
 from orderbank.engine.kafka.topics import Topics, ensure  # noqa: E402
 from orderbank.engine.settings import Settings  # noqa: E402
-from orderbank.engine.stream.app import APP, tune_gc  # noqa: E402
+from orderbank.engine.stream.app import APP  # noqa: E402
+from orderbank.engine.stream.collector import tune_gc  # noqa: E402
 from orderbank.projections.bank import OrderBank  # noqa: E402
 from orderbank.projections.codec import Rejection, decode_batch  # noqa: E402
 from orderbank.replay.synth import generate, preset  # noqa: E402

@@ -10,7 +10,6 @@ orderbank.engine.kafka.transport's, whose consumer waits at most 100 ms on a fet
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import sys
@@ -24,22 +23,12 @@ from orderbank.engine.kafka.topics import TopicMismatch, ensure
 from orderbank.engine.kafka.transport import Transport
 from orderbank.engine.settings import Settings
 from orderbank.engine.stream import agents, pages, views
+from orderbank.engine.stream.collector import tune_gc
 
 APP = __name__
 """What `faust -A` is given to run this app: `faust -A orderbank.engine.stream.app worker`."""
 
 log = logging.getLogger(__name__)
-GC_THRESHOLDS = (50_000, 20, 100)
-"""The cyclic collector's generation thresholds in a worker. A worker keeps every order of its
-shards (hundreds of thousands of objects) and allocates several per event; with CPython's default
-(700 allocations between young collections) the collector took about a quarter of a shard's time
-(bench/stream.py). The engine's objects are freed by reference counting, so young collections 70
-times rarer cost little memory."""
-
-
-def tune_gc() -> None:
-    gc.set_threshold(*GC_THRESHOLDS)
-
 MiB = 1024 * 1024
 STOP_DEADLINE_S = 30.0
 """How long a stopping worker may take. Faust's stop never ends once the broker is gone (its

@@ -31,6 +31,7 @@ from mode import Service
 from orderbank.engine.dev.children import die_with
 from orderbank.engine.kafka.sink import Sink
 from orderbank.engine.settings import Settings
+from orderbank.engine.stream.collector import tune_gc
 from orderbank.engine.stream.ingest import Ingest, IngestProgress
 
 log = logging.getLogger(__name__)
@@ -109,6 +110,7 @@ async def _serve(settings: Settings) -> int:
     loop.add_signal_handler(signal.SIGTERM, done.set)
     await sink.start()
     await ingest.start()
+    tune_gc()
     out = sys.stdout.buffer
     try:
         while not done.is_set():
