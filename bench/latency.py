@@ -247,11 +247,17 @@ def report(sent: Sent, seen: Seen) -> None:
     lags = seen.lag
     print(f"  input lag (events), once a second: max {max(lags, default=0):,}; {' '.join(f'{lag:,}' for lag in lags)}")
     # When in the run the slow ones were sent: a warm-up, a pause of the worker, or all along.
-    windows: dict[int, list[float]] = defaultdict(list)
+    print(f"  positions p99 ms per {WINDOW_S:.0f} s of sending: {p99s(sent, seen, WINDOW_S)}")
+    print(f"  ... in the first {WINDOW_S:.0f} s, per second: {p99s(sent, seen, 1.0, until=WINDOW_S)}")
+
+
+def p99s(sent: Sent, seen: Seen, width: float, until: float = float("inf")) -> str:
+    """The positions p99 (ms) of the events sent in each `width` seconds of sending, up to `until`."""
+    groups: dict[int, list[float]] = defaultdict(list)
     for event, at in seen.positions.items():
-        windows[int((sent.at[event] - sent.at[0]) // WINDOW_S)].append(at - sent.at[event])
-    print(f"  positions p99 ms per {WINDOW_S:.0f} s of sending: "
-          + " ".join(f"{np.percentile(windows[w], 99) * 1000:.0f}" for w in sorted(windows)))
+        if (since := sent.at[event] - sent.at[0]) < until:
+            groups[int(since // width)].append(at - sent.at[event])
+    return " ".join(f"{np.percentile(groups[g], 99) * 1000:.0f}" for g in sorted(groups))
 
 
 def main() -> None:
