@@ -185,6 +185,11 @@ class QueueProjection:
                                      epoch, seed)
         return lane.forecast
 
+    def refresh(self, now_us: int) -> None:
+        """Compute the forecasts that reading them at `now_us` would (those of a new epoch, or dropped)."""
+        for name in self.lanes:
+            self.forecast(name, now_us)
+
     def position_of(self, order_id: str, lane_name: str, now_us: int) -> Position | None:
         """The order's place in its lane and its band, or None when it is not open. O(log n)."""
         lane = self.lanes.get(lane_name)

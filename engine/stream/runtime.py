@@ -263,13 +263,18 @@ class Runtime:
         """Add the shard's position records and figures to `outbox`; False if building them raised
         (`_publish_failed`)."""
         shard, now = held.shard, time.monotonic()
-        held.published_at = now
+        held.published_at = started = now
         try:
+            # A lane's forecast is computed again once a day and when a plan comes (0.05-0.5 s): not what each
+            # publish costs, which sets how often a live shard publishes (a launch's first plan would otherwise
+            # hold its first positions back for half a second).
+            shard.bank.queue.refresh(shard.bank.now_us)
+            started = time.monotonic()
             records = held.publisher.positions(shard.bank, shard.touched) + held.publisher.figures(shard.bank)
         except Exception:
             self._publish_failed(held, now)
             return False
-        held.publish_seconds = time.monotonic() - now
+        held.publish_seconds = time.monotonic() - started
         held.vitals.publishing_fails = False
         shard.touched = set()
         self._add(outbox, held, records)

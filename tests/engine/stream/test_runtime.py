@@ -20,6 +20,7 @@ from orderbank.engine.stream.publish import Publisher
 from orderbank.engine.stream.runtime import Runtime
 from orderbank.engine.stream.schedule import Held, SnapshotBudget, snapshots_due
 from orderbank.engine.stream.shards import Shard
+from orderbank.projections import queue
 from orderbank.projections.bank import OrderBank
 
 
@@ -90,3 +91,27 @@ async def test_lane_snapshots_are_written_a_page_at_a_time_as_they_stood_while_f
     written = [(key, value) for outbox in sink.outboxes for key, value, _ in outbox.records[(queue, 0)]]
     assert written == [(key, value) for _, key, value in expected]  # the lanes as they stood when frozen
     assert shard.unpublished  # the frame folded since is not in them
+
+
+def test_a_forecast_computed_again_is_not_counted_as_what_a_publish_costs(
+        launch_docs: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> None:
+    """How often a live shard publishes follows what its publishes cost; a lane's forecast is computed once a day
+    and when a plan comes, so a slow one must not space the next publishes out."""
+    runtime = Runtime(faust.App("refresh-test", autodiscover=False), Settings(ingest="inline"))
+    builder = FrameBuilder("in")
+    for offset, doc in enumerate(launch_docs):
+        builder.add(0, offset, doc["order_id"].encode(), orjson.dumps(doc))
+    shard = Shard(0, OrderBank(runtime.settings.bank))
+    assert shard.apply(unpack(builder.build()), 0) == []
+    held = Held(shard, runtime._publisher(0), SnapshotBudget(1.0))
+    computed = queue.forecast
+
+    def slow(*args: Any) -> Any:
+        time.sleep(1.0)
+        return computed(*args)
+
+    monkeypatch.setattr(queue, "forecast", slow)
+    outbox = Outbox()
+    assert runtime._publish(held, outbox) and outbox.records[(runtime.topics.positions.name, 0)]
+    assert all(lane.forecast is not None for lane in shard.bank.queue.lanes.values())
+    assert held.publish_seconds < 0.5
