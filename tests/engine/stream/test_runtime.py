@@ -22,6 +22,7 @@ from orderbank.engine.stream.schedule import Held, SnapshotBudget, snapshots_due
 from orderbank.engine.stream.shards import Shard
 from orderbank.projections import queue
 from orderbank.projections.bank import OrderBank
+from orderbank.projections.forecast import forecast
 
 
 def test_a_publish_that_raises_is_skipped_and_the_publisher_starts_over(
@@ -104,11 +105,9 @@ def test_a_forecast_computed_again_is_not_counted_as_what_a_publish_costs(
     shard = Shard(0, OrderBank(runtime.settings.bank))
     assert shard.apply(unpack(builder.build()), 0) == []
     held = Held(shard, runtime._publisher(0), SnapshotBudget(1.0))
-    computed = queue.forecast
-
     def slow(*args: Any) -> Any:
         time.sleep(1.0)
-        return computed(*args)
+        return forecast(*args)
 
     monkeypatch.setattr(queue, "forecast", slow)
     outbox = Outbox()
