@@ -117,8 +117,9 @@ class Runtime:
         for partition in list(partitions):
             held = self.held.pop(partition, None)
             if held is not None:
-                if held.snapshot is not None:  # its new owner writes them
-                    held.snapshot.cancel()
+                for task in (held.snapshot, held.deferred):  # its new owner writes them
+                    if task is not None:
+                        task.cancel()
                 log.info("shard %d: handed over", partition)
 
     # -- processing --------------------------------------------------------------------------
@@ -171,7 +172,10 @@ class Runtime:
             period = (max(self.settings.publish_interval_s * CATCH_UP_SLOWDOWN, held.publish_seconds / CATCH_UP_SHARE)
                       if backlog else live_publish_period(held, self.settings))
             lanes = None
-            if (now - held.published_at >= period and self._publish(held, outbox)
+            if now - held.published_at < period:
+                if not backlog:
+                    self._defer_publish(held, held.published_at + period - now)
+            elif (self._publish(held, outbox)
                     and snapshots_due(held, now, self.settings, catching_up=backlog, live=not backlog)):
                 lanes = self._freeze(held)
             written = await self.sink.submit(outbox)
@@ -279,6 +283,20 @@ class Runtime:
         shard.touched = set()
         self._add(outbox, held, records)
         return True
+
+    def _defer_publish(self, held: Held, delay: float) -> None:
+        """Publish what a live shard's frames changed `delay` from now, unless a frame publishes it first: the
+        last frames before a lull (the end of a burst) would otherwise wait for the idle rule (`idle_after_s`)."""
+        if held.deferred is None or held.deferred.done():
+            held.deferred = asyncio.ensure_future(self._publish_after(held, delay))
+
+    async def _publish_after(self, held: Held, delay: float) -> None:
+        await asyncio.sleep(delay)
+        async with held.lock:
+            if held.shard.touched and self.held.get(held.shard.partition) is held:  # no frame published them since
+                outbox = Outbox()
+                if self._publish(held, outbox):
+                    await self.sink.submit(outbox)
 
     def _freeze(self, held: Held) -> list[FrozenLane] | None:
         """The shard's lanes as they stand, for `_snapshot`; None if that raised (`_publish_failed`)."""

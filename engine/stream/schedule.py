@@ -60,6 +60,7 @@ class Held:
     snapshot_at: float = 0.0  # monotonic time of its last lane snapshots (at first, of its restore)
     snapshot_seconds: float = 0.0  # what they took
     snapshot: asyncio.Task[None] | None = None  # the lane snapshots being written (orderbank.engine.stream.runtime)
+    deferred: asyncio.Task[None] | None = None  # a live shard's publish waiting for its period to end
     caught_up: bool = True  # whether its last frame left no frame waiting in Kafka
     written_wall: float | None = None  # wall-clock time the last frame's outputs were acknowledged
     published_wall: float | None = None  # ... and the last lane snapshots

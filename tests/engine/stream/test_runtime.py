@@ -114,3 +114,37 @@ def test_a_forecast_computed_again_is_not_counted_as_what_a_publish_costs(
     assert runtime._publish(held, outbox) and outbox.records[(runtime.topics.positions.name, 0)]
     assert all(lane.forecast is not None for lane in shard.bank.queue.lanes.values())
     assert held.publish_seconds < 0.5
+
+
+async def test_a_live_shard_publishes_what_its_last_frames_changed_once_its_period_is_over(
+        launch_docs: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A frame folded before the publish period is over waits for it, not for the idle rule; one that a later
+    frame published meanwhile is not published again."""
+    runtime = Runtime(faust.App("deferred-test", autodiscover=False), Settings(ingest="inline"))
+    sink = Written()
+    monkeypatch.setattr(runtime, "sink", sink)
+    first, later = FrameBuilder("in"), FrameBuilder("in")
+    for offset, doc in enumerate(launch_docs):
+        (first if offset < 2000 else later).add(0, offset, doc["order_id"].encode(), orjson.dumps(doc))
+    shard = Shard(0, OrderBank(runtime.settings.bank))
+    held = Held(shard, runtime._publisher(0), SnapshotBudget(1.0))
+    runtime.held[0] = held
+    positions = runtime.topics.positions.name
+
+    assert shard.apply(unpack(first.build()), 0) == []
+    runtime._defer_publish(held, 0.05)
+    runtime._defer_publish(held, 0.05)  # a frame while one waits: still one
+    deferred = held.deferred
+    assert deferred is not None and not sink.outboxes
+    await deferred
+    published = {key for outbox in sink.outboxes for key, _, _ in outbox.records[(positions, 0)]}
+    assert published == {order_id.encode() for order_id in shard.bank.orders}  # the first frame's orders, all
+    assert not shard.touched
+
+    assert shard.apply(unpack(later.build()), 1) == []
+    runtime._defer_publish(held, 0.05)
+    assert runtime._publish(held, Outbox())  # a frame published them meanwhile
+    written = len(sink.outboxes)
+    assert held.deferred is not None and held.deferred is not deferred
+    await held.deferred
+    assert len(sink.outboxes) == written
