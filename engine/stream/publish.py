@@ -165,10 +165,10 @@ class Publisher:
                 built[i] = (page, lane.forecast)
                 yield self._changed([(QUEUE, canonical(["page", name, i]),
                                       canonical({"positions": placed_at(page, lane.forecast, i * size + 1)}))])
-            for i in range(count, self.pages.get(name, 0)):  # pages past the end (the lane shrank): tombstones
+            gone = range(count, self.pages.get(name, 0))  # pages past the end (the lane shrank): tombstones
+            for i in gone:
                 built.pop(i, None)
-            yield self._changed([(QUEUE, canonical(["page", name, i]), None)
-                                 for i in range(count, self.pages.get(name, 0))])
+            yield self._changed([(QUEUE, canonical(["page", name, i]), None) for i in gone])
             self.pages[name] = count
             yield self._changed([(QUEUE, canonical(["lane", name]), canonical({**lane.header, "pages": count}))])
 

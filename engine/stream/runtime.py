@@ -267,7 +267,7 @@ class Runtime:
         """Add the shard's position records and figures to `outbox`; False if building them raised
         (`_publish_failed`)."""
         shard, now = held.shard, time.monotonic()
-        held.published_at = started = now
+        held.published_at = now
         try:
             # A lane's forecast is computed again once a day and when a plan comes (0.05-0.5 s): not what each
             # publish costs, which sets how often a live shard publishes (a launch's first plan would otherwise
