@@ -159,7 +159,10 @@ class Shard:
     offset: int = -1  # the last lanes-topic offset applied
     saved: dict[str, Saved] = field(default_factory=dict)
     plans: dict[str, SavedPlan] = field(default_factory=dict)
-    changed: set[str] = field(default_factory=set)  # orders and plan streams to write to the changelog
+    # The changelog records of the orders and plan streams changed since the last flush, by stream id, encoded
+    # as each change is applied: the order is then in the CPU's caches, where at the frame's end, its fields
+    # scattered over a launch's memory, encoding it took ~10x as long (~6 us an event on the yu7 log).
+    changed: dict[str, tuple[bytes, bytes]] = field(default_factory=dict)
     counted: dict[int, str] = field(default_factory=dict)  # rejections counted since, to write: id -> reason
     inputs: dict[int, int] = field(default_factory=dict)  # input partition -> the last offset judged
     touched: set[str] = field(default_factory=set)  # orders with events since the last publish
@@ -181,7 +184,7 @@ class Shard:
             if rejection is not None:
                 rejected.append((entry, rejection))
                 self.counted[rejection_id(entry.value, rejection.reason)] = rejection.reason.value
-        self.touched |= self.changed
+        self.touched.update(self.changed)
         # The orders with events: a plan moves no order's place. (In place: `-= self.plans.keys()` would
         # copy the set, every frame.)
         self.touched.difference_update(self.plans)
@@ -256,9 +259,13 @@ class Shard:
             if record is None:
                 record = self._record(order_id)
             record.events += event.event_id.hex
-            self.changed.add(order_id)
+            self.changed[order_id] = self._changelog_record(order_id, record)
             return None
         return _rejection(outcome)
+
+    def _changelog_record(self, stream_id: str, record: Saved | SavedPlan) -> tuple[bytes, bytes]:
+        key = plan_key if isinstance(record, SavedPlan) else order_key
+        return key(self.partition, stream_id), _encode(record)
 
     def _record(self, stream_id: str) -> Saved | SavedPlan:
         """The changelog record of a stream that is not an order's known one: a plan stream's (kept apart: it
@@ -276,12 +283,13 @@ class Shard:
         stream_id, before = undo.stream_id, undo.before
         if before is None:
             (self.plans if undo.plan else self.saved).pop(stream_id, None)
-            self.changed.discard(stream_id)
+            self.changed.pop(stream_id, None)
             self.touched.discard(stream_id)
         elif isinstance(before, PlanStream):
             self.plans[stream_id] = SavedPlan(before, self.plans[stream_id].events)
         else:
             self.saved[stream_id] = Saved(before, self.saved[stream_id].events)
+        # A changelog record of the stream in `changed` was encoded before the event: it holds `before` already.
         bank = self.bank
         self.bank = bank_of(self.saved.values(), self.plans.values(), bank.settings, undo.applied, undo.duplicates,
                             bank.rejections, bank.counted.ids)
@@ -293,15 +301,13 @@ class Shard:
 
     def changelog(self) -> list[tuple[bytes, bytes]]:
         """Records for the orders changed since the last call, then the shard record."""
-        bank, saved, partition = self.bank, self.saved, self.partition
-        plans = self.plans
-        out = [(plan_key(partition, stream_id), _encode(plans[stream_id])) if stream_id in plans
-               else (order_key(partition, stream_id), _encode(saved[stream_id])) for stream_id in self.changed]
+        bank, partition = self.bank, self.partition
+        out = list(self.changed.values())
         out += [(rejection_key(partition, counted), reason.encode()) for counted, reason in self.counted.items()]
         meta = {"offset": self.offset, "applied": bank.applied, "duplicates": bank.duplicates,
                 "rejections": dict(bank.rejections), "inputs": {str(p): o for p, o in self.inputs.items()}}
         out.append((meta_key(partition), orjson.dumps(meta)))
-        self.changed, self.counted = set(), {}
+        self.changed, self.counted = {}, {}
         return out
 
     def health(self) -> dict[str, Any]:

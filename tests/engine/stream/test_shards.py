@@ -12,7 +12,7 @@ import pytest
 
 from orderbank.engine.stream import shards
 from orderbank.engine.stream.frames import FrameBuilder, unpack
-from orderbank.engine.stream.shards import Shard, restore_shard
+from orderbank.engine.stream.shards import Shard, order_key, restore_shard, saved_of
 from orderbank.projections.bank import BankSettings, OrderBank, canonical, fold_lines
 from orderbank.projections.cancellations import CancellationProjection
 from orderbank.projections.codec import Reason, Rejection, decode_batch
@@ -46,6 +46,7 @@ def test_shard_folds_frames_dead_letters_rejections_and_restores_from_its_change
         assert out is not None
         rejected += out
         changelog.update(shard.changelog())
+    assert_records_hold_the_orders(shard, changelog)
     assert shard.apply(unpack(frame_of(raws[:5], 0)), 1) is None  # an offset applied before
     assert [r.reason for _, r in rejected] == [Reason.MALFORMED_JSON, Reason.UNKNOWN_ORDER]
     assert rejected[0][0].value == b"{not json" and rejected[0][0].offset == 10_000
@@ -54,6 +55,12 @@ def test_shard_folds_frames_dead_letters_rejections_and_restores_from_its_change
     assert restored.offset == 2 and restored.processed == shard.processed
     assert_equals_the_fold(canonical(restored.bank.snapshot()), raws, settings)
     assert restore_shard(2, changelog.items(), settings).bank.orders == {}  # another shard's records
+
+
+def assert_records_hold_the_orders(shard: Shard, changelog: dict[bytes, bytes]) -> None:
+    """Each order's changelog record holds its state in the bank now (records are encoded as events apply)."""
+    assert {order_id: saved_of(changelog[order_key(shard.partition, order_id)]).order
+            for order_id in shard.bank.orders} == shard.bank.orders
 
 
 def test_a_key_that_is_not_the_order_id_is_rejected(launch_docs: list[dict[str, Any]]) -> None:
@@ -131,6 +138,7 @@ def test_an_event_that_raises_is_dead_lettered_and_leaves_the_bank_as_the_fold_w
         [Reason.INTERNAL_ERROR] + [r.reason for _, r in folded_rejections])
     assert_equals_the_fold(canonical(shard.bank.snapshot()), others, settings)
     assert shard.processed == len(raws) and shard.bank.stats()["orders"] == len(folded.orders)
+    assert_records_hold_the_orders(shard, changelog)
     restored = restore_shard(0, changelog.items(), settings)
     assert_equals_the_fold(canonical(restored.bank.snapshot()), others, settings)
 
