@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import msgspec
 
@@ -97,6 +97,20 @@ class Counted:
         return True
 
 
+_Shared = TypeVar("_Shared", str, int)
+
+
+class Values:
+    """One object for each value many orders hold (a model, a trim, a price), where decoding gives each event its
+    own: the yu7 launch's orders and their values take 160 MB instead of 224."""
+
+    def __init__(self) -> None:
+        self._values: dict[str | int, str | int] = {}
+
+    def share(self, value: _Shared) -> _Shared:
+        return self._values.setdefault(value, value)  # type: ignore[return-value]
+
+
 class OrderBank:
     """All orders and their projections. Mutated only through its methods (and built from orders by
     `orderbank.projections.restore`)."""
@@ -114,6 +128,7 @@ class OrderBank:
         self.rejections: Counter[str] = Counter()
         self.event_ids = EventIds()
         self.counted = Counted()
+        self.values = Values()
 
     def apply(self, event: Event, raw: bytes | str | None = None, *, id_taken: bool = False) -> Verdict | Rejection:
         """Apply an event (`raw`: its input bytes, which tell a rejection already counted). `id_taken`:
@@ -201,12 +216,12 @@ class OrderBank:
         return None
 
     def _place(self, event: OrderPlaced) -> Order:
+        placed_us, share = micros(event.placed_at), self.values.share
         order = Order(
-            order_id=event.order_id, customer_id=event.customer_id, model=event.model,
-            trim=event.trim, trim_rank=event.trim_rank, lane=self.settings.lane_of(event),
-            currency=event.list_price.currency, list_price=event.list_price.minor,
-            deposit=event.deposit.minor, placed_us=micros(event.placed_at),
-            cohort=cohort_of(micros(event.placed_at)),
+            order_id=event.order_id, customer_id=event.customer_id, model=share(event.model),
+            trim=share(event.trim), trim_rank=event.trim_rank, lane=share(self.settings.lane_of(event)),
+            currency=share(event.list_price.currency), list_price=share(event.list_price.minor),
+            deposit=share(event.deposit.minor), placed_us=placed_us, cohort=cohort_of(placed_us),
         )
         if order.fully_paid:
             order.paid_us = micros(event.occurred_at)
