@@ -12,8 +12,10 @@ hands the events then due to the producer in one batch per partition and records
   input partition, how far in that partition the shard had folded when it published (the records of
   placements and closures carry their events' place); an event is reflected in the pool by the first pool
   record of its lane written (Kafka timestamp) at or after the publish that covered it: send to its arrival;
-- /orders/{id}: `--sample` placements a second are polled on the worker's HTTP view (every 20 ms) until it
-  knows the order: send to the first 200 (to within the 50 ms between polls);
+- /orders/{id}: `--sample` placements a second are polled on the worker's HTTP view until it knows the order:
+  send to the first 200, to within the time between polls (50 ms, and a tenth of the time waited so far past
+  half a second: pollers at a fixed pace would load a worker that is behind with more requests the further
+  behind it is);
 - input lag: every second, the input topic's end offsets minus the ingest group's committed offsets.
 Prints per rate p50 / p99 / max of each (ms) and the input lag over time. The worker runs with the settings of
 this checkout, overridable through ORDERBANK_* variables in the environment (e.g. ORDERBANK_PUBLISH_INTERVAL_S),
@@ -59,6 +61,7 @@ from orderbank.engine.stream.collector import tune_gc  # noqa: E402
 
 TICK_S = 0.01
 POLL_S = 0.05  # how often a sampled order is asked for on /orders/{id}: more would load the worker
+POLL_BACKOFF = 0.1  # ... and at most every tenth of the time it has waited (a 10% precision)
 WINDOW_S = 5.0
 DRAIN_S = 30.0  # after the last send, how long to wait for the projections to show every event
 CLOSING = {"OrderCancelled", "VehicleDelivered"}
@@ -172,7 +175,7 @@ async def poll_orders(port: int, sampled: asyncio.Queue[tuple[str, float]], seen
                         if response.status == 200:
                             seen.orders.append(time.monotonic() - at)
                             return
-                await asyncio.sleep(POLL_S)
+                await asyncio.sleep(max(POLL_S, (time.monotonic() - at) * POLL_BACKOFF))
 
         polls: set[asyncio.Task[None]] = set()
         while True:

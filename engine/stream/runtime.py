@@ -38,11 +38,10 @@ from orderbank.engine.stream.ingest_process import IngestProcess
 from orderbank.engine.stream.metrics import Metrics
 from orderbank.engine.stream.publish import CANCELLATIONS, POOL, POSITIONS, QUEUE, FrozenLane, Publisher, Record
 from orderbank.engine.stream.schedule import (
-    CATCH_UP_SHARE,
-    CATCH_UP_SLOWDOWN,
     SNAPSHOT_SHARE,
     Held,
     SnapshotBudget,
+    catch_up_publish_period,
     idle_publish_due,
     live_publish_period,
     snapshots_due,
@@ -163,14 +162,13 @@ class Runtime:
             outbox.extend(self.topics.changelog.name, partition, shard.changelog())
             now, lag = time.monotonic(), self._lag(partition, offset)
             held.caught_up = not lag
-            # While a backlog waits, publish less often: later frames would move the same positions again
-            # (a launch's lane of 300,000 orders takes ~1.5 s to publish). A live stream leaves a frame or
-            # two fetched behind the one folded: not a backlog; it publishes as soon as publishing is cheap
-            # enough, its lane snapshots wait for their period or the stream's first pause (orderbank.engine.stream
-            # .schedule: live_publish_period, snapshots_due) and are written while the next frames are folded.
+            # While a backlog waits, publish less often: later frames would move the same positions again. A
+            # live stream leaves a frame or two fetched behind the one folded: not a backlog; it publishes as
+            # soon as publishing is cheap enough, its lane snapshots wait for their period or the stream's first
+            # pause and are written while the next frames are folded (orderbank.engine.stream.schedule:
+            # catch_up_publish_period, live_publish_period, snapshots_due).
             backlog = lag > LIVE_LAG_FRAMES
-            period = (max(self.settings.publish_interval_s * CATCH_UP_SLOWDOWN, held.publish_seconds / CATCH_UP_SHARE)
-                      if backlog else live_publish_period(held, self.settings))
+            period = (catch_up_publish_period if backlog else live_publish_period)(held, self.settings)
             lanes = None
             if now - held.published_at < period:
                 if not backlog:

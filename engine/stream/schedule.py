@@ -14,8 +14,8 @@ from orderbank.engine.stream.publish import Publisher
 from orderbank.engine.stream.shards import Shard
 from orderbank.engine.stream.vitals import Vitals
 
-CATCH_UP_SLOWDOWN = 10  # publish and snapshot period multiplier while a shard has a backlog ...
-CATCH_UP_SHARE = 0.05  # ... and the most of its time publishing positions may take then
+CATCH_UP_SLOWDOWN = 10  # publish period multiplier while a shard has a backlog: snapshots, and at most positions
+CATCH_UP_SHARE = 0.05  # the most of its time publishing positions may take then
 SNAPSHOT_SHARE = 0.1
 """Most of a worker's time that lane snapshots may take. A lane's snapshot is formatted again whenever its
 front moved (~0.15 s for 180,000 open orders); a shard that goes idle after every few events (a quiet live
@@ -95,6 +95,16 @@ def live_publish_period(held: Held, settings: Settings) -> float:
     .publish), so at a launch's peak (3,000 events/s) a shard publishes every few frames and a live page
     follows within a fraction of a second, while the interval bounds a publish that costs more."""
     return min(settings.publish_interval_s, max(LIVE_PUBLISH_MIN_S, held.publish_seconds / LIVE_PUBLISH_SHARE))
+
+
+def catch_up_publish_period(held: Held, settings: Settings) -> float:
+    """How long after its last publish a shard with a backlog publishes again: once a `publish_interval_s`
+    while publishing takes at most CATCH_UP_SHARE of its time, less often when it costs more (a policy whose
+    publish passes over the whole lane), but at least every `CATCH_UP_SLOWDOWN` intervals. A positions publish
+    costs about what changed since the last one, so at a rate the worker barely keeps up with, waiting longer
+    does not make it a smaller share: the period would grow without end, and the pages with it."""
+    interval = settings.publish_interval_s
+    return min(interval * CATCH_UP_SLOWDOWN, max(interval, held.publish_seconds / CATCH_UP_SHARE))
 
 
 def idle_publish_due(held: Held, now: float, settings: Settings) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from orderbank.engine.settings import Settings
 from orderbank.engine.stream.publish import Publisher
 from orderbank.engine.stream.schedule import (
+    CATCH_UP_SHARE,
     CATCH_UP_SLOWDOWN,
     LIVE_PUBLISH_MIN_S,
     LIVE_PUBLISH_SHARE,
@@ -12,6 +13,7 @@ from orderbank.engine.stream.schedule import (
     SNAPSHOT_SHARE,
     Held,
     SnapshotBudget,
+    catch_up_publish_period,
     idle_publish_due,
     live_publish_period,
     snapshots_due,
@@ -76,3 +78,14 @@ def test_a_live_shard_publishes_as_often_as_publishing_stays_cheap_and_at_least_
     assert live_publish_period(held, settings) == 0.05 / LIVE_PUBLISH_SHARE
     held.publish_seconds = 1.5  # a whole pass over a launch's lane
     assert live_publish_period(held, settings) == settings.publish_interval_s
+
+
+def test_a_shard_catching_up_publishes_every_interval_while_cheap_and_never_waits_without_bound() -> None:
+    settings = Settings(publish_interval_s=1.0)
+    held = Held(Shard(0, OrderBank()), Publisher(0), SnapshotBudget(cap=1.0))
+    held.publish_seconds = 0.02  # what a second of a launch's placements changed
+    assert catch_up_publish_period(held, settings) == settings.publish_interval_s
+    held.publish_seconds = 0.2  # a whole pass over a lane (bounded-overtake's ordinals)
+    assert catch_up_publish_period(held, settings) == 0.2 / CATCH_UP_SHARE
+    held.publish_seconds = 3.0  # a rate the worker barely keeps up with: each publish holds more
+    assert catch_up_publish_period(held, settings) == settings.publish_interval_s * CATCH_UP_SLOWDOWN
