@@ -148,10 +148,10 @@ class OrderBank:
             self.now_us = occurred_us
         if order is None:
             assert event.type == "OrderPlaced"
-            order = self._place(event)
+            order = self._place(event, occurred_us)
         else:
             order.last_seq = event.seq
-            self._change(order, event)
+            self._change(order, event, occurred_us)
         if occurred_us > order.updated_us:
             order.updated_us = occurred_us
         self.applied += 1
@@ -215,7 +215,7 @@ class OrderBank:
                              None, event.order_id, str(event.event_id))
         return None
 
-    def _place(self, event: OrderPlaced) -> Order:
+    def _place(self, event: OrderPlaced, occurred_us: int) -> Order:
         placed_us, share = micros(event.placed_at), self.values.share
         order = Order(
             order_id=event.order_id, customer_id=event.customer_id, model=share(event.model),
@@ -224,30 +224,30 @@ class OrderBank:
             deposit=share(event.deposit.minor), placed_us=placed_us, cohort=cohort_of(placed_us),
         )
         if order.fully_paid:
-            order.paid_us = micros(event.occurred_at)
+            order.paid_us = occurred_us
         self.orders[order.order_id] = order
         self.pool.after(order, NOTHING)
         self.queue.add(order)
         self.cancellations.placed(order)
         return order
 
-    def _change(self, order: Order, event: Event) -> None:
+    def _change(self, order: Order, event: Event, occurred_us: int) -> None:
         before = contribution(order)
         match event.type:
             case "PaymentDemanded":
                 order.demand(event.amount.minor, micros(event.due_at))
                 if event.purpose == "balance" and order.allocated_us is None:
-                    order.allocated_us = micros(event.occurred_at)
+                    order.allocated_us = occurred_us
                     self.queue.dated(order, order.allocated_us)
             case "PaymentReceived":
                 order.received += event.amount.minor
                 if order.paid_us is None and order.fully_paid:  # this payment completed the price
-                    order.paid_us = micros(event.occurred_at)
+                    order.paid_us = occurred_us
                     self.queue.dated(order, order.paid_us)
                     if self.queue.policy.rekeys_on_payment:
                         self.queue.rekey(order)
             case "OrderCancelled":
-                order.status, order.closed_us = Status.CANCELLED, micros(event.occurred_at)
+                order.status, order.closed_us = Status.CANCELLED, occurred_us
                 order.refund_due, order.cancel_reason = event.refund.minor, event.reason
                 self.queue.remove(order)
                 self.cancellations.cancelled(order, order.closed_us)

@@ -20,8 +20,8 @@ _poison = (Path(os.environ["ORDERBANK_DATA_DIR"]) / "raise-on-event").read_text(
 _change = OrderBank._change
 
 
-def _raising_change(self: OrderBank, order: Order, event: Any) -> None:
-    _change(self, order, event)
+def _raising_change(self: OrderBank, order: Order, event: Any, occurred_us: int) -> None:
+    _change(self, order, event, occurred_us)
     if str(event.event_id) == _poison:
         raise RuntimeError(f"raising_event: injected for event {_poison}")
 
