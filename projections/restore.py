@@ -43,6 +43,7 @@ def restore(orders: Iterable[Order], clock_us: int, settings: BankSettings | Non
         bank.queue.planned(bank.settings.plan_lane(stream.model, stream.trim), stream, stream.plans[-1].declared_us)
     # In placement order, so queue ordinals come out as the fold computed them.
     for order in sorted(orders, key=lambda o: (o.placed_us, o.order_id)):
+        bank.values.hold(order)
         bank.orders[order.order_id] = order
         bank.queue.add(order)  # inserts only open orders; ordinal and placement record for all
         bank.pool.after(order, NOTHING)

@@ -30,3 +30,13 @@ def test_restore_from_orders_equals_the_fold_and_keeps_folding_alike(launch_docs
         restored.apply(event)
     assert_equals_the_fold(canonical(restored.snapshot()), lines, settings)
     assert restored.apply(events[0]) is not None and restored.duplicates == 1  # ids survive: still a duplicate
+
+
+def test_a_restored_bank_holds_each_repeated_value_of_its_orders_once(launch_docs: list[dict[str, Any]]) -> None:
+    """Decoding gives each order's record its own strings and numbers; the restored bank shares them, as the fold."""
+    events = events_of([orjson.dumps(doc) for doc in launch_docs])
+    for bank in (fold(events), restored_from(fold(events), events)):
+        first, *others = bank.orders.values()
+        for field in ("model", "trim", "lane", "currency", "list_price", "deposit"):
+            alike = [order for order in others if getattr(order, field) == getattr(first, field)]
+            assert alike and all(getattr(order, field) is getattr(first, field) for order in alike), field
