@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from operator import attrgetter
+from itertools import repeat
+from operator import attrgetter, eq
 
 import numpy as np
 import numpy.typing as npt
@@ -24,12 +25,15 @@ OPEN, DELIVERED, GAVE_UP, REMOVED = 0, 1, 2, 3
 I64 = npt.NDArray[np.int64]
 
 
-def outcome(order: Order) -> int:
-    if order.status is Status.OPEN:
-        return OPEN
-    if order.status is Status.DELIVERED:
-        return DELIVERED
-    return GAVE_UP if order.cancel_reason == "customer" else REMOVED
+_STATUS = {Status.OPEN: OPEN, Status.DELIVERED: DELIVERED, Status.CANCELLED: GAVE_UP}
+
+
+def _outcomes(orders: Collection[Order]) -> I64:
+    """Each order's outcome: its status's, a cancellation's by its reason (read as columns, not an order at a time)."""
+    count = len(orders)
+    status = np.fromiter(map(_STATUS.__getitem__, map(attrgetter("status"), orders)), np.int64, count)
+    by_customer = np.fromiter(map(eq, map(attrgetter("cancel_reason"), orders), repeat("customer")), bool, count)
+    return np.where((status == GAVE_UP) & ~by_customer, REMOVED, status)
 
 
 @dataclass(frozen=True)
@@ -56,4 +60,4 @@ def columns_of(orders: Collection[Order]) -> Columns:
         return np.fromiter((NEVER if t is None else t for t in map(attrgetter(name), orders)), np.int64, count)
 
     return Columns(plain("placed_us"), plain("trim_rank"), time("allocated_us"), time("paid_us"), time("closed_us"),
-                   np.fromiter(map(outcome, orders), np.int64, count))
+                   _outcomes(orders))

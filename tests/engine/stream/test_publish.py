@@ -82,6 +82,22 @@ def test_a_period_publishes_only_real_changes_including_orders_that_came_and_wen
     assert publisher.positions(bank, set()) == []
 
 
+def test_a_whole_pass_publishes_an_order_that_left_unannounced(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A whole pass counts the published orders that are no longer open instead of looking at each: when an
+    order left without being among the orders said to have changed, the count does not add up and it looks."""
+    bank, publisher = OrderBank(), Publisher(0)
+    for i in range(OPEN):
+        bank.apply(placed(f"O{i:05d}", day=i / OPEN))
+    published = latest(publisher.positions(bank, set()), {})
+    bank.apply(cancelled("O00007", 2, day=2))
+    bank.apply(cancelled("O00009", 2, day=2))
+    monkeypatch.setattr(publish, "_spans", lambda *_: None)
+    after = latest(publisher.positions(bank, {"O00007"}), published)
+    assert after[b"O00009"]["status"] == after[b"O00007"]["status"] == "cancelled"
+    assert_buckets_hold_exact_positions(bank, after)
+    assert publisher.positions(bank, set()) == []
+
+
 @pytest.mark.parametrize("policy", ["fifo", "high-trim-first", "paid-first", "bounded-overtake:k=50"])
 def test_a_publish_that_looks_near_the_bucket_boundaries_only_sends_what_a_whole_pass_sends(
         policy: str, monkeypatch: pytest.MonkeyPatch) -> None:
