@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
+from faust.utils.terminal import SpinnerHandler
 from mode import Service
 
 from orderbank.engine.dev.children import die_with
@@ -39,6 +40,17 @@ REPORT_EVERY_S = 0.25
 STOP_TIMEOUT_S = 15.0
 _encode = msgspec.json.Encoder().encode
 _PROGRESS = msgspec.json.Decoder(IngestProgress)
+
+
+def console_level() -> int:
+    """The level the worker's log prints at, for its ingest process to print at too. Not the root logger's alone:
+    a Faust worker with its terminal spinner (`faust -A ... worker -l warn`, not quiet) sets that to DEBUG, so that
+    every record turns the spinner, and leaves the level asked for to its handlers. Given the root's level, the
+    ingest process formatted and wrote a debug line for each request of its Kafka clients (a produce request's
+    repr: ~2% of the process)."""
+    root = logging.getLogger()
+    printing = [handler.level for handler in root.handlers if not isinstance(handler, SpinnerHandler)]
+    return max(root.getEffectiveLevel(), min(printing, default=logging.NOTSET))
 
 
 class IngestProcess(Service):
@@ -61,7 +73,7 @@ class IngestProcess(Service):
     async def on_start(self) -> None:
         self._proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "orderbank.engine.stream.ingest_process", str(os.getpid()),
-            str(logging.getLogger().getEffectiveLevel()),
+            str(console_level()),
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
         assert self._proc.stdin is not None
         self._proc.stdin.write(self.settings.model_dump_json().encode() + b"\n")
