@@ -28,7 +28,7 @@ import logging
 import time
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 import msgspec
 import orjson
@@ -110,8 +110,9 @@ def _applied(stream_id: str, events: str) -> Iterator[tuple[int, str, int]]:
     return ((event_id, stream_id, seq) for seq, event_id in enumerate(_ids_in(events), start=1))
 
 
-class Undo(NamedTuple):
-    """What `Shard._roll_back` needs to put the bank back as it was before an event that raised."""
+class Undo(msgspec.Struct, frozen=True, gc=False):
+    """What `Shard._roll_back` needs to put the bank back as it was before an event that raised. (A Struct: one is
+    made for every event, in C, 3x quicker than a NamedTuple's.)"""
 
     stream_id: str
     before: Order | PlanStream | None  # a copy of the order or plan stream before the event; None if it had none
