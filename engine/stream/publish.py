@@ -206,8 +206,9 @@ def _moved(lane: Lane, spans: list[tuple[int, int]], bounds: list[int], publishe
     k = np.searchsorted(edges, places, side="right") - 1
     stale = np.flatnonzero(np.fromiter(map(published.get, ids, repeat(0)), np.int64, len(ids)) != edges[k])
     order_ids, k = list(map(ids.__getitem__, stale.tolist())), k[stale]
-    published.update(zip(order_ids, edges[k].tolist(), strict=True))
-    return Moved(order_ids, places[stale], edges[k], edges[k + 1] - 1)
+    lows = edges[k]
+    published.update(zip(order_ids, lows.tolist(), strict=True))
+    return Moved(order_ids, places[stale], lows, edges[k + 1] - 1)
 
 
 def _closed(lane: Lane, changed: set[str], published: dict[str, int], *, fresh: bool, whole: bool) -> list[str]:
