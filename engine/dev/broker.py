@@ -28,6 +28,7 @@ import socket
 import subprocess
 import time
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -42,6 +43,10 @@ STARTED_LINE = b"Kafka Server started"  # logged only once the broker is registe
 SCRAM_USER = "orderbank"
 # PKCS12 needs a store password; it guards nothing here, the throwaway key sits right next to it.
 KEYSTORE_PASSWORD = "orderbank-test-only"
+
+
+_PORT_RETRIES = 2
+_IN_USE = "Address already in use"
 
 
 class BrokerError(OrderbankError):
@@ -136,10 +141,19 @@ def ensure_jars(settings: BrokerSettings | None = None) -> Path:
     return lib
 
 
-def _free_port(host: str) -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
+def _free_ports(host: str, count: int, taken: Collection[int] = ()) -> list[int]:
+    """``count`` distinct free ports, none of them in ``taken``.
+
+    Every socket stays bound until all are picked: ports asked for one at a time may come back
+    the same once the first socket is closed, and Kafka refuses two listeners on one port."""
+    with contextlib.ExitStack() as stack:
+        ports: list[int] = []
+        while len(ports) < count:
+            s = stack.enter_context(socket.socket())
+            s.bind((host, 0))
+            if (port := int(s.getsockname()[1])) not in taken:
+                ports.append(port)
+        return ports
 
 
 def _port_open(host: str, port: int) -> bool:
@@ -221,6 +235,18 @@ class Broker:
 
         The broker stops (SIGTERM: a controlled shutdown) when this process dies, however it dies,
         unless ``detached``: then it outlives this process until ``stop_background``."""
+        # A port found free can be bound by another process before the broker binds it; a fresh
+        # broker on ports it picked itself picks again.
+        retries = _PORT_RETRIES if fresh and not self.settings.port else 0
+        for _ in range(retries):
+            try:
+                return self._start(timeout, fresh=fresh, detached=detached)
+            except BrokerError as e:
+                if _IN_USE not in str(e):
+                    raise
+        return self._start(timeout, fresh=fresh, detached=detached)
+
+    def _start(self, timeout: float, *, fresh: bool, detached: bool) -> str:
         info = _read_info(self.info_file)
         if info and _alive(int(info["pid"])):
             raise BrokerError(f"a broker already runs from {self.dir} (pid {info['pid']})")
@@ -230,10 +256,12 @@ class Broker:
             self._ports = (int(info["port"]), int(info["controller_port"]))
             self._sasl_port = info.get("sasl_ssl_port")
         if not reuse or self._ports is None:
-            self._ports = (self.settings.port or _free_port(host), _free_port(host))
+            fixed = self.settings.port
+            client, controller = _free_ports(host, 2, taken={fixed})
+            self._ports = (fixed or client, controller)
             self._sasl_port = None
         if self.settings.sasl_ssl and self._sasl_port is None:
-            self._sasl_port = _free_port(host)
+            self._sasl_port = _free_ports(host, 1, taken=self._ports)[0]
         if not reuse:
             shutil.rmtree(self.data_dir, ignore_errors=True)
             self.user_file.unlink(missing_ok=True)  # its user lived in the data just wiped
