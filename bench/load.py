@@ -45,9 +45,9 @@ import orjson  # noqa: E402
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa: E402
 from aiokafka.admin import AIOKafkaAdminClient  # noqa: E402
 
-from bench.stream import free_port  # noqa: E402
 from orderbank.engine.dev.broker import Broker, BrokerSettings  # noqa: E402
 from orderbank.engine.dev.children import stop_child  # noqa: E402
+from orderbank.engine.dev.ports import free_port  # noqa: E402
 from orderbank.engine.kafka.sink import producer_config  # noqa: E402
 from orderbank.engine.kafka.topics import Topics, ensure  # noqa: E402
 from orderbank.engine.settings import Settings  # noqa: E402

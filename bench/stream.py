@@ -39,7 +39,6 @@ import argparse
 import asyncio
 import contextlib
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -63,6 +62,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa:
 from bench.peer import BUILD_DIR, DEFAULT_DIR, Peer, PeerFailed  # noqa: E402
 from orderbank.engine.dev.broker import Broker, BrokerSettings  # noqa: E402
 from orderbank.engine.dev.children import stop_child  # noqa: E402
+from orderbank.engine.dev.ports import free_port  # noqa: E402
 from orderbank.engine.kafka.topics import Topics, ensure  # noqa: E402
 from orderbank.engine.settings import Settings  # noqa: E402
 from orderbank.engine.stream.app import APP  # noqa: E402
@@ -76,12 +76,6 @@ CEILING, NAIVE = "ceiling: aiokafka + decode + fold", "naive Faust agent (table 
 PEER_FOLDED, PEER_PROJECTED = "Kafka Streams peer: RESULT (fold+pool)", "Kafka Streams peer: + projections out"
 APPLIED, PUBLISHED = "engine worker: applied + written", "engine worker: + full publish out"
 BASE_APPLIED, BASE_PUBLISHED = "baseline build: applied + written", "baseline build: + full publish out"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def produce(settings: Settings, lines: list[bytes]) -> None:

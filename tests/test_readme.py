@@ -27,9 +27,9 @@ from typer.core import TyperGroup
 from orderbank.engine.cli.app import app
 from orderbank.engine.cli.up import up
 from orderbank.engine.dev.broker import Broker
+from orderbank.engine.dev.ports import free_port
 from orderbank.replay.synth import order_id
 from tests import REPO_ROOT
-from tests.support.workers import free_port
 
 README = REPO_ROOT / "README.md"
 SHELLS = {"sh", "bash", "shell", "console"}

@@ -28,7 +28,6 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -36,6 +35,7 @@ from typing import Any, Self
 
 from orderbank.engine.cache import cache_dir
 from orderbank.engine.dev.children import tied_to_this_process
+from orderbank.engine.dev.ports import free_ports
 from orderbank.projections.errors import OrderbankError
 
 POM = Path(__file__).with_name("broker.pom.xml")
@@ -141,21 +141,6 @@ def ensure_jars(settings: BrokerSettings | None = None) -> Path:
     return lib
 
 
-def _free_ports(host: str, count: int, taken: Collection[int] = ()) -> list[int]:
-    """``count`` distinct free ports, none of them in ``taken``.
-
-    Every socket stays bound until all are picked: ports asked for one at a time may come back
-    the same once the first socket is closed, and Kafka refuses two listeners on one port."""
-    with contextlib.ExitStack() as stack:
-        ports: list[int] = []
-        while len(ports) < count:
-            s = stack.enter_context(socket.socket())
-            s.bind((host, 0))
-            if (port := int(s.getsockname()[1])) not in taken:
-                ports.append(port)
-        return ports
-
-
 def _port_open(host: str, port: int) -> bool:
     try:
         with socket.create_connection((host, port), timeout=0.5):
@@ -257,11 +242,11 @@ class Broker:
             self._sasl_port = info.get("sasl_ssl_port")
         if not reuse or self._ports is None:
             fixed = self.settings.port
-            client, controller = _free_ports(host, 2, taken={fixed})
+            client, controller = free_ports(host, 2, taken={fixed})
             self._ports = (fixed or client, controller)
             self._sasl_port = None
         if self.settings.sasl_ssl and self._sasl_port is None:
-            self._sasl_port = _free_ports(host, 1, taken=self._ports)[0]
+            self._sasl_port = free_ports(host, 1, taken=self._ports)[0]
         if not reuse:
             shutil.rmtree(self.data_dir, ignore_errors=True)
             self.user_file.unlink(missing_ok=True)  # its user lived in the data just wiped

@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,18 +24,13 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from orderbank.engine.dev.children import stop_child, tied_to_this_process
+from orderbank.engine.dev.ports import free_port
 from orderbank.engine.kafka.topics import Topics
 from orderbank.engine.settings import Settings
 from orderbank.engine.stream.app import APP
 from tests.support.topics import secrets_env
 
 T = TypeVar("T")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_until(probe: Callable[[], T | None], timeout: float, what: str, every: float = 0.1) -> T:

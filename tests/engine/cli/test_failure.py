@@ -18,13 +18,13 @@ from orderbank.engine.cli import core
 from orderbank.engine.cli.app import app
 from orderbank.engine.cli.failure import explain
 from orderbank.engine.dev.broker import Broker, BrokerError
+from orderbank.engine.dev.ports import free_port
 from orderbank.engine.kafka.security import KafkaUnreachableError, var
 from orderbank.engine.settings import Settings
 from orderbank.projections.bank import BankSettings
 from orderbank.projections.policies import parse_policy
 from tests.support.logfiles import launch
 from tests.support.sasl import listener_env
-from tests.support.workers import free_port
 
 runner = CliRunner()
 START_ONE = "start one with `orderbank broker start` or pass --bootstrap"

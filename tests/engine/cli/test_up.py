@@ -21,11 +21,12 @@ import pytest
 
 from orderbank.engine.cli.up import python_cli
 from orderbank.engine.dev.broker import Broker, local_brokers, status
+from orderbank.engine.dev.ports import free_port
 from orderbank.engine.settings import Settings
 from orderbank.replay.synth import generate, preset
 from tests.support.equality import the_fold
 from tests.support.topics import SERVICE_TOKEN
-from tests.support.workers import free_port, wait_until
+from tests.support.workers import wait_until
 
 pytestmark = pytest.mark.broker
 ORDERS = 1_500

@@ -15,6 +15,7 @@ import pytest
 
 from orderbank.engine.dev import broker as broker_module
 from orderbank.engine.dev.broker import Broker, BrokerSettings, start_background, status, stop_background
+from orderbank.engine.dev.ports import free_ports
 from tests.support.topics import create_topic
 
 pytestmark = pytest.mark.broker  # Java 17 and Maven are requirements: without them these fail, not skip
@@ -117,16 +118,6 @@ def test_background_start_status_stop(tmp_path: Path) -> None:
     assert not stop_background(settings)  # stopping twice is harmless
 
 
-def test_ports_picked_for_one_broker_are_distinct_and_free() -> None:
-    # Asked for one at a time, two ports could come back the same (Kafka then refuses to format).
-    for _ in range(50):
-        client, controller, sasl = broker_module._free_ports("127.0.0.1", 3, taken={0})
-        assert len({client, controller, sasl}) == 3
-        for port in (client, controller, sasl):
-            with socket.socket() as s:
-                s.bind(("127.0.0.1", port))  # free once picked
-
-
 def test_a_fresh_broker_picks_again_when_another_process_took_its_port(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with socket.socket() as squatter:
@@ -134,14 +125,14 @@ def test_a_fresh_broker_picks_again_when_another_process_took_its_port(
         squatter.listen()
         squatted = squatter.getsockname()[1]
         picks: list[list[int]] = []
-        real = broker_module._free_ports
+        real = free_ports
 
         def first_pick_squatted(host: str, count: int, taken: Collection[int] = ()) -> list[int]:
             ports = real(host, count, taken)
             picks.append([squatted, *ports[1:]] if not picks else ports)
             return picks[-1]
 
-        monkeypatch.setattr(broker_module, "_free_ports", first_pick_squatted)
+        monkeypatch.setattr(broker_module, "free_ports", first_pick_squatted)
         with Broker(_settings(tmp_path)) as broker:
             assert len(picks) == 2 and picks[0][0] == squatted
             assert broker.bootstrap == f"127.0.0.1:{picks[1][0]}"

@@ -17,6 +17,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from orderbank.engine.dev.broker import Broker
+from orderbank.engine.dev.ports import free_port
 from orderbank.engine.kafka.producer import EventProducer
 from orderbank.engine.kafka.security import KafkaSecurity
 from orderbank.engine.kafka.topics import Topics
@@ -27,7 +28,7 @@ from tests import REPO_ROOT
 from tests.support.equality import assert_equals_the_fold
 from tests.support.sasl import listener_env
 from tests.support.topics import read_topic, unique_settings
-from tests.support.workers import Worker, free_port, wait_until
+from tests.support.workers import Worker, wait_until
 
 pytestmark = pytest.mark.broker
 WRONG = "wrong-Zq8-worker-password"
