@@ -13,11 +13,12 @@ import numpy as np
 import pytest
 from pydantic import AwareDatetime, TypeAdapter
 
+import orderbank.replay.decode
 import orderbank.replay.rows
 import orderbank.replay.source
 from orderbank.projections.events import EVENT_TYPES, OrderCancelled, OrderPlaced, PaymentDemanded
 from orderbank.projections.orders import micros
-from orderbank.replay.decode import columns
+from orderbank.replay.decode import BlockReader, columns, scan
 from orderbank.replay.joined import Joined
 from orderbank.replay.lifecycle import Orders
 from orderbank.replay.orderlog import CANCEL_REASONS
@@ -73,6 +74,33 @@ def test_a_decoder_for_one_currency_refuses_another() -> None:
     assert isinstance(shape, PaymentReceived) and shape.money.currency == "CNY"
     with pytest.raises(msgspec.ValidationError, match="currency"):
         decoder_for("USD").decode(line)
+
+
+def _payment(k: int, currency: str = "CNY") -> bytes:
+    return (b'{"type":"PaymentReceived","event_id":"00000000-0000-4000-8000-%012d","order_id":"A","seq":%d,'
+            b'"occurred_at":"2025-06-26T14:00:00Z","schema_version":2,"amount":{"minor":5,"currency":"%s"}}'
+            % (k, k + 2, currency.encode()))
+
+
+@pytest.mark.parametrize("chunk_lines", [1, 4, 256])
+def test_a_block_with_bad_lines_is_read_in_chunks_around_them(monkeypatch: pytest.MonkeyPatch,
+                                                             chunk_lines: int) -> None:
+    monkeypatch.setattr(orderbank.replay.decode, "CHUNK_LINES", chunk_lines)
+    lines = [_payment(k) for k in range(30)]
+    lines[3] = b'{"type":"PaymentReceived","seq":"two"}'  # fails validation
+    lines[17] = b'{"type":"PaymentReceived",,}'  # malformed
+    block = scan(memoryview(b"\n".join(lines) + b"\n"))
+    reader = BlockReader()
+    reader.currency = "CNY"  # as an earlier block showed
+    assert reader.read(block) is None
+    shapes, currency = reader.read_lines(block)
+    assert [k for k, shape in enumerate(shapes) if shape is None] == [3, 17]
+    assert shapes == [None if k in (3, 17) else decoder_for("CNY").decode(line) for k, line in enumerate(lines)]
+    assert currency == "CNY"  # every amount decoded for it: its checks are done
+    lines[25] = _payment(25, "USD")
+    shapes, currency = reader.read_lines(scan(memoryview(b"\n".join(lines) + b"\n")))
+    assert currency is None and isinstance(shapes[25], PaymentReceived) and shapes[25].money.currency == "USD"
+    assert [k for k, shape in enumerate(shapes) if shape is None] == [3, 17]
 
 
 def test_orders_group_by_id_even_when_hashes_collide(monkeypatch: pytest.MonkeyPatch) -> None:
