@@ -231,7 +231,7 @@ def decode_block(block: Block, first: int, names: Names, exact: ExactPath,
         for number, line, fast in zip(range(first, first + count), lines, decoded, strict=True):
             if not line:  # a blank line: numbered, not decoded
                 continue
-            shape = fast or exact.shape(number, line)
+            shape = fast if fast is not None else exact.shape(number, line)
             if shape is not None:
                 if fast is None and HAS_MONEY[shape.kind]:  # an amount no decoder made sure of
                     sure = None
