@@ -1,9 +1,11 @@
-"""ETA forecast refresh time: one lane of the yu7 launch, refreshed at a cutoff, on one core.
+"""ETA forecast refresh time: one lane of the yu7 launch, refreshed at each midnight, on one core.
 
 The yu7 preset (300,000 orders, 289,000 of them on launch day) is folded up to a cutoff (`--day`, default
-7: ~290,000 open orders); then the lane's forecast is dropped and computed again `--rounds` times (what
-the bank does once per UTC midnight and per plan), and the lane snapshot (a band per open order, as text)
-is taken from it. Prints each round's seconds and the medians.
+7: ~290,000 open orders) and the lane's forecast computed there, reading every order (a worker's first
+refresh after a restore); then, `--rounds` times, one more day of the launch is folded and the forecast
+computed again at the next midnight (what a worker does once a day, and at every midnight of its clock while
+it catches up), reading the orders that day changed; and the lane snapshot (a band per open order, as text)
+is taken from it. Prints each refresh's seconds and the medians.
 
     .venv/bin/python bench/eta.py [--orders 300000] [--day 7] [--rounds 5] [--seed 1] [--policy high-trim-first]
 """
@@ -14,6 +16,7 @@ import argparse
 import statistics
 import sys
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -29,23 +32,34 @@ from orderbank.projections.policies import parse_policy  # noqa: E402
 from orderbank.replay.synth import generate, preset  # noqa: E402
 
 
-def folded(orders: int, day: int, seed: int, policy: str) -> tuple[OrderBank, int]:
-    """The bank holding the launch's events before midnight `day` days after its first, and that midnight."""
-    bank = OrderBank(BankSettings(policy=parse_policy(policy)))
+def days(orders: int, seed: int) -> Iterator[tuple[int, list[bytes]]]:
+    """The launch's events, a day at a time: each day's first midnight after it and its events."""
     lines: list[bytes] = []
-    cutoff = None
+    midnight: int | None = None
     for doc in generate(preset("yu7", orders), seed):
         at = micros(datetime.fromisoformat(str(doc["occurred_at"])))
-        if cutoff is None:
-            cutoff = at - at % US_PER_DAY + day * US_PER_DAY
-        if at >= cutoff:
-            break
+        if midnight is None:
+            midnight = at - at % US_PER_DAY + US_PER_DAY
+        while at >= midnight:
+            yield midnight, lines
+            lines, midnight = [], midnight + US_PER_DAY
         lines.append(orjson.dumps(doc))
+
+
+def fold(bank: OrderBank, lines: list[bytes]) -> None:
     for start in range(0, len(lines), 20_000):
         for decoded in decode_batch(lines[start:start + 20_000]):
             bank.apply_decoded(decoded)
-    assert cutoff is not None
-    return bank, cutoff
+
+
+def refresh(bank: OrderBank, at_us: int) -> tuple[str, float, float]:
+    """Basis, seconds to compute the forecast at `at_us` and seconds to take the lane's snapshot from it."""
+    (name,) = bank.queue.lanes
+    began = time.perf_counter()
+    ahead = bank.queue.forecast(name, at_us)
+    computed = time.perf_counter()
+    bank.queue.lane_snapshot(name, at_us)
+    return ahead.basis, computed - began, time.perf_counter() - computed
 
 
 def main() -> None:
@@ -57,22 +71,26 @@ def main() -> None:
     parser.add_argument("--policy", default="high-trim-first")
     args = parser.parse_args()
     started = time.perf_counter()
-    bank, cutoff = folded(args.orders, args.day, args.seed, args.policy)
-    (name, lane), = bank.queue.lanes.items()
-    print(f"folded to day {args.day} in {time.perf_counter() - started:.1f}s: {len(lane.open):,} open orders "
-          f"in lane {name}, {len(lane.orders):,} placed")
-    refresh, snapshot = [], []
-    for round_ in range(1, args.rounds + 1):
-        lane.forecast = None
-        began = time.perf_counter()
-        ahead = bank.queue.forecast(name, cutoff)
-        refresh.append(time.perf_counter() - began)
-        began = time.perf_counter()
-        bank.queue.lane_snapshot(name, cutoff)
-        snapshot.append(time.perf_counter() - began)
-        print(f"round {round_}: refresh {refresh[-1]:.3f}s ({ahead.basis}), lane snapshot {snapshot[-1]:.3f}s")
-    print(f"median refresh {statistics.median(refresh):.3f}s, lane snapshot {statistics.median(snapshot):.3f}s "
-          f"for {len(lane.open):,} open orders")
+    bank = OrderBank(BankSettings(policy=parse_policy(args.policy)))
+    launch = days(args.orders, args.seed)
+    for _ in range(args.day):
+        midnight, lines = next(launch)
+        fold(bank, lines)
+    (lane,) = bank.queue.lanes.values()
+    print(f"folded to day {args.day} in {time.perf_counter() - started:.1f}s: {len(lane.open):,} open orders, "
+          f"{len(lane.orders):,} placed")
+    basis, first, snapshot = refresh(bank, midnight)
+    print(f"day {args.day}: first refresh (every order read) {first:.3f}s ({basis}), lane snapshot {snapshot:.3f}s")
+    refreshes, snapshots = [], []
+    for day, (midnight, lines) in zip(range(args.day + 1, args.day + 1 + args.rounds), launch, strict=False):
+        fold(bank, lines)
+        basis, seconds, snapshot = refresh(bank, midnight)
+        refreshes.append(seconds)
+        snapshots.append(snapshot)
+        print(f"day {day}: {len(lines):,} events since, {len(lane.open):,} open orders: refresh {seconds:.3f}s "
+              f"({basis}), lane snapshot {snapshot:.3f}s")
+    print(f"median refresh after a day {statistics.median(refreshes):.3f}s, lane snapshot "
+          f"{statistics.median(snapshots):.3f}s; first refresh {first:.3f}s")
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ import numpy.typing as npt
 from sortedcontainers import SortedList
 
 from orderbank.projections.forecast import HOUR_US, Forecast, forecast
-from orderbank.projections.lanefacts import NEVER, columns_of
+from orderbank.projections.lanefacts import NEVER, LaneFacts
 from orderbank.projections.orders import US_PER_DAY, Order, iso, micros
 from orderbank.projections.plans import Declared, PlanStream
 from orderbank.projections.policies import Key, Policy
@@ -49,6 +49,7 @@ class Lane:
     orders: dict[str, Order] = field(default_factory=dict)  # every order ever placed here
     # (placed_us, order_id) of every order ever placed here; kept only for policies that read ordinals.
     placed: SortedList = field(default_factory=SortedList)
+    facts: LaneFacts = field(default_factory=LaneFacts)  # what the forecast reads of `orders`
     forecast: Forecast | None = None  # the latest forecast, for its epoch
 
     def order_ids(self) -> Iterator[str]:
@@ -83,6 +84,7 @@ class QueueProjection:
         if lane is None:
             lane = self.lanes[order.lane] = Lane()
         lane.orders[order.order_id] = order
+        lane.facts.changed(order)
         if lane.forecast is not None:
             _dated(lane, order.placed_us)
         if self.policy.uses_ordinal:
@@ -108,6 +110,7 @@ class QueueProjection:
         """The order was cancelled (its closed_us set)."""
         lane = self.lanes[order.lane]
         self._remove(lane, order)
+        lane.facts.changed(order)
         if lane.forecast is not None:
             _dated(lane, order.closed_us or 0)
 
@@ -115,6 +118,7 @@ class QueueProjection:
         """A fact the forecast reads, dated `dated_us`, changed for this order (a car allocated, its price
         paid in full)."""
         lane = self.lanes[order.lane]
+        lane.facts.changed(order)
         if lane.forecast is not None:
             _dated(lane, dated_us)
 
@@ -135,6 +139,7 @@ class QueueProjection:
     def delivered(self, order: Order, delivered_us: int) -> None:
         lane = self.lanes[order.lane]
         self._remove(lane, order)
+        lane.facts.changed(order)
         lane.deliveries.add(delivered_us)
         if lane.forecast is not None:
             _dated(lane, delivered_us)
@@ -181,7 +186,7 @@ class QueueProjection:
         epoch = self.epoch(lane_name, now_us)
         if lane.forecast is None or lane.forecast.epoch_us != epoch:
             seed = [epoch & 0xFFFFFFFF, epoch >> 32 & 0xFFFFFFFF, zlib.crc32(lane_name.encode())]
-            lane.forecast = forecast(columns_of(lane.orders.values()), self.in_force(lane_name, epoch), self.policy,
+            lane.forecast = forecast(lane.facts.columns(), self.in_force(lane_name, epoch), self.policy,
                                      epoch, seed)
         return lane.forecast
 

@@ -5,6 +5,7 @@ bands the way they should. Seeded; tolerances stated where a draw decides."""
 from __future__ import annotations
 
 import math
+from dataclasses import fields
 from datetime import datetime
 
 import numpy as np
@@ -14,7 +15,7 @@ from orderbank.projections.bank import BankSettings, OrderBank, canonical, fold
 from orderbank.projections.codec import Rejection, decode_obj
 from orderbank.projections.events import Event
 from orderbank.projections.forecast import LEAD_POINTS, NO_ETA, RESOLUTION_DAYS, _percentiles, forecast
-from orderbank.projections.lanefacts import DELIVERED, GAVE_UP, NEVER, OPEN, Columns
+from orderbank.projections.lanefacts import DELIVERED, GAVE_UP, NEVER, OPEN, Columns, LaneFacts
 from orderbank.projections.orders import US_PER_DAY, micros
 from orderbank.projections.policies import Fifo, HighTrimFirst
 from orderbank.projections.supply import HISTORY_DAYS, Observed, cars_to_come
@@ -256,3 +257,23 @@ def test_a_refresh_is_a_function_of_the_bank_alone() -> None:
     again = bank.queue.forecast("YU7", bank.now_us)
     assert first is not again and np.array_equal(first.bands, again.bands)
     assert np.array_equal(first.tail_bands, again.tail_bands)
+
+
+def test_a_lanes_facts_kept_from_read_to_read_are_its_orders_facts() -> None:
+    """The lane re-reads only the orders whose facts changed since its last read (placed, allocated, paid in full,
+    delivered, cancelled): at every read its columns equal its orders read afresh."""
+    bank = OrderBank(BankSettings(policy=HighTrimFirst()))
+    events = launch(800, seed=9)
+    step, seen = len(events) // 7, set()
+    for start in range(0, len(events), step):
+        for event in events[start:start + step]:
+            bank.apply(event)
+        lane = bank.queue.lanes["YU7"]
+        afresh = LaneFacts()
+        for order in lane.orders.values():
+            afresh.changed(order)
+        kept, read = lane.facts.columns(), afresh.columns()
+        for name in (field.name for field in fields(Columns)):
+            assert np.array_equal(getattr(kept, name), getattr(read, name)), (start, name)
+        seen.update(kept.outcome.tolist())
+    assert {OPEN, DELIVERED, GAVE_UP} <= seen and (kept.paid_us != NEVER).any()
