@@ -269,14 +269,15 @@ class Runtime:
         try:
             # A lane's forecast is computed again once a day and when a plan comes (0.05-0.5 s): not what each
             # publish costs, which sets how often a live shard publishes (a launch's first plan would otherwise
-            # hold its first positions back for half a second).
+            # hold its first positions back for half a second), but counted while a backlog waits
+            # (orderbank.engine.stream.schedule.catch_up_publish_period).
             shard.bank.queue.refresh(shard.bank.now_us)
             started = time.monotonic()
             records = held.publisher.positions(shard.bank, shard.touched) + held.publisher.figures(shard.bank)
         except Exception:
             self._publish_failed(held, now)
             return False
-        held.publish_seconds = time.monotonic() - started
+        held.publish_seconds, held.refresh_seconds = time.monotonic() - started, started - now
         held.vitals.publishing_fails = False
         shard.touched = set()
         self._add(outbox, held, records)

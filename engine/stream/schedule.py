@@ -57,6 +57,7 @@ class Held:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     published_at: float = 0.0
     publish_seconds: float = 0.0  # what the last publish of positions and figures took
+    refresh_seconds: float = 0.0  # what computing its lanes' forecasts again for it took (a midnight passed)
     snapshot_at: float = 0.0  # monotonic time of its last lane snapshots (at first, of its restore)
     snapshot_seconds: float = 0.0  # what they took
     snapshot: asyncio.Task[None] | None = None  # the lane snapshots being written (orderbank.engine.stream.runtime)
@@ -102,9 +103,14 @@ def catch_up_publish_period(held: Held, settings: Settings) -> float:
     while publishing takes at most CATCH_UP_SHARE of its time, less often when it costs more (a policy whose
     publish passes over the whole lane), but at least every `CATCH_UP_SLOWDOWN` intervals. A positions publish
     costs about what changed since the last one, so at a rate the worker barely keeps up with, waiting longer
-    does not make it a smaller share: the period would grow without end, and the pages with it."""
+    does not make it a smaller share: the period would grow without end, and the pages with it.
+    The forecasts computed again for it count too: a catch-up's clock passes a midnight between any two
+    publishes (a launch's months in a minute), and a refresh of a launch's lane takes 0.2-0.6 s, more than
+    the positions of a second's events (`live_publish_period` leaves them out: a live stream passes a
+    midnight once a day)."""
     interval = settings.publish_interval_s
-    return min(interval * CATCH_UP_SLOWDOWN, max(interval, held.publish_seconds / CATCH_UP_SHARE))
+    spent = held.publish_seconds + held.refresh_seconds
+    return min(interval * CATCH_UP_SLOWDOWN, max(interval, spent / CATCH_UP_SHARE))
 
 
 def idle_publish_due(held: Held, now: float, settings: Settings) -> bool:

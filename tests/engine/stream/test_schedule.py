@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from orderbank.engine.settings import Settings
 from orderbank.engine.stream.publish import Publisher
 from orderbank.engine.stream.schedule import (
@@ -89,3 +91,6 @@ def test_a_shard_catching_up_publishes_every_interval_while_cheap_and_never_wait
     assert catch_up_publish_period(held, settings) == 0.2 / CATCH_UP_SHARE
     held.publish_seconds = 3.0  # a rate the worker barely keeps up with: each publish holds more
     assert catch_up_publish_period(held, settings) == settings.publish_interval_s * CATCH_UP_SLOWDOWN
+    held.publish_seconds, held.refresh_seconds = 0.02, 0.2  # the lane's forecast computed again: a midnight passed
+    assert catch_up_publish_period(held, settings) == pytest.approx(0.22 / CATCH_UP_SHARE)
+    assert live_publish_period(held, settings) == max(LIVE_PUBLISH_MIN_S, 0.02 / LIVE_PUBLISH_SHARE)
