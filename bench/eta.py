@@ -7,7 +7,14 @@ computed again at the next midnight (what a worker does once a day, and at every
 it catches up), reading the orders that day changed; and the lane snapshot (a band per open order, as text)
 is taken from it. Prints each refresh's seconds and the medians.
 
+`--catch-up` instead folds the whole launch as a worker's shard catching up on it does (frames of 5,000
+events, `--policy` as the worker's), publishing by the catch-up rule
+(orderbank.engine.stream.schedule.catch_up_publish_period, on the CPU time spent), each publish computing
+the forecasts again, as its clock has passed a midnight: prints the share of the CPU time the refreshes
+took, the cost the forecast adds to a stream's throughput (issue #14: at most 5%).
+
     .venv/bin/python bench/eta.py [--orders 300000] [--day 7] [--rounds 5] [--seed 1] [--policy high-trim-first]
+    .venv/bin/python bench/eta.py --catch-up --policy fifo [--seed 1]   # fifo: bench/stream.py's worker
 """
 
 from __future__ import annotations
@@ -25,8 +32,13 @@ sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != Pa
 
 import orjson  # noqa: E402
 
+from orderbank.engine.settings import Settings  # noqa: E402
+from orderbank.engine.stream.frames import Entry, Frame  # noqa: E402
+from orderbank.engine.stream.publish import Publisher  # noqa: E402
+from orderbank.engine.stream.schedule import Held, SnapshotBudget, catch_up_publish_period  # noqa: E402
+from orderbank.engine.stream.shards import Shard  # noqa: E402
 from orderbank.projections.bank import BankSettings, OrderBank  # noqa: E402
-from orderbank.projections.codec import decode_batch  # noqa: E402
+from orderbank.projections.codec import decode_batch, fast_path  # noqa: E402
 from orderbank.projections.orders import US_PER_DAY, micros  # noqa: E402
 from orderbank.projections.policies import parse_policy  # noqa: E402
 from orderbank.replay.synth import generate, preset  # noqa: E402
@@ -44,6 +56,8 @@ def days(orders: int, seed: int) -> Iterator[tuple[int, list[bytes]]]:
             yield midnight, lines
             lines, midnight = [], midnight + US_PER_DAY
         lines.append(orjson.dumps(doc))
+    if midnight is not None:
+        yield midnight, lines
 
 
 def fold(bank: OrderBank, lines: list[bytes]) -> None:
@@ -62,6 +76,42 @@ def refresh(bank: OrderBank, at_us: int) -> tuple[str, float, float]:
     return ahead.basis, computed - began, time.perf_counter() - computed
 
 
+def catch_up(orders: int, seed: int, policy: str) -> None:
+    """Fold the launch as a shard catching up on it (see the module docstring) and print where its CPU time went."""
+    settings = Settings(policy=policy)
+    lines = [line for _, day in days(orders, seed) for line in day]
+    frames = [Frame("bench", [Entry(0, start + i, orjson.loads(value)["order_id"].encode(), value, False,
+                                    fast_path(event))
+                              for i, (value, event) in enumerate(zip(chunk, decode_batch(chunk), strict=True))])
+              for start in range(0, len(lines), settings.frame_events)
+              for chunk in [lines[start:start + settings.frame_events]]]
+    held = Held(Shard(0, OrderBank(settings.bank)), Publisher(0), SnapshotBudget(cap=1.0))
+    shard, clock, refreshing, publishing, publishes = held.shard, 0.0, 0.0, 0.0, 0
+    for offset, frame in enumerate(frames):
+        began = time.process_time()
+        shard.apply(frame, offset)
+        shard.changelog()
+        clock += time.process_time() - began
+        if clock - held.published_at >= catch_up_publish_period(held, settings):
+            began = time.process_time()
+            shard.bank.queue.refresh(shard.bank.now_us)
+            refreshed = time.process_time()
+            held.publisher.positions(shard.bank, shard.touched)
+            held.publisher.figures(shard.bank)
+            shard.touched = set()
+            done = time.process_time()
+            held.refresh_seconds, held.publish_seconds = refreshed - began, done - refreshed
+            refreshing += refreshed - began
+            publishing += done - refreshed
+            publishes += 1
+            clock += done - began
+            held.published_at = clock
+    print(f"{len(lines):,} events of the yu7 launch caught up in {clock:.1f} s of CPU ({len(lines) / clock:,.0f} "
+          f"events/s): folding {clock - refreshing - publishing:.1f} s; {publishes} publishes: positions and figures "
+          f"{publishing:.1f} s ({publishing / clock:.1%}), the forecasts computed again {refreshing:.1f} s "
+          f"({refreshing / clock:.1%}; target at most 5%)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--orders", type=int, default=300_000)
@@ -69,7 +119,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--policy", default="high-trim-first")
+    parser.add_argument("--catch-up", action="store_true", help="the forecast's share of a shard's catch-up")
     args = parser.parse_args()
+    if args.catch_up:
+        catch_up(args.orders, args.seed, args.policy)
+        return
     started = time.perf_counter()
     bank = OrderBank(BankSettings(policy=parse_policy(args.policy)))
     launch = days(args.orders, args.seed)
