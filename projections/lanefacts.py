@@ -1,7 +1,7 @@
 """What a lane's ETA forecast reads of its orders: for every order ever placed in the lane, as columns.
 
-The lane keeps the columns as its last forecast read them (`LaneFacts`), and the bank tells it of every order
-whose facts changed since (placed, allocated, paid in full, delivered or cancelled): a refresh reads only
+The lane keeps the columns as its last forecast read them (`LaneFacts`), and the queue projection marks every
+order whose facts changed since (placed, allocated, paid in full, delivered or cancelled): a refresh reads only
 those orders again. Reading every order at each refresh took ~0.3 s for the yu7 launch's 300,000 orders
 (their fields scattered over the fold's memory, each read a cache miss), half of a refresh, and a worker
 catching up on a launch's months refreshes at each midnight of its clock; keeping them costs each such event
