@@ -82,14 +82,19 @@ def cpu_seconds(work: Callable[[], object]) -> float:
     return time.process_time() - started
 
 
+def frames_of(lines: list[bytes], size: int) -> list[Frame]:
+    """The lines in frames of `size` entries, as the ingest sends them: each marked `checked` when it decoded on
+    the fast path there."""
+    return [Frame("bench.events", [Entry(0, start + i, orjson.loads(value)["order_id"].encode(), value, False,
+                                         fast_path(event))
+                                   for i, (value, event) in enumerate(zip(chunk, decode_batch(chunk), strict=True))])
+            for start in range(0, len(lines), size) for chunk in [lines[start:start + size]]]
+
+
 def measure(lines: list[bytes], frame_size: int, publish_every: int) -> dict[str, float]:
     """Seconds per stage over the whole log (see the module docstring)."""
     chunks = [lines[i:i + frame_size] for i in range(0, len(lines), frame_size)]
-    # Entries as the ingest sends them: marked `checked` when they decoded on the fast path there.
-    frames = [Frame("bench.events", [Entry(0, start + i, orjson.loads(value)["order_id"].encode(), value, False,
-                                           fast_path(event))
-                                     for i, (value, event) in enumerate(zip(chunk, decode_batch(chunk), strict=True))])
-              for start, chunk in zip(range(0, len(lines), frame_size), chunks, strict=True)]
+    frames = frames_of(lines, frame_size)
     decoded: list[object] = []
 
     def decode() -> None:

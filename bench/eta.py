@@ -27,18 +27,20 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
-# `python bench/eta.py` puts bench/ first on the path, where bench/replay.py would shadow the package.
-sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
+# `python bench/eta.py` puts bench/ first on the path, where bench/replay.py would shadow the package; the
+# repository root instead, for `bench.core`.
+sys.path[:] = [str(Path(__file__).resolve().parents[1]),
+               *(entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent)]
 
 import orjson  # noqa: E402
 
+from bench.core import frames_of  # noqa: E402
 from orderbank.engine.settings import Settings  # noqa: E402
-from orderbank.engine.stream.frames import Entry, Frame  # noqa: E402
 from orderbank.engine.stream.publish import Publisher  # noqa: E402
 from orderbank.engine.stream.schedule import Held, SnapshotBudget, catch_up_publish_period  # noqa: E402
 from orderbank.engine.stream.shards import Shard  # noqa: E402
 from orderbank.projections.bank import BankSettings, OrderBank  # noqa: E402
-from orderbank.projections.codec import decode_batch, fast_path  # noqa: E402
+from orderbank.projections.codec import decode_batch  # noqa: E402
 from orderbank.projections.orders import US_PER_DAY, micros  # noqa: E402
 from orderbank.projections.policies import parse_policy  # noqa: E402
 from orderbank.replay.synth import generate, preset  # noqa: E402
@@ -80,11 +82,7 @@ def catch_up(orders: int, seed: int, policy: str) -> None:
     """Fold the launch as a shard catching up on it (see the module docstring) and print where its CPU time went."""
     settings = Settings(policy=policy)
     lines = [line for _, day in days(orders, seed) for line in day]
-    frames = [Frame("bench", [Entry(0, start + i, orjson.loads(value)["order_id"].encode(), value, False,
-                                    fast_path(event))
-                              for i, (value, event) in enumerate(zip(chunk, decode_batch(chunk), strict=True))])
-              for start in range(0, len(lines), settings.frame_events)
-              for chunk in [lines[start:start + settings.frame_events]]]
+    frames = frames_of(lines, settings.frame_events)
     held = Held(Shard(0, OrderBank(settings.bank)), Publisher(0), SnapshotBudget(cap=1.0))
     shard, clock, refreshing, publishing, publishes = held.shard, 0.0, 0.0, 0.0, 0
     for offset, frame in enumerate(frames):
