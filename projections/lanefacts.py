@@ -12,7 +12,7 @@ only through counts and sorts, which do not depend on it.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, fields
 from itertools import compress, repeat
 from operator import attrgetter, eq
@@ -23,6 +23,8 @@ import numpy.typing as npt
 from orderbank.projections.orders import Order, Status
 
 NEVER = -1
+CHUNK = 1024
+"""Orders read at a time (their fields stay in the CPU's caches from one field's pass to the next)."""
 OPEN, DELIVERED, GAVE_UP, REMOVED = 0, 1, 2, 3
 """An order's outcome so far: open, delivered, cancelled by its customer, cancelled otherwise."""
 I64 = npt.NDArray[np.int64]
@@ -76,13 +78,16 @@ class LaneFacts:
                 grown = np.empty((len(self._table), max(len(rows), self._table.shape[1] * 5 // 4)), dtype=np.int64)
                 grown[:, :self._table.shape[1]] = self._table
                 self._table = grown
-            self._table[:, at] = _table(orders)
+            # A thousand orders at a time: each is read six times (a pass per field), and a pass over
+            # a catch-up's 150,000 scattered orders left none of them in the caches for the next.
+            for start in range(0, len(orders), CHUNK):
+                self._table[:, at[start:start + CHUNK]] = _table(orders[start:start + CHUNK])
             self._changed = {}
         return Columns(*self._table[:, :len(self._rows)])
 
 
-def _table(orders: Collection[Order]) -> I64:
-    """The columns of these orders, read off the orders at once, one row of the result per field of Columns."""
+def _table(orders: Sequence[Order]) -> I64:
+    """The columns of these orders, one row of the result per field of Columns."""
     count = len(orders)
 
     def plain(name: str) -> I64:
