@@ -2,19 +2,19 @@
 
 The lane keeps the columns as its last forecast read them (`LaneFacts`), and the queue projection marks every
 order whose facts changed since (placed, allocated, paid in full, delivered or cancelled): a refresh reads only
-those orders again. Reading every order at each refresh took ~0.3 s for the yu7 launch's 300,000 orders
-(their fields scattered over the fold's memory, each read a cache miss), half of a refresh, and a worker
-catching up on a launch's months refreshes at each midnight of its clock; keeping them costs each such event
-one dict entry, and a lane ~110 bytes an order (32 MB for the yu7 launch). Rows come in the order the bank
-first met each order, which differs between a fold, a shard and a restore: the forecast reads the columns
-only through counts and sorts, which do not depend on it.
+those orders again, or every order in row order when most changed (a catch-up's refresh). Reading every order at
+each refresh took ~0.3 s for the yu7 launch's 300,000 orders (their fields scattered over the fold's memory, each
+read a cache miss), half of a refresh, and a worker catching up on a launch's months refreshes at each midnight
+of its clock; keeping them costs each such event one dict entry, and a lane ~110 bytes an order (32 MB for the
+yu7 launch). Rows come in the order the lane was given its orders (`Lane.orders`), which differs between a fold,
+a shard and a restore: the forecast reads the columns only through counts and sorts, which do not depend on it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, fields
-from itertools import compress, repeat
+from itertools import compress, islice, repeat
 from operator import attrgetter, eq
 
 import numpy as np
@@ -66,14 +66,22 @@ class LaneFacts:
         """The order was placed here, or a fact the forecast reads changed."""
         self._changed[order.order_id] = order
 
-    def columns(self) -> Columns:
-        """Every order's columns as they stand (views, valid until the next call)."""
+    def columns(self, placed: Mapping[str, Order]) -> Columns:
+        """Every order's columns as they stand (views, valid until the next call). `placed`: the lane's orders
+        in the order they were placed here, the order of the rows (an order's first change is its placement)."""
         if self._changed:
-            ids, orders, rows = list(self._changed), list(self._changed.values()), self._rows
-            at = np.fromiter(map(rows.get, ids, repeat(-1)), np.intp, len(ids))
-            new = at < 0  # placed since: a row each, after the others
-            at[new] = np.arange(len(rows), len(rows) + int(new.sum()))
-            rows.update(zip(compress(ids, new.tolist()), at[new].tolist(), strict=True))
+            rows = self._rows
+            if len(self._changed) * 2 >= len(placed):
+                # Most of them changed (a catch-up's read): every order in row order, with no row to look up
+                # (~0.7 us an order in a dict of a launch's 300,000).
+                rows.update(zip(islice(placed, len(rows), None), range(len(rows), len(placed)), strict=True))
+                at, orders = None, list(placed.values())
+            else:
+                ids, orders = list(self._changed), list(self._changed.values())
+                at = np.fromiter(map(rows.get, ids, repeat(-1)), np.intp, len(ids))
+                new = at < 0  # placed since: a row each, after the others
+                at[new] = np.arange(len(rows), len(rows) + int(new.sum()))
+                rows.update(zip(compress(ids, new.tolist()), at[new].tolist(), strict=True))
             if len(rows) > self._table.shape[1]:  # grown by a quarter at least: appends stay cheap
                 grown = np.empty((len(self._table), max(len(rows), self._table.shape[1] * 5 // 4)), dtype=np.int64)
                 grown[:, :self._table.shape[1]] = self._table
@@ -81,7 +89,9 @@ class LaneFacts:
             # A thousand orders at a time: each is read six times (a pass per field), and a pass over
             # a catch-up's 150,000 scattered orders left none of them in the caches for the next.
             for start in range(0, len(orders), CHUNK):
-                self._table[:, at[start:start + CHUNK]] = _table(orders[start:start + CHUNK])
+                chunk = orders[start:start + CHUNK]
+                where = slice(start, start + len(chunk)) if at is None else at[start:start + CHUNK]
+                self._table[:, where] = _table(chunk)
             self._changed = {}
         return Columns(*self._table[:, :len(self._rows)])
 

@@ -186,7 +186,7 @@ class QueueProjection:
         epoch = self.epoch(lane_name, now_us)
         if lane.forecast is None or lane.forecast.epoch_us != epoch:
             seed = [epoch & 0xFFFFFFFF, epoch >> 32 & 0xFFFFFFFF, zlib.crc32(lane_name.encode())]
-            lane.forecast = forecast(lane.facts.columns(), self.in_force(lane_name, epoch), self.policy,
+            lane.forecast = forecast(lane.facts.columns(lane.orders), self.in_force(lane_name, epoch), self.policy,
                                      epoch, seed)
         return lane.forecast
 
