@@ -14,6 +14,7 @@ from orderbank.engine.cli.failure import Commands
 from orderbank.engine.cli.output import console, err
 from orderbank.projections.bank import canonical
 from orderbank.replay.backtest import DEFAULT_DAYS, Backtest
+from orderbank.replay.etareport import TRIM_HEAD, cutoff_rows, trim_rows
 from orderbank.replay.history import replay_history
 from orderbank.replay.source import FileSource
 
@@ -38,6 +39,7 @@ def backtest(
     ",".join(map(str, DEFAULT_DAYS)),
     policy: Annotated[str, typer.Option(help="the maker's ordering policy (positions follow it)")] = "high-trim-first",
     json_out: Annotated[Path | None, typer.Option("--json", help="write the figures here (canonical JSON)")] = None,
+    by_trim: Annotated[bool, typer.Option("--by-trim", help="also the forecast's figures for each trim")] = False,
 ) -> None:
     """Fold LOG to each cutoff, forecast every open order, and score the forecast and the trailing-rate rule
     against the deliveries the rest of the log shows."""
@@ -48,15 +50,13 @@ def backtest(
                                  lambda lines: progress.update(task, completed=lines), tracker)
     summary = tracker.summary(bank)
     console.print(table(summary))
+    if by_trim:
+        console.print(trim_table(summary))
     if summary["beyond_log"]:
         err.print(f"[yellow]cutoffs past the log's end, not scored[/]: {summary['beyond_log']}")
     if json_out is not None:
         json_out.write_bytes(canonical(summary) + b"\n")
         console.print(f"figures written to {json_out}")
-
-
-def _cell(value: float | None, fmt: str) -> str:
-    return "-" if value is None else format(value, fmt)
 
 
 def table(summary: dict[str, Any]) -> Table:
@@ -67,15 +67,18 @@ def table(summary: dict[str, Any]) -> Table:
     for column in ("day", "open", "basis", "ETA", "in band", "|err|", "bias", "width", "trail ETA", "trail |err|",
                    "trail bias", "wait", "cancelled", "undelivered"):
         out.add_column(column, justify="right")
-    for cut in summary["cutoffs"]:
-        f, t = cut["forecast"], cut["trailing"]
-        out.add_row(str(cut["day"]), f"{cut['open']:,}", ", ".join(sorted(set(cut["basis"].values()))),
-                    _cell(f["share_with_eta"], ".0%"), _cell(f["coverage"], ".1%"),
-                    _cell(f["median_abs_error_days"], ".1f"), _cell(f["mean_error_days"], "+.1f"),
-                    _cell(f["band_days"], ".1f"), _cell(t["share_with_eta"], ".0%"),
-                    _cell(t["median_abs_error_days"], ",.0f"), _cell(t["mean_error_days"], "+,.0f"),
-                    _cell(cut["median_wait_days"], ".0f"), f"{cut['cancelled_later']:,}",
-                    f"{cut['never_delivered']:,}")
+    for cells in cutoff_rows(summary["cutoffs"]):
+        out.add_row(*cells)
+    return out
+
+
+def trim_table(summary: dict[str, Any]) -> Table:
+    out = Table(title="The forecast for each trim's orders", caption="as above; a lower trim served after higher "
+                "ones waits longest, and its dates reach furthest past what the log has shown")
+    for column in TRIM_HEAD:
+        out.add_column(column, justify="right")
+    for cells in trim_rows(summary["cutoffs"]):
+        out.add_row(*cells)
     return out
 
 

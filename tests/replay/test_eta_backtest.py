@@ -10,6 +10,8 @@ Seeded launches of 25,000 orders (the yu7 preset's shape at a twelfth of its siz
   the middle 80% of launches between 70% and 84%);
 - 30% short of the plan from day 60 on (nothing in the log can tell it before): once two weeks of the
   shortfall are in the log (day 74 on), coverage is at least 70% and the band is wider than it was before.
+The figures for each trim split the whole exactly (counts add up, coverage and bias are the scored orders'
+weighted means), and under high-trim-first the standard trim's orders wait longest.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 
 import orjson
 import pytest
+from pytest import approx
 
 from orderbank.projections.bank import BankSettings
 from orderbank.projections.policies import Fifo, HighTrimFirst, Policy
@@ -75,6 +78,23 @@ def test_a_shortfall_against_the_plan_keeps_the_band_calibrated_and_widens_it(sc
     assert cuts[74]["forecast"]["band_days"] > 1.2 * cuts[60]["forecast"]["band_days"]
 
 
+def test_the_figures_for_each_trim_split_the_whole() -> None:
+    cuts = backtest(preset("yu7", 3_000), HighTrimFirst(), [7, 30, 60], seed=2)
+    for cut in cuts.values():
+        parts = cut["by_trim"]
+        assert set(parts) == {"Standard", "Pro", "Max"}
+        for count in ("open", "delivered_later", "cancelled_later", "never_delivered"):
+            assert sum(part[count] for part in parts.values()) == cut[count]
+        scored = {trim: part["forecast"]["scored"] for trim, part in parts.items()}
+        assert sum(scored.values()) == cut["forecast"]["scored"] == cut["delivered_later"]
+        for figure in ("coverage", "mean_error_days"):
+            weighted = sum(part["forecast"][figure] * scored[trim] for trim, part in parts.items() if scored[trim])
+            assert weighted / cut["forecast"]["scored"] == approx(cut["forecast"][figure], abs=1e-12)
+    # The launch-day rush: every standard order waits behind every max one placed with it.
+    waits = {trim: part["median_wait_days"] for trim, part in cuts[7]["by_trim"].items()}
+    assert waits["Standard"] > waits["Pro"] > waits["Max"]
+
+
 def test_the_replay_report_has_the_backtest_and_its_calibration_chart() -> None:
     lines = tuple(orjson.dumps(doc) for doc in generate(preset("small", 2_000), 4))
     summary = compare(MemorySource(lines), ReplaySettings(policies=("fifo",), replications=1, eta_days=(7, 30, 60)))
@@ -82,4 +102,7 @@ def test_the_replay_report_has_the_backtest_and_its_calibration_chart() -> None:
     page = html(summary)
     assert "ETA forecast, backtested (high-trim-first)" in page
     assert "Calibration: deliveries before the 10th / 50th / 90th percentile" in page
+    by_trim = page.split("<h3>By trim</h3>")[1]
+    for trim in summary["eta"]["cutoffs"][0]["by_trim"]:
+        assert f"<td>{trim}</td>" in by_trim
     assert page.count("<svg") >= 2 + page.split("ETA forecast, backtested")[0].count("<svg")
