@@ -55,8 +55,10 @@ class Peer:
         # run.sh builds first, then execs `java $JAVA_OPTS ...`: with -version java only prints its version.
         self._run(["-", "0"], {"JAVA_OPTS": "-version"}, timeout=900)
 
-    def run(self, bootstrap: str, topic: str, events: int) -> PeerRun:
-        out = self._run([topic, str(events), self.store], {"BOOTSTRAP": bootstrap}, timeout=1800)
+    def run(self, bootstrap: str, topic: str, events: int, threads: int = 1) -> PeerRun:
+        """One run on `topic` until `events` are folded, with `threads` stream threads (its num.stream.threads)."""
+        out = self._run([topic, str(events), self.store], {"BOOTSTRAP": bootstrap, "JAVA_OPTS": f"-Dthreads={threads}"},
+                        timeout=1800)
         result, projections = RESULT.search(out), PROJECTIONS.search(out)
         if result is None or projections is None or int(result[1]) != events:
             raise PeerFailed(f"the peer printed no RESULT for {events} events:\n{out[-2000:]}")

@@ -23,11 +23,17 @@ worker's garbage-collector thresholds (orderbank.engine.stream.collector.GC_THRE
 
     .venv/bin/python bench/stream.py [--preset small|yu7] [--orders N] [--runs 3] [--seed 1] [--bootstrap HOST:PORT]
                                      [--peer|--no-peer] [--peer-store memory|rocks] [--peer-dir DIR] [--naive]
-                                     [--baseline OTHER/.venv/bin/python[:APP]]
+                                     [--baseline OTHER/.venv/bin/python[:APP]] [--workers 1,2]
 
 `--baseline` runs another build of the engine too (another checkout with its own venv; APP is its Faust
 app module, e.g. `engine.app` before the packages were installed as orderbank.*), interleaved with this one
 on the same topic, and prints this build / baseline: how a change is measured on a noisy machine.
+
+`--workers 1,2` runs the engine as one worker and as two in one consumer group (each count in turn, every
+run), and the peer with one and two stream threads, and prints each count's ratios and 2 workers / 1. The broker
+then waits Kafka's default 3 s for a group's members before its first assignment, so workers started together
+share the partitions from the start. A launch of one model is one lane, and a lane is one shard's, whichever
+worker holds it: a second worker takes the other input partitions' routing, not the lane's fold.
 
 `--preset small` (the default) is a launch of `--orders` (150,000) orders; `--preset yu7` is the
 calibrated YU7 launch (300,000 orders, 289,000 of them on launch day: ~1.1 million events).
@@ -45,7 +51,6 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,6 +80,23 @@ PARTITIONS = 4
 CEILING, NAIVE = "ceiling: aiokafka + decode + fold", "naive Faust agent (table write/event)"
 PEER_FOLDED, PEER_PROJECTED = "Kafka Streams peer: RESULT (fold+pool)", "Kafka Streams peer: + projections out"
 APPLIED, PUBLISHED = "engine worker: applied + written", "engine worker: + full publish out"
+
+
+def peer_labels(threads: int) -> tuple[str, str]:
+    """The peer's two figures' names, with `threads` stream threads."""
+    if threads == 1:
+        return PEER_FOLDED, PEER_PROJECTED
+    return f"peer, {threads} threads: RESULT", f"peer, {threads} threads: + projections out"
+
+
+def applied_label(workers: int) -> str:
+    return APPLIED if workers == 1 else f"engine, {workers} workers: applied + written"
+
+
+def published_label(workers: int) -> str:
+    return PUBLISHED if workers == 1 else f"engine, {workers} workers: + full publish out"
+
+
 BASE_APPLIED, BASE_PUBLISHED = "baseline build: applied + written", "baseline build: + full publish out"
 
 
@@ -177,43 +199,48 @@ def naive(bootstrap: str, prefix: str, total: int, tmp: Path) -> float:
         stop_child(proc)
 
 
-def polled(url: str) -> Iterator[dict[str, Any]]:
+def health(port: int) -> dict[str, Any]:
+    """A worker's /health ({} while it does not answer)."""
     import urllib.request
 
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                yield orjson.loads(response.read())
-        except OSError:
-            yield {}
-        # The figures come from the worker's own clocks; asking more often would only take its time.
-        time.sleep(0.25)
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
+            return dict(orjson.loads(response.read()))
+    except OSError:
+        return {}
 
 
-def engine(bootstrap: str, prefix: str, total: int, tmp: Path, build: Build = Build()) -> tuple[float, float]:
-    """Seconds from the worker's first fetch until all events are applied and written, and published."""
-    port = free_port()
-    env = {**os.environ, "ORDERBANK_BOOTSTRAP_SERVERS": bootstrap, "ORDERBANK_TOPIC_PREFIX": prefix,
-           "ORDERBANK_APP_ID": f"{prefix}-engine-{uuid.uuid4().hex[:6]}", "ORDERBANK_WEB_PORT": str(port),
-           "ORDERBANK_DATA_DIR": str(tmp / "engine"), "ORDERBANK_INPUT_PARTITIONS": str(PARTITIONS)}
+def engine(bootstrap: str, prefix: str, total: int, tmp: Path, build: Build = Build(),
+           workers: int = 1) -> tuple[float, float]:
+    """Seconds from the first fetch (of any worker) until all events are applied and written, and published."""
+    app_id, procs, ports = f"{prefix}-engine-{uuid.uuid4().hex[:6]}", [], []
     # From a folder of its own: run from a checkout, `-m` would import that checkout's top-level folders
     # (an older build's `engine` package, say) instead of the build's installed ones.
     (tmp / "cwd").mkdir(parents=True, exist_ok=True)
-    proc = child(["-m", "faust", "-A", build.app, "worker", "-l", "warn"], env, build.python, tmp / "cwd")
     try:
+        for worker in range(workers):
+            ports.append(free_port())
+            env = {**os.environ, "ORDERBANK_BOOTSTRAP_SERVERS": bootstrap, "ORDERBANK_TOPIC_PREFIX": prefix,
+                   "ORDERBANK_APP_ID": app_id, "ORDERBANK_WEB_PORT": str(ports[-1]),
+                   "ORDERBANK_DATA_DIR": str(tmp / f"engine-{worker}"), "ORDERBANK_INPUT_PARTITIONS": str(PARTITIONS)}
+            procs.append(child(["-m", "faust", "-A", build.app, "worker", "-l", "warn"], env, build.python,
+                               tmp / "cwd"))
         applied = 0.0
-        for health in polled(f"http://127.0.0.1:{port}/health"):
-            if proc.poll() is not None:
-                raise RuntimeError("the engine worker exited")
-            shards = health.get("shards", {}).values()
-            started = health.get("ingest", {}).get("first_fetch_at")
-            if started and not applied and sum(s["processed"] for s in shards) >= total:
-                applied = max(s["written_at"] or 0 for s in shards) - started
+        while True:
+            if any(proc.poll() is not None for proc in procs):
+                raise RuntimeError("an engine worker exited")
+            answers = [health(port) for port in ports]
+            shards = [shard for answer in answers for shard in answer.get("shards", {}).values()]
+            fetched = [at for answer in answers if (at := answer.get("ingest", {}).get("first_fetch_at"))]
+            if fetched and not applied and sum(s["processed"] for s in shards) >= total:
+                applied = max(s["written_at"] or 0 for s in shards) - min(fetched)
             if applied and all(s["published"] for s in shards):
-                return applied, max(s["published_at"] for s in shards if s["published_at"]) - started
+                return applied, max(s["published_at"] for s in shards if s["published_at"]) - min(fetched)
+            # The figures come from the workers' own clocks; asking more often would only take their time.
+            time.sleep(0.25)
     finally:
-        stop_child(proc)
-    raise AssertionError("unreachable")
+        for proc in procs:
+            stop_child(proc)
 
 
 def main() -> None:
@@ -236,6 +263,9 @@ def main() -> None:
     parser.add_argument("--baseline", metavar="PYTHON[:APP]",
                         help="also run another build of the engine, interleaved: the python of a venv that has it "
                              "installed, and its Faust app module (default orderbank.engine.stream.app)")
+    parser.add_argument("--workers", type=worker_counts, default=[1], metavar="N[,N...]",
+                        help="engine workers in one group, each count run in turn, and the peer with as many "
+                             "stream threads (e.g. 1,2; default 1)")
     args = parser.parse_args()
     baseline = None
     if args.baseline:
@@ -248,16 +278,21 @@ def main() -> None:
         print("naive Faust agent: not run (--naive runs it: ~2,000 events/s)")
     scenario = preset(args.preset, args.orders or (150_000 if args.preset == "small" else None))
     lines = [orjson.dumps(doc) for doc in generate(scenario, args.seed)]
-    runs: dict[str, list[float]] = {CEILING: [], APPLIED: [], PUBLISHED: []}
+    runs: dict[str, list[float]] = {CEILING: []}
+    for workers in args.workers:
+        runs |= {applied_label(workers): [], published_label(workers): []}
     if peer is not None:
-        runs |= {PEER_FOLDED: [], PEER_PROJECTED: []}
+        runs |= {label: [] for workers in args.workers for label in peer_labels(workers)}
     if baseline is not None:
         runs |= {BASE_APPLIED: [], BASE_PUBLISHED: []}
     with tempfile.TemporaryDirectory() as tmpdir, contextlib.ExitStack() as stack:
         tmp = Path(tmpdir)
         bootstrap = args.bootstrap
         if bootstrap is None:
-            bootstrap = stack.enter_context(Broker(BrokerSettings(state_dir=tmp / "kafka"))).bootstrap
+            # Workers started together join the group together, as on a cluster (Kafka's default delay).
+            join_delay_ms = 3000 if max(args.workers) > 1 else 0
+            bootstrap = stack.enter_context(Broker(BrokerSettings(state_dir=tmp / "kafka",
+                                                                  join_delay_ms=join_delay_ms))).bootstrap
         prefix = f"bench-{uuid.uuid4().hex[:8]}"
         settings = Settings(bootstrap_servers=bootstrap, topic_prefix=prefix, input_partitions=PARTITIONS)
         print(f"{len(lines):,} events ({scenario.name} launch of {scenario.orders:,} orders, seed {args.seed}) "
@@ -268,19 +303,31 @@ def main() -> None:
             runs[NAIVE] = [naive(bootstrap, prefix, len(lines), tmp)]
         for run in range(args.runs):  # alternately, so that a slower spell of the machine hits all
             runs[CEILING].append(asyncio.run(ceiling(settings, len(lines))))
-            applied, published = engine(bootstrap, prefix, len(lines), tmp / f"engine-{run}")
-            runs[APPLIED].append(applied)
-            runs[PUBLISHED].append(published)
-            if peer is not None:
-                peer_run = peer.run(bootstrap, f"{prefix}.events", len(lines))
-                runs[PEER_FOLDED].append(peer_run.folded_s)
-                runs[PEER_PROJECTED].append(peer_run.projected_s)
+            for workers in args.workers:
+                applied, published = engine(bootstrap, prefix, len(lines), tmp / f"engine-{run}-{workers}",
+                                            workers=workers)
+                runs[applied_label(workers)].append(applied)
+                runs[published_label(workers)].append(published)
+            for threads in args.workers:
+                if peer is None:
+                    break
+                peer_run = peer.run(bootstrap, f"{prefix}.events", len(lines), threads)
+                folded, projected = peer_labels(threads)
+                runs[folded].append(peer_run.folded_s)
+                runs[projected].append(peer_run.projected_s)
             if baseline is not None:
                 applied, published = engine(bootstrap, prefix, len(lines), tmp / f"baseline-{run}", baseline)
                 runs[BASE_APPLIED].append(applied)
                 runs[BASE_PUBLISHED].append(published)
             print(f"run {run + 1} of {args.runs} done", flush=True)
     report({name: sorted(len(lines) / seconds for seconds in times) for name, times in runs.items()})
+
+
+def worker_counts(text: str) -> list[int]:
+    counts = [int(part) for part in text.split(",")]
+    if not counts or min(counts) < 1 or max(counts) > PARTITIONS:
+        raise argparse.ArgumentTypeError(f"worker counts are 1 to {PARTITIONS} (the input's partitions), got {text}")
+    return counts
 
 
 def ready_peer(peer: Peer) -> Peer | None:
@@ -302,27 +349,35 @@ def ready_peer(peer: Peer) -> Peer | None:
 
 
 def report(rates: dict[str, list[float]]) -> None:
-    """Each figure's median and runs, then the ratios the issue sets targets for."""
+    """Each figure's median and runs, then the ratios the issue sets targets for (for each count of workers)."""
     median = {name: statistics.median(values) for name, values in rates.items()}
     print(f"{'':40} {'events/s (median)':>17} {'of ceiling':>10}   each run, events/s")
-    for name in (CEILING, APPLIED, PUBLISHED, PEER_FOLDED, PEER_PROJECTED, NAIVE, BASE_APPLIED, BASE_PUBLISHED):
-        if name in rates:
-            print(f"{name:40} {median[name]:17,.0f} {median[name] / median[CEILING]:10.0%}   "
-                  f"{', '.join(f'{r:,.0f}' for r in rates[name])}")
-    ratios = [("engine / ceiling, applied", median[APPLIED] / median[CEILING], 0.8),
-              ("engine / ceiling, published", median[PUBLISHED] / median[CEILING], 0.8)]
+    for name, values in rates.items():
+        print(f"{name:40} {median[name]:17,.0f} {median[name] / median[CEILING]:10.0%}   "
+              f"{', '.join(f'{r:,.0f}' for r in values)}")
+    counts = [workers for workers in range(1, PARTITIONS + 1) if applied_label(workers) in median]
+    ratios = []
+    for workers in counts:
+        applied, published = median[applied_label(workers)], median[published_label(workers)]
+        who, folded, projected = "engine" if workers == 1 else f"engine x{workers}", *peer_labels(workers)
+        if folded in median:
+            peer = "peer" if workers == 1 else f"peer x{workers}"
+            ratios += [(f"{who} / {peer}, applied vs RESULT", applied / median[folded], 2.0),
+                       (f"{who} / {peer}, published vs projections", published / median[projected], 2.0)]
+        ratios += [(f"{who} / ceiling, applied", applied / median[CEILING], 0.8),
+                   (f"{who} / ceiling, published", published / median[CEILING], 0.8)]
     if PEER_FOLDED in median:
-        ratios = [("engine / peer, applied vs RESULT", median[APPLIED] / median[PEER_FOLDED], 2.0),
-                  ("engine / peer, published vs projections", median[PUBLISHED] / median[PEER_PROJECTED], 2.0),
-                  *ratios, ("ceiling / peer", median[CEILING] / median[PEER_FOLDED], 3.0)]
+        ratios.append(("ceiling / peer", median[CEILING] / median[PEER_FOLDED], 3.0))
     print("issue #17's targets (medians):")
     for name, ratio, target in ratios:
         shown, wanted = (f"{ratio:.0%}", f"{target:.0%}") if target < 1 else (f"{ratio:.2f}x", f"{target:g}x")
         print(f"  {name:42} {shown:>7}   target >= {wanted}: {'met' if ratio >= target else 'NOT met'}")
+    for workers in counts[1:] if 1 in counts else []:
+        print(f"{workers} workers / 1: applied {median[applied_label(workers)] / median[APPLIED]:.2f}x, "
+              f"published {median[published_label(workers)] / median[PUBLISHED]:.2f}x")
     if BASE_APPLIED in median:
         print(f"this build / baseline: applied {median[APPLIED] / median[BASE_APPLIED]:.2f}x, "
               f"published {median[PUBLISHED] / median[BASE_PUBLISHED]:.2f}x")
-
 
 if __name__ == "__main__":
     main()

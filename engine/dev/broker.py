@@ -62,6 +62,10 @@ class BrokerSettings:
     heap: str = "512m"
     state_dir: Path | None = None  # data, log, pid file; None = <cache_dir>/broker
     sasl_ssl: bool = False  # also listen for SASL_SSL (SCRAM-SHA-512) clients on a second free port
+    # How long a new consumer group waits for more members before its first assignment. Tests take 0 (a
+    # lone worker starts at once); a cluster's default is 3 s, which lets workers started together share
+    # the partitions from the start instead of rebalancing them away from the first one.
+    join_delay_ms: int = 0
 
     @property
     def state(self) -> Path:
@@ -254,7 +258,7 @@ class Broker:
         self._sasl_ssl = self._sasl_ssl_listener(reuse) if self.settings.sasl_ssl else None
         props, log_cfg = self.dir / "server.properties", self.dir / "log4j2.properties"
         props.write_text(_server_properties(host, *self._ports, self.data_dir, self._sasl_ssl,
-                                            self.tls_dir / "broker.p12"))
+                                            self.tls_dir / "broker.p12", self.settings.join_delay_ms))
         log_cfg.write_text(_LOG4J2)
         jvm = [java, f"-Xmx{self.settings.heap}", "-Djava.awt.headless=true",
                f"-Dlog4j2.configurationFile={log_cfg}", "-cp", str(lib / "*")]
@@ -408,7 +412,7 @@ def _ensure_tls(tls: Path, host: str) -> None:
 
 
 def _server_properties(host: str, port: int, cport: int, data: Path,
-                       sasl_ssl: SaslSslListener | None, keystore: Path) -> str:
+                       sasl_ssl: SaslSslListener | None, keystore: Path, join_delay_ms: int) -> str:
     client = f"PLAINTEXT://{host}:{port}" + (f",SASL_SSL://{sasl_ssl.bootstrap}" if sasl_ssl else "")
     return f"""process.roles=broker,controller
 node.id=1
@@ -428,7 +432,7 @@ transaction.state.log.replication.factor=1
 transaction.state.log.min.isr=1
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
-group.initial.rebalance.delay.ms=0
+group.initial.rebalance.delay.ms={join_delay_ms}
 # One node: fewer internal partitions make the first group join / transaction quicker.
 offsets.topic.num.partitions=4
 transaction.state.log.num.partitions=4

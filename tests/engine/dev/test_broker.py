@@ -139,3 +139,47 @@ def test_a_fresh_broker_picks_again_when_another_process_took_its_port(
             topic = f"t-{uuid.uuid4().hex[:8]}"
             asyncio.run(_produce(broker.bootstrap, topic, b"on the second pick"))
             assert asyncio.run(_consume_one(broker.bootstrap, topic)) == b"on the second pick"
+
+
+async def _first_assignments(bootstrap: str, topic: str, members: int) -> list[set[int]]:
+    """Start `members` consumers of one group a second apart (as workers started together come up); the
+    partitions each was first given."""
+    from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
+
+    firsts: list[set[int]] = [set() for _ in range(members)]
+
+    class Record(ConsumerRebalanceListener):  # type: ignore[misc]
+        def __init__(self, member: int) -> None:
+            self.member = member
+
+        async def on_partitions_revoked(self, revoked: object) -> None:
+            return None
+
+        async def on_partitions_assigned(self, assigned: Collection[object]) -> None:
+            if assigned and not firsts[self.member]:
+                firsts[self.member] = {tp.partition for tp in assigned}  # type: ignore[attr-defined]
+
+    consumers = [AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id="together") for _ in range(members)]
+    for member, consumer in enumerate(consumers):
+        consumer.subscribe([topic], listener=Record(member))
+
+    async def start(member: int) -> None:
+        await asyncio.sleep(member)
+        await consumers[member].start()
+
+    try:
+        await asyncio.gather(*(start(member) for member in range(members)))
+        deadline = time.monotonic() + 30
+        while not all(firsts) and time.monotonic() < deadline:
+            await asyncio.gather(*(consumer.getmany(timeout_ms=200) for consumer in consumers))
+        return firsts
+    finally:
+        await asyncio.gather(*(consumer.stop() for consumer in consumers))
+
+
+def test_with_a_join_delay_consumers_started_together_share_the_first_assignment(tmp_path: Path) -> None:
+    with Broker(BrokerSettings(state_dir=tmp_path / "broker", join_delay_ms=3000)) as broker:
+        asyncio.run(create_topic(broker.bootstrap, "shared", partitions=4))
+        firsts = asyncio.run(_first_assignments(broker.bootstrap, "shared", 2))
+    # Neither was given all four partitions first, to lose half of them at the next rebalance.
+    assert sorted(len(first) for first in firsts) == [2, 2] and firsts[0] | firsts[1] == {0, 1, 2, 3}
