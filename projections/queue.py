@@ -10,13 +10,12 @@ is the forecast's band for that place, so between refreshes an order's band foll
 forecast reads only facts dated before its epoch, so it is one function of the events whichever order
 they were folded in; one dated before the epoch that comes late drops the lane's forecast, which the
 next read computes again. Each lane also keeps its trailing throughput (deliveries in the last
-`window_days` by delivered_at, per day) and the old rule it gave (`eta`: position / throughput), which
-the backtest compares the forecast with.
+`window_days` by delivered_at, per day): the old rule (position / throughput) that the backtest compares
+the forecast with.
 """
 
 from __future__ import annotations
 
-import math
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -35,8 +34,6 @@ from orderbank.projections.policies import Key, Policy
 
 LATEST_US = micros(datetime.max.replace(tzinfo=UTC))
 """9999-12-31T23:59:59.999999Z, the latest time a datetime (and so an ETA's text) can hold."""
-_FAR_US = 2.0**62
-"""An ETA offset past any `now` plus LATEST_US: dropped before it could overflow an int64."""
 
 
 @dataclass(slots=True)
@@ -260,37 +257,3 @@ def texts(times: npt.NDArray[np.int64]) -> list[list[str | None]]:
     return [table[np.where(row_known, row, len(table) - 1)].tolist()
             for row, row_known in zip(hours, known, strict=True)]
 
-
-def eta(position: int, per_day: float, now_us: int) -> str | None:
-    """The trailing rule: when the car for this position should come at `per_day` cars a day; None while none come, or
-    when that is past the year 9999 (the first delivery into a launch's backlog: one car in 28 days
-    for 289,000 orders)."""
-    offset = position / per_day * US_PER_DAY if per_day > 0 else math.inf
-    if not offset < _FAR_US:
-        return None
-    at = now_us + int(offset)
-    return iso(at) if at <= LATEST_US else None
-
-
-def etas(positions: Sequence[int], per_day: float, now_us: int) -> list[str | None]:
-    """`[eta(p, per_day, now_us) for p in positions]`, the same text, computed by numpy (a lane
-    snapshot's ETAs are most of its cost)."""
-    count = len(positions)
-    if per_day <= 0:
-        return [None] * count
-    # The same float64 operations in the same order as eta(), truncated alike; offsets that cannot be
-    # before the year 9999 are left out before they could overflow int64.
-    with np.errstate(over="ignore"):  # a tiny throughput: infinite offsets, dropped below
-        offsets = np.asarray(positions, dtype=np.float64) / per_day * US_PER_DAY
-    near = offsets < _FAR_US
-    at = now_us + offsets[near].astype(np.int64)
-    known = at <= LATEST_US
-    texts = [f"{t}Z" for t in np.datetime_as_string(at[known].astype("datetime64[us]"), unit="us").tolist()]
-    for i in np.flatnonzero(at[known] % 1_000_000 == 0).tolist():
-        texts[i] = texts[i][:-8] + "Z"  # isoformat leaves out a fraction of zero
-    if len(texts) == count:
-        return list(texts)
-    out: list[str | None] = [None] * count
-    for i, text in zip(np.flatnonzero(near)[known].tolist(), texts, strict=True):
-        out[i] = text
-    return out

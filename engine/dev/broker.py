@@ -212,10 +212,6 @@ class Broker:
         return self._sasl_ssl
 
     @property
-    def sasl_ssl_bootstrap(self) -> str:
-        return self.sasl_ssl.bootstrap
-
-    @property
     def pid(self) -> int | None:
         return self._proc.pid if self._proc else None
 

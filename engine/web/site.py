@@ -226,6 +226,3 @@ class Site:
             self.streams -= 1
         return response
 
-
-def not_found_page(request: web.Request) -> web.Response:
-    return guard.message(404, "Page not found", "There is no page at this address.")

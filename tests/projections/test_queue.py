@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from orderbank.projections.bank import BankSettings, fold
 from orderbank.projections.events import Event
-from orderbank.projections.orders import micros
-from orderbank.projections.queue import LATEST_US, eta, etas
+from orderbank.projections.orders import iso
+from orderbank.replay.backtest import forecasts_at
 from tests.support import factories as f
 from tests.support.cases import positions
 
@@ -25,8 +20,9 @@ def test_eta_from_trailing_throughput() -> None:
     assert position is not None
     assert (position.position, position.open_in_lane) == (2, 3)
     assert bank.queue.throughput("YU7", bank.now_us) == 0.5
-    now = bank.now_us
-    assert eta(position.position, bank.queue.throughput("YU7", now), now) == "2025-08-09T14:00:00Z"  # day 40 + 2 / 0.5
+    # The trailing rule, as the backtest reads it: day 40 + place 2 / half a car a day
+    cutoff = forecasts_at(bank, bank.now_us, 40)
+    assert iso(int(cutoff.trailing[cutoff.order_ids.index("W2")])) == "2025-08-09T14:00:00Z"
     assert position.eta_basis == "observed" and position.eta is not None  # the forecast, from those deliveries
 
 
@@ -34,23 +30,6 @@ def test_eta_unknown_before_any_delivery() -> None:
     bank = fold([f.placed("A")])
     position = bank.position_of("A")
     assert position is not None and position.eta is None
-
-
-def test_an_eta_past_the_year_9999_is_unknown_not_a_crash() -> None:
-    """The first car into a launch's backlog: one delivery in 28 days for 120,000 open orders."""
-    now = micros(f.at(30))
-    far = eta(100_000, 1 / 28, now)
-    assert far is not None and far.startswith("9691-")
-    assert eta(120_000, 1 / 28, now) is None
-    everyone = etas(range(1, 120_001), 1 / 28, now)
-    assert everyone[99_999] == far and everyone[-1] is None
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.lists(st.integers(1, 2_000_000), max_size=3000) | st.integers(0, 5000).map(lambda n: range(1, n + 1)),
-       st.floats(0, 1e5, allow_nan=False), st.integers(-(2**50), LATEST_US))
-def test_etas_at_once_are_the_etas_one_by_one(positions: Sequence[int], per_day: float, now_us: int) -> None:
-    assert etas(positions, per_day, now_us) == [eta(p, per_day, now_us) for p in positions]
 
 
 def test_lanes_are_independent_and_configurable() -> None:
