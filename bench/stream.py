@@ -23,7 +23,7 @@ worker's garbage-collector thresholds (orderbank.engine.stream.collector.GC_THRE
 
     .venv/bin/python bench/stream.py [--preset small|yu7] [--orders N] [--runs 3] [--seed 1] [--bootstrap HOST:PORT]
                                      [--peer|--no-peer] [--peer-store memory|rocks] [--peer-dir DIR] [--naive]
-                                     [--baseline OTHER/.venv/bin/python[:APP]] [--workers 1,2]
+                                     [--baseline OTHER/.venv/bin/python[:APP]] [--workers 1,2] [--models 1|2|3]
 
 `--baseline` runs another build of the engine too (another checkout with its own venv; APP is its Faust
 app module, e.g. `engine.app` before the packages were installed as orderbank.*), interleaved with this one
@@ -33,7 +33,9 @@ on the same topic, and prints this build / baseline: how a change is measured on
 run), and the peer with one and two stream threads, and prints each count's ratios and 2 workers / 1. The broker
 then waits Kafka's default 3 s for a group's members before its first assignment, so workers started together
 share the partitions from the start. A launch of one model is one lane, and a lane is one shard's, whichever
-worker holds it: a second worker takes the other input partitions' routing, not the lane's fold.
+worker holds it: a second worker takes the other input partitions' routing, not the lane's fold. `--models 2`
+(or 3) launches that many models at once (the preset's launch for each, seeds `--seed`, `--seed` + 1, ..., merged
+in time order): lanes on shards of their own, which two workers can divide.
 
 `--preset small` (the default) is a launch of `--orders` (150,000) orders; `--preset yu7` is the
 calibrated YU7 launch (300,000 orders, 289,000 of them on launch day: ~1.1 million events).
@@ -44,6 +46,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import heapq
 import os
 import statistics
 import subprocess
@@ -51,7 +54,8 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -74,9 +78,11 @@ from orderbank.engine.stream.app import APP  # noqa: E402
 from orderbank.engine.stream.collector import tune_gc  # noqa: E402
 from orderbank.projections.bank import OrderBank  # noqa: E402
 from orderbank.projections.codec import Rejection, decode_batch  # noqa: E402
-from orderbank.replay.synth import generate, preset  # noqa: E402
+from orderbank.replay.synth import Scenario, generate, preset  # noqa: E402
 
 PARTITIONS = 4
+MODELS = ("YU7", "SU7", "MX11")
+"""The models of `--models`: their lanes hash to three different shards of four."""
 CEILING, NAIVE = "ceiling: aiokafka + decode + fold", "naive Faust agent (table write/event)"
 PEER_FOLDED, PEER_PROJECTED = "Kafka Streams peer: RESULT (fold+pool)", "Kafka Streams peer: + projections out"
 APPLIED, PUBLISHED = "engine worker: applied + written", "engine worker: + full publish out"
@@ -252,6 +258,8 @@ def main() -> None:
     parser.add_argument("--preset", choices=["small", "yu7"], default="small")
     parser.add_argument("--orders", type=int, help="orders in the launch (small: 150,000; yu7: its own 300,000)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--models", type=int, choices=range(1, len(MODELS) + 1), default=1,
+                        help=f"launch this many models at once, a lane each ({', '.join(MODELS)}; default 1)")
     parser.add_argument("--bootstrap", help="use this Kafka instead of starting one")
     parser.add_argument("--runs", type=int, default=3, help="runs of the ceiling, the engine and the peer")
     parser.add_argument("--peer", action=argparse.BooleanOptionalAction, default=True,
@@ -277,7 +285,7 @@ def main() -> None:
     if not args.naive:
         print("naive Faust agent: not run (--naive runs it: ~2,000 events/s)")
     scenario = preset(args.preset, args.orders or (150_000 if args.preset == "small" else None))
-    lines = [orjson.dumps(doc) for doc in generate(scenario, args.seed)]
+    lines = launches(scenario, args.seed, args.models)
     runs: dict[str, list[float]] = {CEILING: []}
     for workers in args.workers:
         runs |= {applied_label(workers): [], published_label(workers): []}
@@ -295,7 +303,9 @@ def main() -> None:
                                                                   join_delay_ms=join_delay_ms))).bootstrap
         prefix = f"bench-{uuid.uuid4().hex[:8]}"
         settings = Settings(bootstrap_servers=bootstrap, topic_prefix=prefix, input_partitions=PARTITIONS)
-        print(f"{len(lines):,} events ({scenario.name} launch of {scenario.orders:,} orders, seed {args.seed}) "
+        launched = f"{scenario.name} launch of {scenario.orders:,} orders" + (
+            f" for each of {', '.join(MODELS[:args.models])}" if args.models > 1 else "")
+        print(f"{len(lines):,} events ({launched}, seed {args.seed}) "
               f"into {prefix}.events ({PARTITIONS} partitions) on Apache Kafka at {bootstrap}")
         asyncio.run(produce(settings, lines))
         tune_gc()  # the ceiling too runs with the worker's collector settings
@@ -321,6 +331,12 @@ def main() -> None:
                 runs[BASE_PUBLISHED].append(published)
             print(f"run {run + 1} of {args.runs} done", flush=True)
     report({name: sorted(len(lines) / seconds for seconds in times) for name, times in runs.items()})
+
+
+def launches(scenario: Scenario, seed: int, models: int) -> list[bytes]:
+    """The launch of each of the first `models` MODELS (seeds `seed`, `seed` + 1, ...), in time order."""
+    logs = [generate(replace(scenario, model=model), seed + i) for i, model in enumerate(MODELS[:models])]
+    return [orjson.dumps(doc) for doc in heapq.merge(*logs, key=itemgetter("occurred_at"))]
 
 
 def worker_counts(text: str) -> list[int]:
