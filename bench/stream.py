@@ -86,6 +86,7 @@ MODELS = ("YU7", "SU7", "MX11")
 CEILING, NAIVE = "ceiling: aiokafka + decode + fold", "naive Faust agent (table write/event)"
 PEER_FOLDED, PEER_PROJECTED = "Kafka Streams peer: RESULT (fold+pool)", "Kafka Streams peer: + projections out"
 APPLIED, PUBLISHED = "engine worker: applied + written", "engine worker: + full publish out"
+BASE_APPLIED, BASE_PUBLISHED = "baseline build: applied + written", "baseline build: + full publish out"
 
 
 def peer_labels(threads: int) -> tuple[str, str]:
@@ -101,9 +102,6 @@ def applied_label(workers: int) -> str:
 
 def published_label(workers: int) -> str:
     return PUBLISHED if workers == 1 else f"engine, {workers} workers: + full publish out"
-
-
-BASE_APPLIED, BASE_PUBLISHED = "baseline build: applied + written", "baseline build: + full publish out"
 
 
 async def produce(settings: Settings, lines: list[bytes]) -> None:
@@ -318,13 +316,12 @@ def main() -> None:
                                             workers=workers)
                 runs[applied_label(workers)].append(applied)
                 runs[published_label(workers)].append(published)
-            for threads in args.workers:
-                if peer is None:
-                    break
-                peer_run = peer.run(bootstrap, f"{prefix}.events", len(lines), threads)
-                folded, projected = peer_labels(threads)
-                runs[folded].append(peer_run.folded_s)
-                runs[projected].append(peer_run.projected_s)
+            if peer is not None:
+                for threads in args.workers:
+                    peer_run = peer.run(bootstrap, f"{prefix}.events", len(lines), threads)
+                    folded, projected = peer_labels(threads)
+                    runs[folded].append(peer_run.folded_s)
+                    runs[projected].append(peer_run.projected_s)
             if baseline is not None:
                 applied, published = engine(bootstrap, prefix, len(lines), tmp / f"baseline-{run}", baseline)
                 runs[BASE_APPLIED].append(applied)
@@ -394,6 +391,7 @@ def report(rates: dict[str, list[float]]) -> None:
     if BASE_APPLIED in median:
         print(f"this build / baseline: applied {median[APPLIED] / median[BASE_APPLIED]:.2f}x, "
               f"published {median[PUBLISHED] / median[BASE_PUBLISHED]:.2f}x")
+
 
 if __name__ == "__main__":
     main()
