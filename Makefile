@@ -6,10 +6,18 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: demo test lint browser bench clean
 
-$(STAMP): pyproject.toml
+# The replay's compiled block reader (native/, Rust, docs/replay.md#speed) is built into the venv when cargo is
+# found, on the PATH or where rustup puts it; without it the loader reads the same columns in pure Python, slower.
+CARGO := $(or $(shell command -v cargo 2>/dev/null),$(wildcard $(HOME)/.cargo/bin/cargo))
+
+$(STAMP): pyproject.toml native/pyproject.toml native/Cargo.toml native/Cargo.lock native/src/lib.rs
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev,bench]'
+	@if [ -n "$(CARGO)" ]; then \
+	  echo "building the compiled block reader (native/) with $(CARGO)"; \
+	  PATH="$(dir $(CARGO)):$$PATH" $(BIN)/python -m pip install -q ./native; \
+	else echo "no cargo: the replay loads logs without its compiled reader (install Rust: https://rustup.rs)"; fi
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -2,7 +2,8 @@
 measured in the same run, with the targets of issue #17.
 
 1. Loading: `orderbank.replay.load` against orjson decoding the same file in a bare loop, side by side
-   `--rounds` times (the cores are shared: one pair is one sample); target: the median ratio at most
+   `--rounds` times (the cores are shared: one round is one sample), with each build of the loader: the
+   compiled block reader (native/, when built) and the pure-Python one; target: the median ratio at most
    1.5x. Then the peak memory of a process that only loads the log.
 2. Replay: each policy's one replication (ranks, simulation and every figure; the estimates and the lane
    ordinals, which no policy changes, are computed once per log, as `orderbank.replay.compare` does)
@@ -29,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from types import ModuleType
 from typing import Any, TypeVar
 
 # This file is named like the `replay` package: keep its own folder off the import path.
@@ -38,6 +40,7 @@ import numpy as np  # noqa: E402
 import orjson  # noqa: E402
 import simpy  # noqa: E402
 
+import orderbank.replay.native as native  # noqa: E402
 from orderbank.projections.policies import Policy, parse_policy, spec_of  # noqa: E402
 from orderbank.replay.compare import DEFAULT_POLICIES  # noqa: E402
 from orderbank.replay.counterfactual import draw_behaviour, policy_ranks, run_policy  # noqa: E402
@@ -77,23 +80,46 @@ def bench_loading(path: Path, rounds: int) -> tuple[OrderLog, int]:
                 count += 1
         return count
 
-    ratios, cpu_ratios, ceilings, loadings = [], [], [], []
+    def load_with(compiled: ModuleType | None) -> OrderLog:
+        native.COMPILED = compiled
+        try:
+            return load(FileSource(path))
+        finally:
+            native.COMPILED = built
+
+    built = native.COMPILED
+    builds = {"compiled": built, "pure": None} if built is not None else {"pure": None}
+    if built is None:
+        print("load: the compiled block reader is not built (no cargo when the venv was made): pure Python only")
+    ratios: dict[str, list[float]] = {name: [] for name in builds}
+    cpu_ratios: dict[str, list[float]] = {name: [] for name in builds}
+    loadings: dict[str, list[float]] = {name: [] for name in builds}
+    ceilings = []
     for _ in range(rounds):
         cpu = time.process_time()
         ceiling, events = seconds(decode_only)
-        ceiling_cpu, cpu = time.process_time() - cpu, time.process_time()
-        loading, log = seconds(lambda: load(FileSource(path)))
-        cpu_ratios.append((time.process_time() - cpu) / ceiling_cpu)  # all threads' CPU time
-        ratios.append(loading / ceiling)
+        ceiling_cpu = time.process_time() - cpu
         ceilings.append(ceiling)
-        loadings.append(loading)
+        figures = []
+        for name, compiled in builds.items():
+            cpu = time.process_time()
+            loading, log = seconds(partial(load_with, compiled))
+            cpu_ratios[name].append((time.process_time() - cpu) / ceiling_cpu)  # all threads' CPU time
+            ratios[name].append(loading / ceiling)
+            loadings[name].append(loading)
+            figures.append(f"{name} {loading:.2f} s ({events / loading:,.0f} ev/s, {ratios[name][-1]:.2f}x, "
+                           f"CPU time {cpu_ratios[name][-1]:.2f}x)")
         print(f"load  {events:,} events: orjson bare loop {ceiling:.2f} s ({events / ceiling:,.0f} ev/s); "
-              f"replay.load {loading:.2f} s ({events / loading:,.0f} ev/s); ratio {ratios[-1]:.2f}x, "
-              f"CPU time ratio {cpu_ratios[-1]:.2f}x")
-    ratio = statistics.median(ratios)
-    print(f"LOAD  median over {rounds} rounds: replay.load {statistics.median(loadings):.2f} s, orjson loop "
-          f"{statistics.median(ceilings):.2f} s, ratio {ratio:.2f}x (CPU time {statistics.median(cpu_ratios):.2f}x); "
-          f"target <= {LOAD_TARGET}x: {met(ratio <= LOAD_TARGET)}")
+              f"replay.load {'; '.join(figures)}")
+    for name in builds:
+        ratio = statistics.median(ratios[name])
+        print(f"LOAD  {name}, median over {rounds} rounds: replay.load {statistics.median(loadings[name]):.2f} s, "
+              f"orjson loop {statistics.median(ceilings):.2f} s, ratio {ratio:.2f}x "
+              f"(CPU time {statistics.median(cpu_ratios[name]):.2f}x); target <= {LOAD_TARGET}x: "
+              f"{met(ratio <= LOAD_TARGET)}")
+    if built is not None:
+        speedup = statistics.median(p / c for p, c in zip(loadings["pure"], loadings["compiled"], strict=True))
+        print(f"LOAD  pure / compiled (same rounds): {speedup:.2f}x")
     imports, loading = peak_memory(path, load_it=False), peak_memory(path, load_it=True)
     print(f"load peak RSS of a fresh process: {loading:,.0f} MB ({imports:,.0f} MB of it interpreter and imports)")
     return log, events

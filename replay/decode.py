@@ -26,9 +26,19 @@ import numpy.typing as npt
 from orderbank.projections.bank import Counted
 from orderbank.projections.codec import MAX_EVENT_BYTES, Rejection, decode
 from orderbank.projections.events import ProductionPlanned
+from orderbank.replay.checks import (
+    EVENT_ID_CHARS,
+    VIN_CHARS,
+    as_rows,
+    event_ids,
+    is_currency,
+    order_ids_ok,
+    vins_ok,
+)
 from orderbank.replay.joined import Joined
+from orderbank.replay.native import read_rows
 from orderbank.replay.orderlog import I64, NEVER, Flags
-from orderbank.replay.rows import I8, I16, Names, Rows, Words, hash_rows
+from orderbank.replay.rows import I8, I16, Names, Rows, Words
 from orderbank.replay.shapes import (
     CANCELLED,
     DECODER,
@@ -55,17 +65,6 @@ Tries = list[tuple[msgspec.json.Decoder[Any], str | None]]
 _PURPOSE = {name: code for code, name in enumerate(get_args(Purpose))}
 _REASON = {name: code for code, name in enumerate(get_args(CancelReason))}
 
-
-def _alphabet(chars: str) -> npt.NDArray[np.bool_]:
-    table = np.zeros(256, dtype=bool)
-    table[list(chars.encode())] = True
-    return table
-
-
-_ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-_ORDER_FIRST, _ORDER_CHARS = _alphabet(_ALNUM), _alphabet(_ALNUM + "_.:-")
-_VIN = _alphabet("ABCDEFGHJKLMNPRSTUVWXYZ0123456789")
-_UUID_DASHES = np.array([8, 13, 18, 23])
 
 
 class ExactPath:
@@ -135,6 +134,18 @@ class BlockReader:
         if self.currency not in self._decoders:
             self._decoders[self.currency] = decoder_for(self.currency)
         return [(self._decoders[self.currency], self.currency), (DECODER, None)]
+
+    def read_rows(self, block: Block, first: int, names: Names) -> Rows | None:
+        """The block's rows (its first line numbered `first`) from the compiled reader, if it is built
+        and takes the block whole (`orderbank.replay.native`); None to decode it here."""
+        if block.plain_lines is None:
+            return None
+        found = read_rows(block.text, block.plain_lines, first, names, self.currency)
+        if found is None:
+            return None
+        rows, currency = found
+        self.currency = self.currency or currency
+        return rows
 
     def read(self, block: Block) -> tuple[list[Shape], str | None] | None:
         """The block's events, and the one currency they are all in if the decoder made sure of it;
@@ -206,7 +217,7 @@ def _first_currency(shapes: list[Shape]) -> str | None:
     """The currency of the first order placed among these events, if it is a currency code."""
     placed = next((shape for shape in shapes if shape.kind == PLACED), None)
     currency: str | None = _CURRENCY(placed) if placed is not None else None
-    return currency if currency is not None and _is_currency(currency) else None
+    return currency if currency is not None and is_currency(currency) else None
 
 
 def decode_block(block: Block, first: int, names: Names, exact: ExactPath,
@@ -215,6 +226,8 @@ def decode_block(block: Block, first: int, names: Names, exact: ExactPath,
     ones too, so every line keeps its number in the file.
     A block the reader cannot read in one go is decoded a line at a time, with msgspec first; with
     no reader, every line goes through orderbank.projections.codec."""
+    if reader is not None and (read := reader.read_rows(block, first, names)) is not None:
+        return read, len(read)
     whole = reader.read(block) if reader is not None else None
     lines: list[bytes] = []
     if whole is not None:
@@ -266,7 +279,7 @@ def columns(shapes: list[Shape], numbers: I64, names: Names, currency: int | Non
     when = np.full(n, NEVER, dtype=np.int64)
     when[timed], when_ok = parse(as_chars([*map(_WHEN, placings), *map(_WHEN, demands), *map(_WHEN, deliveries)]))
     ok[timed] &= when_ok
-    event, event_ok = _event_ids("".join(map(_ID, shapes)))
+    event, event_ok = event_ids(as_rows("".join(map(_ID, shapes)), EVENT_ID_CHARS))
     ok &= event_ok
     order, order_ok = _order_words(shapes)
     if currency is None:
@@ -295,7 +308,7 @@ def columns(shapes: list[Shape], numbers: I64, names: Names, currency: int | Non
                                         len(demands))
     rows.detail[cancelled] = np.fromiter(map(_REASON.__getitem__, map(attrgetter("reason"), cancels)), np.int8,
                                          len(cancels))
-    ok[delivered] &= _rows_ok(_VIN.take(_chars("".join(map(attrgetter("vin"), deliveries)), 17)))
+    ok[delivered] &= vins_ok(as_rows("".join(map(attrgetter("vin"), deliveries)), VIN_CHARS))
     return rows, ok
 
 
@@ -307,40 +320,11 @@ def _of_kind(shapes: list[Shape], kind: I8, code: int) -> tuple[npt.NDArray[np.i
     return rows, list(itemgetter(*rows.tolist())(shapes))
 
 
-def _rows_ok(cells: Flags) -> Flags:
-    """Rows whose every cell is True (a whole block usually is: one check, not one per row)."""
-    return np.ones(len(cells), dtype=bool) if cells.all() else np.all(cells, axis=1)
-
-
 def _currencies(shapes: list[Shape], currency: attrgetter[str], names: Names) -> tuple[I16, Flags]:
     """The currency codes of the shapes (-1 for an event without money), and which are three capitals."""
     codes = names.currency.of(map(currency, shapes), len(shapes), np.int16)
-    valid = np.array([_is_currency(name) for name in names.currency.names] + [True], dtype=bool)  # last: code -1
+    valid = np.array([is_currency(name) for name in names.currency.names] + [True], dtype=bool)  # last: code -1
     return codes, valid[codes]
-
-
-def _is_currency(name: str) -> bool:
-    """Three capital letters (the pattern of orderbank.projections.events.Money.currency)."""
-    return len(name) == 3 and name.isascii() and name.isupper() and name.isalpha()
-
-
-def _chars(text: str, width: int) -> npt.NDArray[np.uint8]:
-    """Strings of `width` characters each (the shapes ensure it), joined, as a byte matrix; a non-ASCII
-    character becomes `?`, which no check accepts."""
-    raw = text.encode("ascii", "replace")
-    return np.frombuffer(raw, dtype=np.uint8).reshape(len(raw) // width, width)
-
-
-def _event_ids(ids: str) -> tuple[Words, Flags]:
-    """A digest of each of these joined 36-character ids (the same UUID, the same digest), and which
-    are hyphenated UUIDs (the digest of any other is of no use)."""
-    chars = _chars(ids, 36)
-    padded = np.zeros((len(chars), 40), dtype=np.uint8)  # whole 64-bit words
-    lower = padded[:, :36]
-    np.bitwise_or(chars, 0x20, out=lower)  # hex letters in lower case; digits and dashes have that bit already
-    cells = (chars - np.uint8(ord("0")) <= 9) | (lower - np.uint8(ord("a")) <= 5)  # hex, either case
-    cells[:, _UUID_DASHES] = chars[:, _UUID_DASHES] == ord("-")
-    return hash_rows(padded.view(np.uint64).T, len(chars)), _rows_ok(cells)
 
 
 def _order_words(shapes: list[Shape]) -> tuple[Words, Flags]:
@@ -360,8 +344,7 @@ def _order_words(shapes: list[Shape]) -> tuple[Words, Flags]:
         raw = joined.text[keep]
         row = np.repeat(np.arange(n), lengths)
         padded[row, np.arange(len(raw)) - (np.cumsum(lengths) - lengths)[row]] = raw
-    allowed = _ORDER_CHARS.take(padded) | (np.arange(padded.shape[1]) >= lengths[:, None])
-    return padded.view(np.uint64), _ORDER_FIRST.take(padded[:, 0]) & _rows_ok(allowed)
+    return padded.view(np.uint64), order_ids_ok(padded, lengths)
 
 
 def no_rows() -> Rows:

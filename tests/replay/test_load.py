@@ -1,4 +1,5 @@
-"""Columnar loading keeps the bank's rules: same rejections, same outcomes, fast path = exact path."""
+"""Columnar loading keeps the bank's rules: same rejections, same outcomes, fast path = exact path, with each build
+of the loader (the compiled block reader and the pure-Python one)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import orderbank.replay.decode
+import orderbank.replay.native
 import orderbank.replay.rows
 import orderbank.replay.source
 from orderbank.projections.bank import BankSettings, fold_lines
@@ -27,6 +29,18 @@ from orderbank.replay.logfile import BOM, write_docs
 from orderbank.replay.orderlog import NEVER, OrderLog
 from orderbank.replay.source import FileSource, LineSource, MemorySource
 from orderbank.replay.synth import generate, preset
+
+
+@pytest.fixture(autouse=True, params=["compiled", "pure"])
+def build(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test runs with the compiled block reader (in blocks of a dozen lines or so, for it to read most of a
+    small log: the block holding the production plan is read the pure way) and with the pure-Python loader."""
+    if request.param == "pure":
+        monkeypatch.setattr(orderbank.replay.native, "COMPILED", None)
+    elif orderbank.replay.native.COMPILED is None:
+        pytest.skip("the compiled reader is not built here (no cargo)")
+    else:
+        monkeypatch.setattr(orderbank.replay.source, "BLOCK_BYTES", 4096)
 
 
 def synthetic(orders: int = 400) -> list[dict[str, object]]:
