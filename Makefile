@@ -45,4 +45,4 @@ test: lint browser
 	$(BIN)/python -m pytest -q
 
 clean:
-	rm -rf $(VENV) .cache report
+	rm -rf $(VENV) .cache report native/target
