@@ -1,10 +1,11 @@
 """A block of log text to `Rows`: msgspec for the events' shapes, numpy for their values, the bank's
 decoder for every line that fails either.
 
-`scan` looks with numpy at a block's lines (in the reader thread); `BlockReader` decodes the whole
-block with msgspec against the canonical shapes (`orderbank.replay.shapes`) when its lines are plainly one
-JSON object each. `decode_block` then reads each column in one pass
-and checks with numpy what the shapes leave open: UUIDs (read into a digest as they are checked),
+`scan` looks with numpy at a block's lines (in the reader thread). When its lines are plainly one JSON
+object each, `BlockReader` has the compiled reader read the whole block into rows if it is built and takes
+it (`orderbank.replay.native`), or else decodes the block with msgspec against the canonical shapes
+(`orderbank.replay.shapes`), and `decode_block` then reads each column in one pass and checks with numpy
+(`orderbank.replay.checks`) what the shapes leave open: UUIDs (read into a digest as they are checked),
 timestamps, order ids, currency codes, VINs. A block that was not read in one go is decoded
 `CHUNK_LINES` lines a call, and a line a call in the chunks that fail, still with msgspec. A line
 that fails any check goes through `orderbank.projections.codec.decode` (pydantic): its rejection is kept with its
@@ -64,7 +65,6 @@ Tries = list[tuple[msgspec.json.Decoder[Any], str | None]]
 """Decoders to try in turn, each with the one currency it makes sure of (None: any)."""
 _PURPOSE = {name: code for code, name in enumerate(get_args(Purpose))}
 _REASON = {name: code for code, name in enumerate(get_args(CancelReason))}
-
 
 
 class ExactPath:
