@@ -16,7 +16,8 @@ $(STAMP): pyproject.toml native/pyproject.toml native/Cargo.toml native/Cargo.lo
 	$(BIN)/python -m pip install -q -e '.[dev,bench]'
 	@if [ -n "$(CARGO)" ]; then \
 	  echo "building the compiled block reader (native/) with $(CARGO)"; \
-	  PATH="$(dir $(CARGO)):$$PATH" $(BIN)/python -m pip install -q ./native; \
+	  PATH="$(dir $(CARGO)):$$PATH" $(BIN)/python -m pip install -q ./native || \
+	  echo "the compiled reader did not build (above): the replay loads logs the pure-Python way; 'make clean' to retry"; \
 	else echo "no cargo: the replay loads logs without its compiled reader (install Rust: https://rustup.rs)"; fi
 	touch $(STAMP)
 
