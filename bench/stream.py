@@ -21,6 +21,11 @@ prints each run's events/s, the medians, their ratios and the issue's targets be
 >= 80% of the ceiling; ceiling >= 3x the peer). Startup time is excluded everywhere; the Python ones run with the
 worker's garbage-collector thresholds (orderbank.engine.stream.collector.GC_THRESHOLDS).
 
+Each run also reads, from /proc, the CPU time its processes and the broker spent in its timed window (bench/cpu.py:
+the ceiling's own process, the engine's worker and its ingest process, the peer's JVM), and prints it per event
+with the cores it kept busy: on a machine of few cores the rates are bound by what they spend together, and the
+last lines work out what twice the peer's rate would leave the engine once the broker has taken its share.
+
     .venv/bin/python bench/stream.py [--preset small|yu7] [--orders N] [--runs 3] [--seed 1] [--bootstrap HOST:PORT]
                                      [--peer|--no-peer] [--peer-store memory|rocks] [--peer-dir DIR] [--naive]
                                      [--baseline OTHER/.venv/bin/python[:APP]] [--workers 1,2] [--models 1|2|3]
@@ -68,6 +73,7 @@ import msgspec  # noqa: E402
 import orjson  # noqa: E402
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa: E402
 
+from bench.cpu import INGEST, Timeline, available  # noqa: E402
 from bench.peer import BUILD_DIR, DEFAULT_DIR, Peer, PeerFailed  # noqa: E402
 from orderbank.engine.dev.broker import Broker, BrokerSettings  # noqa: E402
 from orderbank.engine.dev.children import stop_child  # noqa: E402
@@ -87,6 +93,17 @@ CEILING, NAIVE = "ceiling: aiokafka + decode + fold", "naive Faust agent (table 
 PEER_FOLDED, PEER_PROJECTED = "Kafka Streams peer: RESULT (fold+pool)", "Kafka Streams peer: + projections out"
 APPLIED, PUBLISHED = "engine worker: applied + written", "engine worker: + full publish out"
 BASE_APPLIED, BASE_PUBLISHED = "baseline build: applied + written", "baseline build: + full publish out"
+BROKER, WORKER, OWN = "broker", "worker", "ceiling"
+"""The parts whose CPU is counted: the broker's JVM, an engine worker (its ingest process is bench.cpu.INGEST),
+this process while it runs the ceiling, and the peer's JVM (bench.peer.PEER)."""
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What the processes of one timed run spent: CPU seconds by part, over `wall` seconds."""
+
+    cpu: dict[str, float]
+    wall: float
 
 
 def peer_labels(threads: int) -> tuple[str, str]:
@@ -118,8 +135,8 @@ async def produce(settings: Settings, lines: list[bytes]) -> None:
         await producer.stop()
 
 
-async def ceiling(settings: Settings, total: int) -> float:
-    """Seconds for a bare consumer to read, decode and fold every event."""
+async def ceiling(settings: Settings, total: int, timeline: Timeline) -> tuple[float, Usage]:
+    """Seconds for a bare consumer to read, decode and fold every event, and what it and the broker spent."""
     topic = Topics(settings).events.name
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.servers(), group_id=None, auto_offset_reset="earliest",
                                 max_partition_fetch_bytes=4 * 1024 * 1024, fetch_max_bytes=16 * 1024 * 1024)
@@ -127,15 +144,19 @@ async def ceiling(settings: Settings, total: int) -> float:
     try:
         tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
         consumer.assign(tps)
-        bank, seen, started = OrderBank(), 0, 0.0
+        bank, seen, started, cpu, at = OrderBank(), 0, 0.0, 0.0, 0.0
         while seen < total:
             for records in (await consumer.getmany(timeout_ms=500, max_records=20_000)).values():
-                started = started or time.perf_counter()
+                if not started:
+                    timeline.sample()
+                    started, cpu, at = time.perf_counter(), time.process_time(), time.time()
                 for event in decode_batch([r.value for r in records]):
                     if not isinstance(event, Rejection):
                         bank.apply(event)
                 seen += len(records)
-        return time.perf_counter() - started
+        seconds, own = time.perf_counter() - started, time.process_time() - cpu
+        timeline.sample()
+        return seconds, Usage({**timeline.spent(at, at + seconds), OWN: own}, seconds)
     finally:
         await consumer.stop()
 
@@ -214,9 +235,10 @@ def health(port: int) -> dict[str, Any]:
         return {}
 
 
-def engine(bootstrap: str, prefix: str, total: int, tmp: Path, build: Build = Build(),
-           workers: int = 1) -> tuple[float, float]:
-    """Seconds from the first fetch (of any worker) until all events are applied and written, and published."""
+def engine(bootstrap: str, prefix: str, total: int, tmp: Path, timeline: Timeline, build: Build = Build(),
+           workers: int = 1) -> tuple[float, float, Usage]:
+    """Seconds from the first fetch (of any worker) until all events are applied and written, and published, and
+    what the workers, their ingest processes and the broker spent until then."""
     app_id, procs, ports = f"{prefix}-engine-{uuid.uuid4().hex[:6]}", [], []
     # From a folder of its own: run from a checkout, `-m` would import that checkout's top-level folders
     # (an older build's `engine` package, say) instead of the build's installed ones.
@@ -229,8 +251,10 @@ def engine(bootstrap: str, prefix: str, total: int, tmp: Path, build: Build = Bu
                    "ORDERBANK_DATA_DIR": str(tmp / f"engine-{worker}"), "ORDERBANK_INPUT_PARTITIONS": str(PARTITIONS)}
             procs.append(child(["-m", "faust", "-A", build.app, "worker", "-l", "warn"], env, build.python,
                                tmp / "cwd"))
+            timeline.watch(procs[-1].pid, WORKER)
         applied = 0.0
         while True:
+            timeline.sample()
             if any(proc.poll() is not None for proc in procs):
                 raise RuntimeError("an engine worker exited")
             answers = [health(port) for port in ports]
@@ -239,12 +263,15 @@ def engine(bootstrap: str, prefix: str, total: int, tmp: Path, build: Build = Bu
             if fetched and not applied and sum(s["processed"] for s in shards) >= total:
                 applied = max(s["written_at"] or 0 for s in shards) - min(fetched)
             if applied and all(s["published"] for s in shards):
-                return applied, max(s["published_at"] for s in shards if s["published_at"]) - min(fetched)
+                published = max(s["published_at"] for s in shards if s["published_at"]) - min(fetched)
+                timeline.sample()
+                return applied, published, Usage(timeline.spent(min(fetched), min(fetched) + published), published)
             # The figures come from the workers' own clocks; asking more often would only take their time.
             time.sleep(0.25)
     finally:
         for proc in procs:
             stop_child(proc)
+            timeline.forget(proc.pid)
 
 
 def main() -> None:
@@ -291,14 +318,22 @@ def main() -> None:
         runs |= {label: [] for workers in args.workers for label in peer_labels(workers)}
     if baseline is not None:
         runs |= {BASE_APPLIED: [], BASE_PUBLISHED: []}
+    usage: dict[str, list[Usage]] = {}  # by the figure whose window it covers
+    timeline = Timeline()
     with tempfile.TemporaryDirectory() as tmpdir, contextlib.ExitStack() as stack:
         tmp = Path(tmpdir)
         bootstrap = args.bootstrap
         if bootstrap is None:
             # Workers started together join the group together, as on a cluster (Kafka's default delay).
             join_delay_ms = 3000 if max(args.workers) > 1 else 0
-            bootstrap = stack.enter_context(Broker(BrokerSettings(state_dir=tmp / "kafka",
-                                                                  join_delay_ms=join_delay_ms))).bootstrap
+            broker = stack.enter_context(Broker(BrokerSettings(state_dir=tmp / "kafka", join_delay_ms=join_delay_ms)))
+            bootstrap = broker.bootstrap
+            if broker.pid is not None:
+                timeline.watch(broker.pid, BROKER)
+        if not available():
+            print("CPU per event: not measured (no /proc on this system)")
+        elif args.bootstrap is not None:
+            print("CPU per event: the broker's not measured (--bootstrap: not this run's process)")
         prefix = f"bench-{uuid.uuid4().hex[:8]}"
         settings = Settings(bootstrap_servers=bootstrap, topic_prefix=prefix, input_partitions=PARTITIONS)
         launched = f"{scenario.name} launch of {scenario.orders:,} orders" + (
@@ -310,24 +345,35 @@ def main() -> None:
         if args.naive:  # first: its long run also warms the broker's JVM up for the others
             runs[NAIVE] = [naive(bootstrap, prefix, len(lines), tmp)]
         for run in range(args.runs):  # alternately, so that a slower spell of the machine hits all
-            runs[CEILING].append(asyncio.run(ceiling(settings, len(lines))))
+            seconds, used = asyncio.run(ceiling(settings, len(lines), timeline))
+            runs[CEILING].append(seconds)
+            usage.setdefault(CEILING, []).append(used)
             for workers in args.workers:
-                applied, published = engine(bootstrap, prefix, len(lines), tmp / f"engine-{run}-{workers}",
-                                            workers=workers)
+                applied, published, used = engine(bootstrap, prefix, len(lines), tmp / f"engine-{run}-{workers}",
+                                                  timeline, workers=workers)
                 runs[applied_label(workers)].append(applied)
                 runs[published_label(workers)].append(published)
+                usage.setdefault(published_label(workers), []).append(used)
             if peer is not None:
                 for threads in args.workers:
-                    peer_run = peer.run(bootstrap, f"{prefix}.events", len(lines), threads)
+                    peer_run = peer.run(bootstrap, f"{prefix}.events", len(lines), threads, timeline)
                     folded, projected = peer_labels(threads)
                     runs[folded].append(peer_run.folded_s)
                     runs[projected].append(peer_run.projected_s)
+                    if peer_run.first_input_at is not None:
+                        usage.setdefault(projected, []).append(Usage(timeline.spent(
+                            peer_run.first_input_at, peer_run.first_input_at + peer_run.projected_s),
+                            peer_run.projected_s))
             if baseline is not None:
-                applied, published = engine(bootstrap, prefix, len(lines), tmp / f"baseline-{run}", baseline)
+                applied, published, used = engine(bootstrap, prefix, len(lines), tmp / f"baseline-{run}", timeline,
+                                                  baseline)
                 runs[BASE_APPLIED].append(applied)
                 runs[BASE_PUBLISHED].append(published)
+                usage.setdefault(BASE_PUBLISHED, []).append(used)
             print(f"run {run + 1} of {args.runs} done", flush=True)
     report({name: sorted(len(lines) / seconds for seconds in times) for name, times in runs.items()})
+    if available():
+        report_cpu(usage, len(lines))
 
 
 def launches(scenario: Scenario, seed: int, models: int) -> list[bytes]:
@@ -391,6 +437,37 @@ def report(rates: dict[str, list[float]]) -> None:
     if BASE_APPLIED in median:
         print(f"this build / baseline: applied {median[APPLIED] / median[BASE_APPLIED]:.2f}x, "
               f"published {median[PUBLISHED] / median[BASE_PUBLISHED]:.2f}x")
+
+
+def report_cpu(usage: dict[str, list[Usage]], events: int) -> None:
+    """Each timed window's CPU per event and cores kept busy, by part (medians of the runs), then what twice the
+    peer's rate would leave the engine on this machine once the broker has its share at the engine's cost."""
+    if not usage:
+        return
+    parts = sorted({part for runs in usage.values() for run in runs for part in run.cpu})
+    cores = os.cpu_count() or 1
+    print(f"CPU in each timed window, µs per event (cores busy), medians of the runs; {cores} cores here:")
+    print(f"{'':40} " + " ".join(f"{part:>15}" for part in [*parts, "together"]))
+    per_event: dict[str, dict[str, float]] = {}
+    for name, runs in usage.items():
+        per_event[name] = {part: statistics.median(run.cpu.get(part, 0.0) for run in runs) / events * 1e6
+                           for part in parts}
+        together = statistics.median(sum(run.cpu.values()) for run in runs) / events * 1e6
+        busy = {part: statistics.median(run.cpu.get(part, 0.0) / run.wall for run in runs) for part in parts}
+        cells = [f"{per_event[name][part]:7.1f} ({busy[part]:4.2f})" if per_event[name][part] else f"{'-':>15}"
+                 for part in parts]
+        total_busy = statistics.median(sum(run.cpu.values()) / run.wall for run in runs)
+        print(f"{name:40} " + " ".join(cells) + f" {together:7.1f} ({total_busy:4.2f})")
+    engine, peer = per_event.get(PUBLISHED), usage.get(PEER_PROJECTED)
+    if engine is None or peer is None or not engine.get(BROKER):
+        return
+    twice = 2 * events / statistics.median(run.wall for run in peer)  # events/s
+    left = cores / twice * 1e6 - engine[BROKER]
+    spent = engine.get(WORKER, 0.0) + engine.get(INGEST, 0.0)
+    print(f"twice the peer's rate is {twice:,.0f} events/s: {cores} cores give {cores / twice * 1e6:.1f} CPU-µs an "
+          f"event, the broker took {engine[BROKER]:.1f} of them in the engine's run, which leaves {left:.1f} for "
+          f"the worker and its ingest (they spent {spent:.1f}; the ceiling's one process, reading and folding "
+          f"with no output, {per_event[CEILING].get(OWN, 0.0):.1f})")
 
 
 if __name__ == "__main__":
