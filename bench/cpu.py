@@ -49,6 +49,19 @@ def session_cpu(sessions: Mapping[int, str]) -> dict[str, float]:
     return spent
 
 
+@dataclass(frozen=True)
+class Usage:
+    """What the processes of one timed window spent: CPU seconds by part, over `wall` seconds."""
+
+    cpu: dict[str, float]
+    wall: float
+
+    def busy(self) -> str:
+        """Each part's cores kept busy, and all of them together: "broker 0.51, worker 0.84; together 1.35"."""
+        parts = ", ".join(f"{part} {cpu / self.wall:.2f}" for part, cpu in self.cpu.items())
+        return f"{parts}; together {sum(self.cpu.values()) / self.wall:.2f}"
+
+
 @dataclass
 class Timeline:
     """Samples of the watched sessions' CPU over time; `spent(start, end)` reads what each part used between

@@ -16,10 +16,13 @@ hands the events then due to the producer in one batch per partition and records
   send to the first 200, to within the time between polls (50 ms, and a tenth of the time waited so far past
   half a second: pollers at a fixed pace would load a worker that is behind with more requests the further
   behind it is);
-- input lag: every second, the input topic's end offsets minus the ingest group's committed offsets.
-Prints per rate p50 / p99 / max of each (ms) and the input lag over time. The worker runs with the settings of
-this checkout, overridable through ORDERBANK_* variables in the environment (e.g. ORDERBANK_PUBLISH_INTERVAL_S),
-which the worker inherits: how the trade-off of docs/streaming.md ("Latency") was measured.
+- input lag: every second, the input topic's end offsets minus the ingest group's committed offsets;
+- CPU while sending (bench/cpu.py, from /proc): the cores the broker, the worker, its ingest process and this
+  process kept busy: "otherwise idle" holds only if the worker's core is its own.
+Prints per rate p50 / p99 / max of each (ms), the input lag over time and the cores busy. The worker runs with
+the settings of this checkout, overridable through ORDERBANK_* variables in the environment (e.g.
+ORDERBANK_PUBLISH_INTERVAL_S), which the worker inherits: how the trade-off of docs/streaming.md ("Latency") was
+measured.
 
     .venv/bin/python bench/latency.py [--rates 3000,20000] [--seconds 60] [--sample 20] [--seed 1]
                                       [--bootstrap HOST:PORT]
@@ -31,6 +34,7 @@ import argparse
 import asyncio
 import bisect
 import contextlib
+import os
 import random
 import sys
 import tempfile
@@ -51,6 +55,7 @@ import numpy as np  # noqa: E402
 import orjson  # noqa: E402
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa: E402
 
+from bench.cpu import Timeline, Usage, available  # noqa: E402
 from bench.load import PARTITIONS, TOKEN, Lag, WorkerProcess, wait_for, yu7_prefix  # noqa: E402
 from orderbank.engine.dev.broker import Broker, BrokerSettings  # noqa: E402
 from orderbank.engine.kafka.partitioning import partition_for  # noqa: E402
@@ -186,30 +191,36 @@ async def poll_orders(port: int, sampled: asyncio.Queue[tuple[str, float]], seen
 
 
 async def run_rate(worker: WorkerProcess, docs: list[dict[str, object]], rate: float, sample: float,
-                   seed: int) -> tuple[Sent, Seen]:
+                   seed: int, timeline: Timeline) -> tuple[Sent, Seen, Usage]:
+    """The events sent, what the projections showed, and the CPU spent while sending."""
     settings, sent, seen, stop = worker.settings, Sent(), Seen(), asyncio.Event()
     sampled: asyncio.Queue[tuple[str, float]] = asyncio.Queue()
     watching = asyncio.create_task(watch(settings, sent, seen, stop))
     polling = asyncio.create_task(poll_orders(worker.port, sampled, seen))
     async with Lag(settings) as lag:
-        started = time.monotonic()
+        timeline.sample()
+        started, wall, cpu = time.monotonic(), time.time(), time.process_time()
         feeding = asyncio.create_task(produce(settings, docs, rate, sent, sampled, sample, seed))
-        drained_at = None
+        drained_at, usage = None, None
         while drained_at is None or time.monotonic() - drained_at < DRAIN_S:
             await asyncio.sleep(1.0 - (time.monotonic() - started) % 1.0)
+            timeline.sample()
             # The end offsets are read before the committed ones: a commit in between counts as no lag. (The lanes
             # lag of Lag.now is left out: Faust commits every 2.8 s, so it says more of that than of the shards.)
             seen.lag.append(max(0, (await lag.now())[0]))
             if feeding.done() and drained_at is None:
                 await feeding  # raises the producer's error, if any
                 drained_at = time.monotonic()
+                usage = Usage({**timeline.spent(wall, time.time()), "this bench": time.process_time() - cpu},
+                              time.time() - wall)
             if drained_at is not None and len(seen.positions) == len(sent.placed) + len(sent.closed):
                 break
     await asyncio.sleep(1.0)  # the last pool records, and the last /orders polls
     stop.set()
     polling.cancel()
     await watching
-    return sent, seen
+    assert usage is not None
+    return sent, seen, usage
 
 
 def pool_latencies(sent: Sent, seen: Seen) -> tuple[list[float], int]:
@@ -276,9 +287,15 @@ def main() -> None:
     # This process times every event: its own full collections over the launch's documents (up to 0.3 s while
     # sending) would be counted as the engine's latency.
     tune_gc()
+    timeline = Timeline()
     with tempfile.TemporaryDirectory() as tmpdir, contextlib.ExitStack() as stack:
         tmp = Path(tmpdir)
-        bootstrap = args.bootstrap or stack.enter_context(Broker(BrokerSettings(state_dir=tmp / "kafka"))).bootstrap
+        bootstrap = args.bootstrap
+        if bootstrap is None:
+            broker = stack.enter_context(Broker(BrokerSettings(state_dir=tmp / "kafka")))
+            bootstrap = broker.bootstrap
+            if broker.pid is not None:
+                timeline.watch(broker.pid, "broker")
         for rate in rates:
             name = f"latency-{uuid.uuid4().hex[:8]}"
             settings = Settings(bootstrap_servers=bootstrap, app_id=name, topic_prefix=name,
@@ -286,14 +303,20 @@ def main() -> None:
             asyncio.run(ensure(settings))
             worker = WorkerProcess(settings, tmp).start()
             stack.callback(worker.stop)
+            if worker.proc is not None:
+                timeline.watch(worker.proc.pid, "worker")
             wait_for(lambda w=worker: (w.processed() is not None and ingest_ready(w)) or None, 120, "a ready worker")
             offered = docs[:int(rate * args.seconds)]
             print(f"{rate:,.0f} events/s for {len(offered) / rate:.0f} s: {len(offered):,} events of the yu7 "
                   f"launch (seed {args.seed}) into {name}.events ({PARTITIONS} partitions), Kafka at {bootstrap}",
                   flush=True)
-            sent, seen = asyncio.run(run_rate(worker, offered, rate, args.sample, args.seed))
+            sent, seen, usage = asyncio.run(run_rate(worker, offered, rate, args.sample, args.seed, timeline))
             report(sent, seen)
+            if available():
+                print(f"  cores busy while sending ({os.cpu_count()} here): {usage.busy()}")
             worker.stop()
+            if worker.proc is not None:
+                timeline.forget(worker.proc.pid)
 
 
 def ingest_ready(worker: WorkerProcess) -> bool:

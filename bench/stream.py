@@ -73,7 +73,7 @@ import msgspec  # noqa: E402
 import orjson  # noqa: E402
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa: E402
 
-from bench.cpu import INGEST, Timeline, available  # noqa: E402
+from bench.cpu import INGEST, Timeline, Usage, available  # noqa: E402
 from bench.peer import BUILD_DIR, DEFAULT_DIR, Peer, PeerFailed  # noqa: E402
 from orderbank.engine.dev.broker import Broker, BrokerSettings  # noqa: E402
 from orderbank.engine.dev.children import stop_child  # noqa: E402
@@ -96,14 +96,6 @@ BASE_APPLIED, BASE_PUBLISHED = "baseline build: applied + written", "baseline bu
 BROKER, WORKER, OWN = "broker", "worker", "ceiling"
 """The parts whose CPU is counted: the broker's JVM, an engine worker (its ingest process is bench.cpu.INGEST),
 this process while it runs the ceiling, and the peer's JVM (bench.peer.PEER)."""
-
-
-@dataclass(frozen=True)
-class Usage:
-    """What the processes of one timed run spent: CPU seconds by part, over `wall` seconds."""
-
-    cpu: dict[str, float]
-    wall: float
 
 
 def peer_labels(threads: int) -> tuple[str, str]:
