@@ -1,8 +1,9 @@
 """CPU time of a benchmark's processes, read from /proc: what each spends per event, and on how many cores.
 
-On a machine of two cores the engine's rate is bound by what its worker, its ingest process and the broker
-spend together, not by the worker's wall time alone; bench/stream.py samples these figures during each timed
-window, for the engine, the ceiling and the peer alike, and prints them beside the rates.
+On a machine of two cores the engine's worker, its ingest process, the broker and the peer share the cores, so
+a rate alone does not say what bounds it: a process that kept a whole core busy is the bound, and what they spent
+together says how much room was left. bench/stream.py samples these figures during each timed window, for the
+engine, the ceiling and the peer alike, and prints them beside the rates; bench/latency.py while it sends.
 
 A process is counted by its session (children started with `start_new_session=True` lead one; the engine's
 ingest process is in its worker's session, and counted apart by its command line). Linux only: elsewhere the

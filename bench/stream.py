@@ -23,8 +23,9 @@ worker's garbage-collector thresholds (orderbank.engine.stream.collector.GC_THRE
 
 Each run also reads, from /proc, the CPU time its processes and the broker spent in its timed window (bench/cpu.py:
 the ceiling's own process, the engine's worker and its ingest process, the peer's JVM), and prints it per event
-with the cores it kept busy: on a machine of few cores the rates are bound by what they spend together, and the
-last lines work out what twice the peer's rate would leave the engine once the broker has taken its share.
+with the cores it kept busy (a process at a whole core is what bounds a rate; on the YU7 launch, the engine's
+worker), and the last lines work out what twice the peer's rate would leave the engine once the broker has taken
+its share.
 
     .venv/bin/python bench/stream.py [--preset small|yu7] [--orders N] [--runs 3] [--seed 1] [--bootstrap HOST:PORT]
                                      [--peer|--no-peer] [--peer-store memory|rocks] [--peer-dir DIR] [--naive]
