@@ -62,14 +62,16 @@ class Peer:
     def build(self) -> None:
         """Build the jar now if it is absent or older than its sources, so that no run waits for Maven."""
         # run.sh builds first, then execs `java $JAVA_OPTS ...`: with -version java only prints its version.
-        self._run(["-", "0"], {"JAVA_OPTS": "-version"}, timeout=900)
+        done = subprocess.run([str(self.folder / "run.sh"), "-", "0"], env=_environment(JAVA_OPTS="-version"),
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=900, check=False)
+        if done.returncode != 0:
+            raise PeerFailed(f"its build exited with {done.returncode}:\n{(done.stdout + done.stderr)[-2000:]}")
 
     def run(self, bootstrap: str, topic: str, events: int, threads: int = 1,
             timeline: Timeline | None = None) -> PeerRun:
         """One run on `topic` until `events` are folded, with `threads` stream threads (its num.stream.threads);
         its session is sampled into `timeline` (as PEER) four times a second while it runs."""
-        env = {**os.environ, "KS_BUILD_DIR": str(BUILD_DIR), "BOOTSTRAP": bootstrap,
-               "JAVA_OPTS": f"-Dthreads={threads} -Dprogress.ms=200"}
+        env = _environment(BOOTSTRAP=bootstrap, JAVA_OPTS=f"-Dthreads={threads} -Dprogress.ms=200")
         proc = subprocess.Popen([str(self.folder / "run.sh"), topic, str(events), self.store], env=env,
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 start_new_session=True)
@@ -111,14 +113,10 @@ class Peer:
                              f"{text[-2000:]}")
         return PeerRun(float(result[2]), float(projections[1]), first_input_at[0] if first_input_at else None)
 
-    def _run(self, args: list[str], env: dict[str, str], timeout: float) -> str:
-        env = {**os.environ, "KS_BUILD_DIR": str(BUILD_DIR), **env}
-        done = subprocess.run([str(self.folder / "run.sh"), *args], env=env, stdin=subprocess.DEVNULL,
-                              capture_output=True, text=True, timeout=timeout, check=False)
-        if done.returncode != 0:
-            raise PeerFailed(f"run.sh {' '.join(args)} exited with {done.returncode}:\n"
-                             f"{(done.stdout + done.stderr)[-2000:]}")
-        return done.stdout
-
     def built(self) -> bool:
         return (BUILD_DIR / "target" / "ks-orderbank-1.jar").is_file()
+
+
+def _environment(**settings: str) -> dict[str, str]:
+    """run.sh's environment: this one's, the build folder, and `settings`."""
+    return {**os.environ, "KS_BUILD_DIR": str(BUILD_DIR), **settings}
