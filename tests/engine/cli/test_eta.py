@@ -1,4 +1,4 @@
-"""`orderbank eta backtest`: the figures printed and written, the cutoffs checked."""
+"""`orderbank eta backtest` and `orderbank eta launches`: the figures printed and written, the options checked."""
 
 from __future__ import annotations
 
@@ -32,3 +32,19 @@ def test_the_backtest_command_prints_and_writes_the_figures(tmp_path: Path) -> N
     assert all(trim in table for trim in trims)
     bad = runner.invoke(app, ["eta", "backtest", str(log), "--at", "7,soon"])
     assert bad.exit_code == 2 and "--at takes days" in bad.output
+
+
+def test_the_launches_command_prints_and_writes_the_spread_over_launches(tmp_path: Path) -> None:
+    out = tmp_path / "launches.json"
+    result = runner.invoke(app, ["eta", "launches", "--preset", "small", "--orders", "1500", "--seeds", "1-2",
+                                 "--at", "7,30", "--jobs", "1", "--json", str(out)], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "The 80% band over 2 small launches of 1,500 orders" in result.output
+    assert "every cutoff" in result.output.replace("\n", " ")
+    figures = json.loads(out.read_bytes())
+    assert figures["seeds"] == [1, 2] and [cut["day"] for cut in figures["cutoffs"]] == [7, 30]
+    assert all(cut["launches"] == 2 for cut in figures["cutoffs"])
+    assert [launch["seed"] for launch in figures["launches"]] == [1, 2]
+    for args, says in ((["--seeds", "3-1"], "ends before it starts"), (["--tolerance", "0.9"], "below 0.8")):
+        bad = runner.invoke(app, ["eta", "launches", *args])
+        assert bad.exit_code == 2 and says in bad.output, bad.output
