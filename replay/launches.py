@@ -16,13 +16,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import orjson
 
 from orderbank.projections.bank import BankSettings
 from orderbank.replay.backtest import Backtest
 from orderbank.replay.history import replay_history
-from orderbank.replay.source import MemorySource
-from orderbank.replay.synth import Scenario, generate
+from orderbank.replay.source import LaunchSource
+from orderbank.replay.synth import Scenario
 
 TARGET = 0.80  # the band's share: eight deliveries in ten inside it
 FIGURES = ("coverage", "mean_error_days", "median_abs_error_days", "band_days")
@@ -41,9 +40,8 @@ class Study:
 
 def backtest_synthetic(scenario: Scenario, seed: int, days: Sequence[int], settings: BankSettings) -> dict[str, Any]:
     """The backtest's summary (orderbank.replay.backtest) of the scenario's launch synthesized with `seed`."""
-    lines = tuple(orjson.dumps(doc) for doc in generate(scenario, seed))
     tracker = Backtest(days)
-    bank, _ = replay_history(MemorySource(lines), settings, None, tracker)
+    bank, _ = replay_history(LaunchSource(scenario, seed), settings, None, tracker)
     return tracker.summary(bank)
 
 

@@ -1,5 +1,6 @@
 """Reading a log file: every line with its number in the file, a byte order mark dropped, compressed data that is
-cut short or corrupt one `LogError` naming the file and the last line read whole, read line by line or in blocks."""
+cut short or corrupt one `LogError` naming the file and the last line read whole, read line by line or in blocks;
+a synthetic launch read as it is made, the lines and blocks its file would give."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ import pytest
 import orderbank.replay.source
 from orderbank.projections.errors import LogError
 from orderbank.replay.logfile import BOM, read_lines
-from orderbank.replay.source import FileSource
+from orderbank.replay.source import FileSource, LaunchSource
+from orderbank.replay.synth import preset
 from tests.support.logfiles import launch, noise, truncated
 
 
@@ -100,3 +102,14 @@ def test_a_plain_file_reads_as_written(tmp_path: Path) -> None:
     path = tmp_path / "log.jsonl"
     text = launch_text(path)
     assert list(read_lines(path)) == [orjson.dumps(orjson.loads(line)) for line in text.splitlines()]
+
+
+def test_a_launch_source_reads_as_the_file_the_synth_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "log.jsonl"
+    launch(path, orders=300, seed=3)
+    source = LaunchSource(preset("small", 300), 3)
+    assert list(source.lines()) == list(read_lines(path)) and list(source.lines()) == list(source.lines())
+    monkeypatch.setattr(orderbank.replay.source, "BLOCK_BYTES", 4_096)
+    blocks = [bytes(block) for block in source.blocks()]
+    assert len(blocks) > 1 and all(block.endswith(b"\n") for block in blocks)
+    assert b"".join(blocks) == path.read_bytes()
