@@ -91,8 +91,7 @@ def spread(study: Study, launches: Sequence[dict[str, Any]]) -> dict[str, Any]:
     low, high = TARGET - study.tolerance, TARGET + study.tolerance
     cutoffs = []
     for day in study.days:
-        found = [cut for launch in launches for cut in launch["cutoffs"] if cut["day"] == day]
-        scored = [cut for cut in found if cut["coverage"] is not None]
+        scored = [cut for launch in launches for cut in _scored(launch) if cut["day"] == day]
         if not scored:
             continue
         coverage = np.array([cut["coverage"] for cut in scored])
